@@ -1,0 +1,493 @@
+//! The PostgreSQL backend: a lazily connected sqlx pool, one prepared statement and one
+//! round trip per call.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{AssertSqlSafe, Row};
+use tokio::sync::OnceCell;
+use uuid::Uuid;
+
+use crate::checkpoint::{self, CheckpointData, LagMetrics, Mark, NewEvent, Write};
+use crate::error::{Error, Result};
+use crate::ident::Identifier;
+use crate::lag::{self, LatestEvent};
+use crate::options::{EventsNames, PostgresOptions};
+use crate::repository::CheckpointRepository;
+
+/// Checkpoints in a PostgreSQL table.
+///
+/// The pool connects lazily: [`connect`](Self::connect) checks the URL and options, and
+/// the first call connects and creates the table (unless `create_schema` is off). A
+/// server that cannot be reached gives `Unavailable` within `connect_timeout`.
+pub struct PostgresRepository {
+    pool: PgPool,
+    address: String,
+    sql: Arc<Sql>,
+    create_schema: bool,
+    ready: OnceCell<()>,
+}
+
+impl std::fmt::Debug for PostgresRepository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The address only: the URL may carry a password.
+        f.debug_struct("PostgresRepository")
+            .field("address", &self.address)
+            .field("table", &self.sql.qualified)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug)]
+struct Sql {
+    schema: Identifier,
+    qualified: String,
+    events: Option<Events>,
+    get_event_id: Arc<str>,
+    get_position: Arc<str>,
+    get_token: Arc<str>,
+    list: Arc<str>,
+    delete: Arc<str>,
+    upsert_event: Arc<str>,
+    upsert_position: Arc<str>,
+    upsert_token: Arc<str>,
+    lag_all: Arc<str>,
+    lag_typed: Arc<str>,
+}
+
+#[derive(Debug)]
+struct Events {
+    names: EventsNames,
+    schema: Identifier,
+    qualified: String,
+}
+
+const COLUMNS: &str =
+    "projection_name, last_event_id, last_event_type, last_processed_at, events_processed, global_position, position_token";
+
+impl Sql {
+    fn new(options: &PostgresOptions) -> Result<Self> {
+        let schema = Identifier::new("schema", &options.schema)?;
+        let table = Identifier::new("table", &options.table)?;
+        let t = format!("{}.{}", schema.quoted(), table.quoted());
+        let events = match &options.events_table {
+            Some(e) => {
+                let names = e.validate()?;
+                let schema = names.schema.clone().unwrap_or_else(|| schema.clone());
+                let qualified = format!("{}.{}", schema.quoted(), names.table.quoted());
+                Some(Events { names, schema, qualified })
+            }
+            None => None,
+        };
+        let upsert = |extra_col: &str, extra_set: &str| -> Arc<str> {
+            format!(
+                "INSERT INTO {t} AS c (projection_name, last_event_id, last_event_type, last_processed_at, \
+                 events_processed, created_at, updated_at{extra_col}) VALUES ($1, $2, $3, $4, 1, $4, $4{}) \
+                 ON CONFLICT (projection_name) DO UPDATE SET last_event_id = EXCLUDED.last_event_id, \
+                 last_event_type = EXCLUDED.last_event_type, last_processed_at = EXCLUDED.last_processed_at, \
+                 events_processed = c.events_processed + 1, updated_at = EXCLUDED.updated_at{extra_set}",
+                if extra_col.is_empty() { "" } else { ", $5" }
+            )
+            .into()
+        };
+        let (lag_all, lag_typed) = lag_sql(&t, events.as_ref());
+        Ok(Sql {
+            get_event_id: format!("SELECT last_event_id FROM {t} WHERE projection_name = $1").into(),
+            get_position: format!("SELECT global_position FROM {t} WHERE projection_name = $1").into(),
+            get_token: format!("SELECT position_token FROM {t} WHERE projection_name = $1").into(),
+            list: format!("SELECT {COLUMNS} FROM {t} ORDER BY projection_name COLLATE \"C\"").into(),
+            delete: format!("DELETE FROM {t} WHERE projection_name = $1").into(),
+            upsert_event: upsert("", ""),
+            upsert_position: upsert(", global_position", ", global_position = EXCLUDED.global_position"),
+            upsert_token: upsert(", position_token", ", position_token = EXCLUDED.position_token"),
+            lag_all,
+            lag_typed,
+            qualified: t,
+            schema,
+            events,
+        })
+    }
+
+    fn events(&self) -> Result<&Events> {
+        self.events.as_ref().ok_or_else(|| Error::unsupported("this repository was opened without an events table"))
+    }
+}
+
+/// The lag queries: the checkpoint row, the newest relevant event and the stream head in
+/// one statement. With a type filter, one index probe per type (a lateral join over the
+/// type list): PostgreSQL otherwise walks the timestamp index past every other type.
+fn lag_sql(t: &str, events: Option<&Events>) -> (Arc<str>, Arc<str>) {
+    let Some(ev) = events else {
+        let plain: Arc<str> = format!(
+            "SELECT {COLUMNS}, NULL::text, NULL::timestamptz, NULL::bigint FROM {t} WHERE projection_name = $1"
+        )
+        .into();
+        return (plain.clone(), plain);
+    };
+    let n = &ev.names;
+    let (e, id, ty, ts) = (&ev.qualified, n.event_id.quoted(), n.event_type.quoted(), n.timestamp.quoted());
+    let head = match &n.position {
+        Some(pos) => format!("(SELECT max({}) FROM {e})", pos.quoted()),
+        None => "NULL::bigint".into(),
+    };
+    let build = |latest: String| -> Arc<str> {
+        format!(
+            "SELECT {COLUMNS}, l.event_id::text, l.ts::timestamptz, {head}::bigint \
+             FROM {t} c LEFT JOIN LATERAL ({latest}) l ON true WHERE c.projection_name = $1"
+        )
+        .into()
+    };
+    let all = build(format!("SELECT {id} AS event_id, {ts} AS ts FROM {e} ORDER BY {ts} DESC LIMIT 1"));
+    let typed = build(format!(
+        "SELECT x.event_id, x.ts FROM unnest($2::text[]) AS f(event_type) CROSS JOIN LATERAL \
+         (SELECT {id} AS event_id, {ts} AS ts FROM {e} WHERE {ty} = f.event_type ORDER BY {ts} DESC LIMIT 1) x \
+         ORDER BY x.ts DESC LIMIT 1"
+    ));
+    (all, typed)
+}
+
+fn row_to_data(r: &PgRow) -> std::result::Result<CheckpointData, sqlx::Error> {
+    Ok(CheckpointData {
+        projection_name: r.try_get(0)?,
+        last_event_id: r.try_get(1)?,
+        last_event_type: r.try_get(2)?,
+        last_processed_at: r.try_get(3)?,
+        events_processed: r.try_get::<Option<i64>, _>(4)?.unwrap_or(0),
+        global_position: r.try_get(5)?,
+        position_token: r.try_get(6)?,
+    })
+}
+
+impl PostgresRepository {
+    /// Prepares a repository on the server at `url` (`postgres://user@host:port/db`).
+    /// Nothing is connected until the first call.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a malformed URL or a bad schema, table or column name.
+    pub async fn connect(url: &str, options: PostgresOptions) -> Result<Self> {
+        let connect =
+            PgConnectOptions::from_str(url).map_err(|e| Error::invalid(format!("malformed postgres url: {e}")))?;
+        if options.max_connections == 0 {
+            return Err(Error::invalid("max_connections must be at least 1"));
+        }
+        let sql = Arc::new(Sql::new(&options)?);
+        let address = format!("{}:{}", connect.get_host(), connect.get_port());
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.connect_timeout)
+            // Checking a connection before each use costs a round trip per call; a
+            // broken connection surfaces as an error instead and is replaced.
+            .test_before_acquire(false)
+            .connect_lazy_with(connect);
+        Ok(PostgresRepository { pool, address, sql, create_schema: options.create_schema, ready: OnceCell::new() })
+    }
+
+    /// The server's `host:port`.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    async fn ready(&self) -> Result<&PgPool> {
+        if self.create_schema {
+            self.ready.get_or_try_init(|| self.migrate()).await?;
+        }
+        Ok(&self.pool)
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let s = &self.sql;
+        let mut tx = self.pool.begin().await.map_err(|e| self.map_err(e))?;
+        // Serialize concurrent first calls across processes: CREATE ... IF NOT EXISTS
+        // races on the catalog otherwise.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+            .bind(format!("waypost:{}", s.qualified))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.map_err(e))?;
+        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+            .bind(s.schema.as_str())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| self.map_err(e))?;
+        let mut ddl = Vec::new();
+        if !exists {
+            ddl.push(format!("CREATE SCHEMA IF NOT EXISTS {}", s.schema.quoted()));
+        }
+        // eventsource-py's layout plus position_token; only the primary key is indexed so
+        // that every UPSERT stays a HOT update.
+        ddl.push(format!(
+            "CREATE TABLE IF NOT EXISTS {} (
+                projection_name TEXT PRIMARY KEY,
+                last_event_id UUID,
+                last_event_type TEXT,
+                last_processed_at TIMESTAMPTZ,
+                global_position BIGINT,
+                events_processed BIGINT NOT NULL DEFAULT 0,
+                position_token TEXT,
+                created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+                updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+            )",
+            s.qualified
+        ));
+        ddl.push(format!("ALTER TABLE {} ADD COLUMN IF NOT EXISTS position_token TEXT", s.qualified));
+        for statement in ddl {
+            sqlx::query(AssertSqlSafe(statement)).execute(&mut *tx).await.map_err(|e| self.map_err(e))?;
+        }
+        tx.commit().await.map_err(|e| self.map_err(e))
+    }
+
+    /// Maps sqlx's errors onto waypost's kinds, naming the server for connection failures.
+    fn map_err(&self, e: sqlx::Error) -> Error {
+        match e {
+            sqlx::Error::Database(db) => {
+                let message = db.message().to_owned();
+                match db.code().as_deref() {
+                    Some("42P01" | "3F000") => Error::not_found(message),
+                    Some("23505" | "40001" | "40P01") => Error::Conflict { message },
+                    Some(code) if code.starts_with("08") || code.starts_with("57") || code == "53300" => {
+                        Error::unavailable(
+                            format!("postgres at {} unavailable: {message}", self.address),
+                            Some(db.into()),
+                        )
+                    }
+                    _ => Error::backend(format!("postgres: {message}"), Some(db.into())),
+                }
+            }
+            sqlx::Error::PoolClosed => Error::unavailable("postgres repository is closed", None),
+            e @ (sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::Protocol(_)) => {
+                Error::unavailable(format!("postgres at {} unavailable: {e}", self.address), Some(e.into()))
+            }
+            sqlx::Error::Configuration(e) => Error::invalid(format!("postgres configuration: {e}")),
+            other => Error::backend(format!("postgres: {other}"), Some(other.into())),
+        }
+    }
+
+    async fn write(&self, w: Write<'_>) -> Result<()> {
+        let pool = self.ready().await?;
+        let s = &self.sql;
+        let sql = match w.mark {
+            Mark::EventOnly => &s.upsert_event,
+            Mark::Position(_) => &s.upsert_position,
+            Mark::Token(_) => &s.upsert_token,
+        };
+        let q = sqlx::query(AssertSqlSafe(sql.clone())).bind(w.name).bind(w.event_id).bind(w.event_type).bind(w.at);
+        let q = match w.mark {
+            Mark::EventOnly => q,
+            Mark::Position(p) => q.bind(p),
+            Mark::Token(t) => q.bind(t),
+        };
+        q.execute(pool).await.map_err(|e| self.map_err(e))?;
+        Ok(())
+    }
+
+    async fn read_column<T>(&self, name: &str, sql: &Arc<str>) -> Result<Option<T>>
+    where
+        T: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send + Unpin,
+    {
+        checkpoint::check_name(name)?;
+        let pool = self.ready().await?;
+        let value: Option<Option<T>> = sqlx::query_scalar(AssertSqlSafe(sql.clone()))
+            .bind(name)
+            .fetch_optional(pool)
+            .await
+            .map_err(|e| self.map_err(e))?;
+        Ok(value.flatten())
+    }
+
+    fn missing_events_table(&self, e: Error) -> Error {
+        match (e, &self.sql.events) {
+            (Error::NotFound { message }, Some(ev)) if message.contains(ev.names.table.as_str()) => Error::not_found(
+                format!("events table {} does not exist (create it, or connect without an events table)", ev.qualified),
+            ),
+            (other, _) => other,
+        }
+    }
+
+    async fn run_ddl(&self, statements: Vec<String>) -> Result<()> {
+        let pool = self.ready().await?;
+        let mut tx = pool.begin().await.map_err(|e| self.map_err(e))?;
+        for statement in statements {
+            sqlx::query(AssertSqlSafe(statement))
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.missing_events_table(self.map_err(e)))?;
+        }
+        tx.commit().await.map_err(|e| self.map_err(e))
+    }
+}
+
+fn lag_index_sql(ev: &Events) -> String {
+    let n = &ev.names;
+    format!(
+        "CREATE INDEX IF NOT EXISTS {} ON {} ({}, {}) INCLUDE ({})",
+        n.table.derived("lag_idx").quoted(),
+        ev.qualified,
+        n.event_type.quoted(),
+        n.timestamp.quoted(),
+        n.event_id.quoted()
+    )
+}
+
+#[async_trait]
+impl CheckpointRepository for PostgresRepository {
+    async fn get_checkpoint(&self, projection_name: &str) -> Result<Option<Uuid>> {
+        self.read_column(projection_name, &self.sql.get_event_id).await
+    }
+
+    async fn update_checkpoint(&self, projection_name: &str, event_id: Uuid, event_type: &str) -> Result<()> {
+        self.write(Write::new(projection_name, event_id, event_type, Mark::EventOnly)?).await
+    }
+
+    async fn get_position(&self, subscription_id: &str) -> Result<Option<i64>> {
+        self.read_column(subscription_id, &self.sql.get_position).await
+    }
+
+    async fn save_position(
+        &self,
+        subscription_id: &str,
+        position: i64,
+        event_id: Uuid,
+        event_type: &str,
+    ) -> Result<()> {
+        self.write(Write::new(subscription_id, event_id, event_type, Mark::Position(position))?).await
+    }
+
+    async fn get_position_token(&self, subscription_id: &str) -> Result<Option<String>> {
+        self.read_column(subscription_id, &self.sql.get_token).await
+    }
+
+    async fn save_position_token(
+        &self,
+        subscription_id: &str,
+        token: &str,
+        event_id: Uuid,
+        event_type: &str,
+    ) -> Result<()> {
+        self.write(Write::new(subscription_id, event_id, event_type, Mark::Token(token))?).await
+    }
+
+    async fn get_lag_metrics(
+        &self,
+        projection_name: &str,
+        event_types: Option<&[String]>,
+    ) -> Result<Option<LagMetrics>> {
+        checkpoint::check_name(projection_name)?;
+        checkpoint::check_types(event_types)?;
+        let pool = self.ready().await?;
+        let types = event_types.filter(|t| !t.is_empty());
+        let q = match types {
+            None => sqlx::query(AssertSqlSafe(self.sql.lag_all.clone())).bind(projection_name),
+            Some(types) => sqlx::query(AssertSqlSafe(self.sql.lag_typed.clone())).bind(projection_name).bind(types),
+        };
+        let row = q.fetch_optional(pool).await.map_err(|e| self.missing_events_table(self.map_err(e)))?;
+        let Some(row) = row else { return Ok(None) };
+        let decode = |row: &PgRow| -> std::result::Result<_, sqlx::Error> {
+            let data = row_to_data(row)?;
+            let latest_id: Option<String> = row.try_get(7)?;
+            let latest_ts: Option<DateTime<Utc>> = row.try_get(8)?;
+            let head: Option<i64> = row.try_get(9)?;
+            Ok((data, latest_id.zip(latest_ts), head))
+        };
+        let (data, latest, head) = decode(&row).map_err(|e| self.map_err(e))?;
+        let latest = latest.map(|(event_id, timestamp)| LatestEvent { event_id, timestamp });
+        Ok(Some(lag::metrics(&data, latest, head)))
+    }
+
+    async fn reset_checkpoint(&self, projection_name: &str) -> Result<()> {
+        checkpoint::check_name(projection_name)?;
+        let pool = self.ready().await?;
+        sqlx::query(AssertSqlSafe(self.sql.delete.clone()))
+            .bind(projection_name)
+            .execute(pool)
+            .await
+            .map_err(|e| self.map_err(e))?;
+        Ok(())
+    }
+
+    async fn get_all_checkpoints(&self) -> Result<Vec<CheckpointData>> {
+        let pool = self.ready().await?;
+        let rows =
+            sqlx::query(AssertSqlSafe(self.sql.list.clone())).fetch_all(pool).await.map_err(|e| self.map_err(e))?;
+        rows.iter().map(row_to_data).collect::<std::result::Result<_, _>>().map_err(|e| self.map_err(e))
+    }
+
+    async fn create_events_table(&self) -> Result<()> {
+        let ev = self.sql.events()?;
+        let n = &ev.names;
+        let (id, ty, ts) = (n.event_id.quoted(), n.event_type.quoted(), n.timestamp.quoted());
+        let columns = match &n.position {
+            Some(pos) => format!("{} BIGSERIAL PRIMARY KEY, {id} UUID NOT NULL UNIQUE", pos.quoted()),
+            None => format!("{id} UUID PRIMARY KEY"),
+        };
+        self.run_ddl(vec![
+            format!("SELECT pg_advisory_xact_lock(hashtext('waypost:' || {}))", quote_literal(&ev.qualified)),
+            format!("CREATE SCHEMA IF NOT EXISTS {}", ev.schema.quoted()),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} ({columns}, {ty} TEXT NOT NULL, {ts} TIMESTAMPTZ NOT NULL)",
+                ev.qualified
+            ),
+            format!(
+                "CREATE INDEX IF NOT EXISTS {} ON {} ({ts})",
+                n.table.derived("timestamp_idx").quoted(),
+                ev.qualified
+            ),
+            lag_index_sql(ev),
+        ])
+        .await
+    }
+
+    async fn create_lag_index(&self) -> Result<()> {
+        let ev = self.sql.events()?;
+        self.run_ddl(vec![lag_index_sql(ev)]).await
+    }
+
+    async fn append_events(&self, events: &[NewEvent]) -> Result<()> {
+        checkpoint::check_events(events)?;
+        let ev = self.sql.events()?;
+        let n = &ev.names;
+        let pool = self.ready().await?;
+        let insert = format!(
+            "INSERT INTO {} ({}, {}, {}) SELECT i, t, s FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) \
+             WITH ORDINALITY AS u(i, t, s, o) ORDER BY o",
+            ev.qualified,
+            n.event_id.quoted(),
+            n.event_type.quoted(),
+            n.timestamp.quoted()
+        );
+        let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
+        let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+        let stamps: Vec<DateTime<Utc>> = events.iter().map(|e| e.timestamp).collect();
+        sqlx::query(AssertSqlSafe(insert))
+            .bind(ids)
+            .bind(types)
+            .bind(stamps)
+            .execute(pool)
+            .await
+            .map_err(|e| self.missing_events_table(self.map_err(e)))?;
+        Ok(())
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.pool.close().await;
+        Ok(())
+    }
+}
+
+/// Quotes a value built only from validated identifiers as an SQL string literal.
+fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+impl PostgresRepository {
+    /// The schema-qualified checkpoint table.
+    pub fn table(&self) -> &str {
+        &self.sql.qualified
+    }
+}

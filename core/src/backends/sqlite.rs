@@ -1,0 +1,523 @@
+//! The SQLite backend: one rusqlite connection owned by a dedicated thread, fed by a
+//! channel, so no tokio worker ever blocks on the database file.
+
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use crate::checkpoint::{self, CheckpointData, LagMetrics, Mark, NewEvent, Write};
+use crate::error::{Error, Result};
+use crate::ident::Identifier;
+use crate::lag::{self, LatestEvent};
+use crate::options::{EventsNames, SqliteOptions};
+use crate::repository::CheckpointRepository;
+use crate::time;
+
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// Checkpoints in an SQLite file (WAL mode, `synchronous=FULL` by default, a busy
+/// timeout so that several processes can share the file).
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use waypost::{CheckpointRepository, SqliteOptions, SqliteRepository};
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let repo = SqliteRepository::open(dir.path().join("checkpoints.db"), SqliteOptions::default()).await?;
+/// repo.save_position("orders", 42, uuid::Uuid::new_v4(), "OrderPlaced").await?;
+/// assert_eq!(repo.get_position("orders").await?, Some(42));
+/// repo.close().await?;
+/// # Ok::<(), waypost::Error>(())
+/// # }).unwrap();
+/// ```
+pub struct SqliteRepository {
+    path: PathBuf,
+    sql: Arc<Sql>,
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    stopped: Mutex<Option<oneshot::Receiver<()>>>,
+}
+
+impl std::fmt::Debug for SqliteRepository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteRepository")
+            .field("path", &self.path)
+            .field("table", &self.sql.table)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Every statement, built once from validated identifiers.
+#[derive(Debug)]
+struct Sql {
+    table: Identifier,
+    events: Option<EventsNames>,
+    get_event_id: String,
+    get_position: String,
+    get_token: String,
+    get_row: String,
+    list: String,
+    delete: String,
+    upsert_event: String,
+    upsert_position: String,
+    upsert_token: String,
+}
+
+const COLUMNS: &str =
+    "projection_name, last_event_id, last_event_type, last_processed_at, events_processed, global_position, position_token";
+
+impl Sql {
+    fn new(options: &SqliteOptions) -> Result<Self> {
+        let table = Identifier::new("table", &options.table)?;
+        let events = options.events_table.as_ref().map(|e| e.validate()).transpose()?;
+        let t = table.quoted();
+        let upsert = |extra_col: &str, extra_set: &str| {
+            format!(
+                "INSERT INTO {t} AS c (projection_name, last_event_id, last_event_type, last_processed_at, \
+                 events_processed, created_at, updated_at{extra_col}) VALUES (?1, ?2, ?3, ?4, 1, ?4, ?4{}) \
+                 ON CONFLICT (projection_name) DO UPDATE SET last_event_id = excluded.last_event_id, \
+                 last_event_type = excluded.last_event_type, last_processed_at = excluded.last_processed_at, \
+                 events_processed = c.events_processed + 1, updated_at = excluded.updated_at{extra_set}",
+                if extra_col.is_empty() { "" } else { ", ?5" }
+            )
+        };
+        Ok(Sql {
+            get_event_id: format!("SELECT last_event_id FROM {t} WHERE projection_name = ?1"),
+            get_position: format!("SELECT global_position FROM {t} WHERE projection_name = ?1"),
+            get_token: format!("SELECT position_token FROM {t} WHERE projection_name = ?1"),
+            get_row: format!("SELECT {COLUMNS} FROM {t} WHERE projection_name = ?1"),
+            list: format!("SELECT {COLUMNS} FROM {t} ORDER BY projection_name COLLATE BINARY"),
+            delete: format!("DELETE FROM {t} WHERE projection_name = ?1"),
+            upsert_event: upsert("", ""),
+            upsert_position: upsert(", global_position", ", global_position = excluded.global_position"),
+            upsert_token: upsert(", position_token", ", position_token = excluded.position_token"),
+            table,
+            events,
+        })
+    }
+
+    fn migrate(&self, conn: &mut Connection) -> rusqlite::Result<()> {
+        let t = self.table.quoted();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        // The layout eventsource-py creates, plus position_token; only the primary key is
+        // indexed because every write changes the other columns.
+        tx.execute_batch(&format!(
+            "CREATE TABLE IF NOT EXISTS {t} (
+                projection_name TEXT PRIMARY KEY,
+                last_event_id TEXT,
+                last_event_type TEXT,
+                last_processed_at TEXT,
+                global_position INTEGER,
+                events_processed INTEGER NOT NULL DEFAULT 0,
+                position_token TEXT,
+                created_at TEXT NOT NULL DEFAULT (datetime('now')),
+                updated_at TEXT NOT NULL DEFAULT (datetime('now'))
+            )"
+        ))?;
+        let has_token: bool = tx.query_row(
+            &format!("SELECT count(*) FROM pragma_table_info('{}') WHERE name = 'position_token'", self.table),
+            [],
+            |r| r.get::<_, i64>(0).map(|n| n > 0),
+        )?;
+        if !has_token {
+            tx.execute_batch(&format!("ALTER TABLE {t} ADD COLUMN position_token TEXT"))?;
+        }
+        tx.commit()
+    }
+
+    fn events(&self) -> Result<&EventsNames> {
+        self.events.as_ref().ok_or_else(|| Error::unsupported("this repository was opened without an events table"))
+    }
+}
+
+fn row_to_data(r: &rusqlite::Row<'_>) -> rusqlite::Result<CheckpointData> {
+    let id: Option<String> = r.get(1)?;
+    let at: Option<String> = r.get(3)?;
+    Ok(CheckpointData {
+        projection_name: r.get(0)?,
+        last_event_id: id.as_deref().map(parse_stored_id).transpose().map_err(to_conversion)?,
+        last_event_type: r.get(2)?,
+        last_processed_at: at.as_deref().map(time::parse_timestamp).transpose().map_err(to_conversion)?,
+        events_processed: r.get::<_, Option<i64>>(4)?.unwrap_or(0),
+        global_position: r.get(5)?,
+        position_token: r.get(6)?,
+    })
+}
+
+fn parse_stored_id(text: &str) -> Result<Uuid> {
+    Uuid::parse_str(text).map_err(|e| Error::backend(format!("stored event id {text:?} is not a UUID"), Some(e.into())))
+}
+
+fn to_conversion(e: Error) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+}
+
+/// Maps rusqlite's errors onto waypost's kinds.
+fn map_err(e: rusqlite::Error) -> Error {
+    use rusqlite::ErrorCode as C;
+    if let rusqlite::Error::FromSqlConversionFailure(_, _, inner) = e {
+        return match inner.downcast::<Error>() {
+            Ok(err) => *err,
+            Err(other) => Error::backend("stored value has an unexpected type", Some(other)),
+        };
+    }
+    let message = e.to_string();
+    let code = e.sqlite_error_code();
+    if message.starts_with("no such table") {
+        return Error::not_found(message);
+    }
+    match code {
+        Some(C::DatabaseBusy | C::DatabaseLocked) => {
+            Error::unavailable(format!("sqlite database is locked: {message}"), Some(e.into()))
+        }
+        Some(
+            C::CannotOpen | C::NotADatabase | C::ReadOnly | C::DiskFull | C::SystemIoFailure | C::PermissionDenied,
+        ) => Error::unavailable(format!("sqlite database unavailable: {message}"), Some(e.into())),
+        Some(C::ConstraintViolation) => Error::Conflict { message },
+        _ => Error::backend(format!("sqlite: {message}"), Some(e.into())),
+    }
+}
+
+fn open_connection(path: &Path, options: &SqliteOptions, sql: &Sql) -> Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut conn = Connection::open_with_flags(path, flags).map_err(|e| {
+        Error::unavailable(format!("cannot open sqlite database {}: {e}", path.display()), Some(e.into()))
+    })?;
+    conn.busy_timeout(options.busy_timeout).map_err(map_err)?;
+    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0)).map_err(map_err)?;
+    if !mode.eq_ignore_ascii_case("wal") && !mode.eq_ignore_ascii_case("memory") {
+        return Err(Error::backend(format!("sqlite refused WAL mode (journal_mode is {mode})"), None));
+    }
+    let sync = if options.synchronous_full { "FULL" } else { "NORMAL" };
+    conn.pragma_update(None, "synchronous", sync).map_err(map_err)?;
+    conn.set_prepared_statement_cache_capacity(32);
+    if options.create_schema {
+        sql.migrate(&mut conn).map_err(map_err)?;
+    }
+    Ok(conn)
+}
+
+impl SqliteRepository {
+    /// Opens (creating if needed) the SQLite file at `path` and prepares the checkpoint
+    /// table. `":memory:"` gives a private in-memory database.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a bad table or column name; `Unavailable` when the file
+    /// cannot be opened or stays locked; `Backend` for other SQLite failures.
+    pub async fn open(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let sql = Arc::new(Sql::new(&options)?);
+        let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
+        let (ready_tx, ready_rx) = oneshot::channel::<Result<()>>();
+        let (stopped_tx, stopped_rx) = oneshot::channel::<()>();
+        let (thread_path, thread_sql) = (path.clone(), sql.clone());
+        std::thread::Builder::new()
+            .name("waypost-sqlite".into())
+            .spawn(move || {
+                let mut conn = match open_connection(&thread_path, &options, &thread_sql) {
+                    Ok(conn) => {
+                        let _ = ready_tx.send(Ok(()));
+                        conn
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                while let Ok(job) = jobs_rx.recv() {
+                    // A panicking job drops its reply sender, so its caller gets an
+                    // error; the connection keeps serving the others.
+                    let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut conn)));
+                }
+                drop(conn);
+                let _ = stopped_tx.send(());
+            })
+            .map_err(|e| Error::backend("cannot start the sqlite thread", Some(e.into())))?;
+        ready_rx.await.map_err(|_| Error::backend("the sqlite thread stopped while opening", None))??;
+        Ok(SqliteRepository { path, sql, jobs: Mutex::new(Some(jobs_tx)), stopped: Mutex::new(Some(stopped_rx)) })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` on the SQLite thread and awaits its result. If the caller's future is
+    /// dropped, the job still runs to completion: a write happens entirely or not at all.
+    async fn run<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Connection, &Sql) -> Result<R> + Send + 'static,
+    {
+        let (reply_tx, reply_rx) = oneshot::channel();
+        let sql = self.sql.clone();
+        let job: Job = Box::new(move |conn| {
+            let _ = reply_tx.send(f(conn, &sql));
+        });
+        {
+            let jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+            let sender = jobs.as_ref().ok_or_else(closed)?;
+            sender.send(job).map_err(|_| closed())?;
+        }
+        reply_rx.await.map_err(|_| Error::backend("the sqlite thread failed while running the call", None))?
+    }
+
+    async fn write(&self, w: Write<'_>) -> Result<()> {
+        let (name, id, event_type, at) =
+            (w.name.to_owned(), w.event_id.to_string(), w.event_type.to_owned(), time::isoformat(&w.at));
+        match w.mark {
+            Mark::EventOnly => self.run(move |c, s| exec(c, &s.upsert_event, params![name, id, event_type, at])).await,
+            Mark::Position(p) => {
+                self.run(move |c, s| exec(c, &s.upsert_position, params![name, id, event_type, at, p])).await
+            }
+            Mark::Token(t) => {
+                let t = t.to_owned();
+                self.run(move |c, s| exec(c, &s.upsert_token, params![name, id, event_type, at, t])).await
+            }
+        }
+    }
+
+    async fn read_column<T: rusqlite::types::FromSql + Send + 'static>(
+        &self,
+        name: &str,
+        pick: fn(&Sql) -> &str,
+    ) -> Result<Option<T>> {
+        checkpoint::check_name(name)?;
+        let name = name.to_owned();
+        self.run(move |c, s| {
+            let mut stmt = c.prepare_cached(pick(s)).map_err(map_err)?;
+            let value: Option<Option<T>> = stmt.query_row([&name], |r| r.get(0)).optional().map_err(map_err)?;
+            Ok(value.flatten())
+        })
+        .await
+    }
+}
+
+fn exec(c: &mut Connection, sql: &str, params: &[&dyn rusqlite::ToSql]) -> Result<()> {
+    let mut stmt = c.prepare_cached(sql).map_err(map_err)?;
+    stmt.execute(params).map_err(map_err)?;
+    Ok(())
+}
+
+fn closed() -> Error {
+    Error::unavailable("sqlite repository is closed", None)
+}
+
+fn events_sql(ev: &EventsNames) -> (String, String) {
+    let table = ev.table.quoted();
+    let (id, ty, ts) = (ev.event_id.quoted(), ev.event_type.quoted(), ev.timestamp.quoted());
+    let latest = format!("SELECT {id}, {ts} FROM {table} ORDER BY {ts} DESC LIMIT 1");
+    let latest_of_type = format!("SELECT {id}, {ts} FROM {table} WHERE {ty} = ?1 ORDER BY {ts} DESC LIMIT 1");
+    (latest, latest_of_type)
+}
+
+fn lag_index_sql(ev: &EventsNames) -> String {
+    format!(
+        "CREATE INDEX IF NOT EXISTS {} ON {} ({}, {}, {})",
+        ev.table.derived("lag_idx").quoted(),
+        ev.table.quoted(),
+        ev.event_type.quoted(),
+        ev.timestamp.quoted(),
+        ev.event_id.quoted()
+    )
+}
+
+fn missing_events_table(e: Error, ev: &EventsNames) -> Error {
+    match e {
+        Error::NotFound { message } if message.contains(ev.table.as_str()) => Error::not_found(format!(
+            "events table \"{}\" does not exist (create it, or open the repository without an events table)",
+            ev.table
+        )),
+        other => other,
+    }
+}
+
+#[async_trait]
+impl CheckpointRepository for SqliteRepository {
+    async fn get_checkpoint(&self, projection_name: &str) -> Result<Option<Uuid>> {
+        let text: Option<String> = self.read_column(projection_name, |s| &s.get_event_id).await?;
+        text.as_deref().map(parse_stored_id).transpose()
+    }
+
+    async fn update_checkpoint(&self, projection_name: &str, event_id: Uuid, event_type: &str) -> Result<()> {
+        self.write(Write::new(projection_name, event_id, event_type, Mark::EventOnly)?).await
+    }
+
+    async fn get_position(&self, subscription_id: &str) -> Result<Option<i64>> {
+        self.read_column(subscription_id, |s| &s.get_position).await
+    }
+
+    async fn save_position(
+        &self,
+        subscription_id: &str,
+        position: i64,
+        event_id: Uuid,
+        event_type: &str,
+    ) -> Result<()> {
+        self.write(Write::new(subscription_id, event_id, event_type, Mark::Position(position))?).await
+    }
+
+    async fn get_position_token(&self, subscription_id: &str) -> Result<Option<String>> {
+        self.read_column(subscription_id, |s| &s.get_token).await
+    }
+
+    async fn save_position_token(
+        &self,
+        subscription_id: &str,
+        token: &str,
+        event_id: Uuid,
+        event_type: &str,
+    ) -> Result<()> {
+        self.write(Write::new(subscription_id, event_id, event_type, Mark::Token(token))?).await
+    }
+
+    async fn get_lag_metrics(
+        &self,
+        projection_name: &str,
+        event_types: Option<&[String]>,
+    ) -> Result<Option<LagMetrics>> {
+        checkpoint::check_name(projection_name)?;
+        checkpoint::check_types(event_types)?;
+        let name = projection_name.to_owned();
+        let types: Vec<String> = event_types.unwrap_or_default().to_vec();
+        self.run(move |c, s| {
+            let read_row = |c: &mut Connection| {
+                c.prepare_cached(&s.get_row)
+                    .and_then(|mut st| st.query_row([&name], row_to_data).optional())
+                    .map_err(map_err)
+            };
+            let Some(ev) = &s.events else {
+                return Ok(read_row(c)?.map(|row| lag::metrics(&row, None, None)));
+            };
+            let (latest_sql, latest_of_type_sql) = events_sql(ev);
+            let read_latest = |r: &rusqlite::Row<'_>| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?));
+            let mut candidates: Vec<(String, String)> = Vec::new();
+            let fetched: rusqlite::Result<()> = (|| {
+                if types.is_empty() {
+                    candidates.extend(c.prepare_cached(&latest_sql)?.query_row([], read_latest).optional()?);
+                } else {
+                    // One indexed probe per type beats `IN (...) ORDER BY` in SQLite,
+                    // which sorts every matching row.
+                    let mut st = c.prepare_cached(&latest_of_type_sql)?;
+                    for t in &types {
+                        candidates.extend(st.query_row([t], read_latest).optional()?);
+                    }
+                }
+                Ok(())
+            })();
+            fetched.map_err(|e| missing_events_table(map_err(e), ev))?;
+            let mut latest: Option<LatestEvent> = None;
+            for (event_id, ts) in candidates {
+                let timestamp = time::parse_timestamp(&ts)?;
+                if latest.as_ref().is_none_or(|l| timestamp > l.timestamp) {
+                    latest = Some(LatestEvent { event_id, timestamp });
+                }
+            }
+            let head = match &ev.position {
+                Some(pos) => c
+                    .prepare_cached(&format!("SELECT max({}) FROM {}", pos.quoted(), ev.table.quoted()))
+                    .and_then(|mut st| st.query_row([], |r| r.get::<_, Option<i64>>(0)))
+                    .map_err(map_err)?,
+                None => None,
+            };
+            // The events table is read even for a missing checkpoint, so that a missing
+            // events table is reported the same way on every backend.
+            Ok(read_row(c)?.map(|row| lag::metrics(&row, latest, head)))
+        })
+        .await
+    }
+
+    async fn reset_checkpoint(&self, projection_name: &str) -> Result<()> {
+        checkpoint::check_name(projection_name)?;
+        let name = projection_name.to_owned();
+        self.run(move |c, s| exec(c, &s.delete, params![name])).await
+    }
+
+    async fn get_all_checkpoints(&self) -> Result<Vec<CheckpointData>> {
+        self.run(|c, s| {
+            let mut st = c.prepare_cached(&s.list).map_err(map_err)?;
+            let rows = st.query_map([], row_to_data).map_err(map_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(map_err)
+        })
+        .await
+    }
+
+    async fn create_events_table(&self) -> Result<()> {
+        self.sql.events()?;
+        self.run(|c, s| {
+            let ev = s.events()?;
+            let (table, id, ty, ts) =
+                (ev.table.quoted(), ev.event_id.quoted(), ev.event_type.quoted(), ev.timestamp.quoted());
+            let columns = match &ev.position {
+                Some(pos) => format!("{} INTEGER PRIMARY KEY AUTOINCREMENT, {id} TEXT NOT NULL UNIQUE", pos.quoted()),
+                None => format!("{id} TEXT PRIMARY KEY"),
+            };
+            c.execute_batch(&format!(
+                "BEGIN IMMEDIATE;
+                 CREATE TABLE IF NOT EXISTS {table} ({columns}, {ty} TEXT NOT NULL, {ts} TEXT NOT NULL);
+                 CREATE INDEX IF NOT EXISTS {} ON {table} ({ts});
+                 {};
+                 COMMIT;",
+                ev.table.derived("timestamp_idx").quoted(),
+                lag_index_sql(ev)
+            ))
+            .map_err(|e| {
+                let _ = c.execute_batch("ROLLBACK");
+                map_err(e)
+            })
+        })
+        .await
+    }
+
+    async fn create_lag_index(&self) -> Result<()> {
+        self.sql.events()?;
+        self.run(|c, s| {
+            let ev = s.events()?;
+            c.execute_batch(&lag_index_sql(ev)).map_err(|e| missing_events_table(map_err(e), ev))
+        })
+        .await
+    }
+
+    async fn append_events(&self, events: &[NewEvent]) -> Result<()> {
+        checkpoint::check_events(events)?;
+        self.sql.events()?;
+        let rows: Vec<(String, String, String)> = events
+            .iter()
+            .map(|e| (e.event_id.to_string(), e.event_type.clone(), time::isoformat(&e.timestamp)))
+            .collect();
+        self.run(move |c, s| {
+            let ev = s.events()?;
+            let insert = format!(
+                "INSERT INTO {} ({}, {}, {}) VALUES (?1, ?2, ?3)",
+                ev.table.quoted(),
+                ev.event_id.quoted(),
+                ev.event_type.quoted(),
+                ev.timestamp.quoted()
+            );
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(map_err)?;
+            {
+                let mut st = tx.prepare_cached(&insert).map_err(|e| missing_events_table(map_err(e), ev))?;
+                for (id, ty, ts) in &rows {
+                    st.execute(params![id, ty, ts]).map_err(map_err)?;
+                }
+            }
+            tx.commit().map_err(map_err)
+        })
+        .await
+    }
+
+    async fn close(&self) -> Result<()> {
+        let sender = self.jobs.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let stopped = self.stopped.lock().unwrap_or_else(|p| p.into_inner()).take();
+        drop(sender);
+        if let Some(stopped) = stopped {
+            // The thread finishes the calls already queued, then closes the connection.
+            let _ = stopped.await;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,281 @@
+//! Plain data: checkpoint records, lag metrics, events, and the validation of every
+//! name, position and token before it reaches a backend.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+use crate::time;
+
+/// Longest projection name or event type accepted, in characters.
+pub const MAX_NAME_CHARS: usize = 255;
+/// Longest position token accepted, in characters.
+pub const MAX_TOKEN_CHARS: usize = 4096;
+
+/// One projection's stored checkpoint, as returned by
+/// [`get_all_checkpoints`](crate::CheckpointRepository::get_all_checkpoints).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointData {
+    /// The projection (or subscription) name, the record's key.
+    pub projection_name: String,
+    /// The last processed event's id.
+    pub last_event_id: Option<Uuid>,
+    /// The last processed event's type.
+    pub last_event_type: Option<String>,
+    /// When the last write happened (UTC, microsecond precision).
+    pub last_processed_at: Option<DateTime<Utc>>,
+    /// How many writes this checkpoint has seen since it was created or reset.
+    pub events_processed: i64,
+    /// The last processed global position, if one was saved.
+    pub global_position: Option<i64>,
+    /// The last saved opaque position token, if one was saved.
+    pub position_token: Option<String>,
+}
+
+/// How far behind a projection is, computed the way eventsource-py computes it.
+///
+/// `last_event_id` and `latest_event_id` are lowercase hyphenated ids, and
+/// `last_processed_at` is formatted like Python's `datetime.isoformat()`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LagMetrics {
+    /// The projection name.
+    pub projection_name: String,
+    /// The checkpoint's last event id.
+    pub last_event_id: Option<String>,
+    /// The newest relevant event in the events table.
+    pub latest_event_id: Option<String>,
+    /// Seconds between the checkpoint's last write and the newest relevant event, rounded
+    /// to one decimal like Python's `round(x, 1)`; 0.0 when caught up.
+    pub lag_seconds: f64,
+    /// The checkpoint's write count.
+    pub events_processed: i64,
+    /// The checkpoint's last write time, ISO 8601.
+    pub last_processed_at: Option<String>,
+    /// The largest global position in the events table (all types).
+    pub stream_head: Option<i64>,
+    /// `max(0, stream_head - global_position)` when both are known.
+    pub events_behind: Option<i64>,
+}
+
+/// An event to append to a repository's events table (demos, tests, embedded stores).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    /// The event's id.
+    pub event_id: Uuid,
+    /// The event's type.
+    pub event_type: String,
+    /// When the event happened.
+    pub timestamp: DateTime<Utc>,
+}
+
+impl NewEvent {
+    /// An event of `event_type` with a fresh random id, timestamped now.
+    pub fn now(event_type: impl Into<String>) -> Self {
+        NewEvent { event_id: Uuid::new_v4(), event_type: event_type.into(), timestamp: time::now() }
+    }
+}
+
+/// Checks a projection name, subscription id or event type: 1 to 255 characters, no NUL.
+///
+/// `what` names the argument in the error message.
+///
+/// # Errors
+/// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) when the name is
+/// empty, too long, or contains NUL.
+pub fn validate_name(what: &str, name: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(Error::invalid(format!("{what} is empty")));
+    }
+    if name.contains('\0') {
+        return Err(Error::invalid(format!("{what} contains a NUL character")));
+    }
+    // Counting characters is only needed when the byte length could exceed the limit.
+    if name.len() > MAX_NAME_CHARS && name.chars().count() > MAX_NAME_CHARS {
+        return Err(Error::invalid(format!("{what} is longer than {MAX_NAME_CHARS} characters")));
+    }
+    Ok(())
+}
+
+/// Checks a global position: 0 to `i64::MAX`.
+///
+/// # Errors
+/// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) for a negative position.
+pub fn validate_position(position: i64) -> Result<()> {
+    if position < 0 {
+        return Err(Error::invalid(format!("position must be between 0 and {}, got {position}", i64::MAX)));
+    }
+    Ok(())
+}
+
+/// Checks a position token: 1 to 4096 characters, no NUL.
+///
+/// # Errors
+/// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) when the token is
+/// empty, too long, or contains NUL.
+pub fn validate_token(token: &str) -> Result<()> {
+    if token.is_empty() {
+        return Err(Error::invalid("position token is empty"));
+    }
+    if token.contains('\0') {
+        return Err(Error::invalid("position token contains a NUL character"));
+    }
+    if token.len() > MAX_TOKEN_CHARS && token.chars().count() > MAX_TOKEN_CHARS {
+        return Err(Error::invalid(format!("position token is longer than {MAX_TOKEN_CHARS} characters")));
+    }
+    Ok(())
+}
+
+/// Parses an event id given as text (any case, hyphenated, simple, braced or URN form).
+///
+/// Bindings use this so that a malformed id is rejected with the same kind everywhere.
+///
+/// # Errors
+/// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) when the text is not a UUID.
+pub fn parse_event_id(text: &str) -> Result<Uuid> {
+    Uuid::parse_str(text).map_err(|_| {
+        let shown: String = text.chars().take(64).collect();
+        Error::invalid(format!("event id {shown:?} is not a UUID"))
+    })
+}
+
+/// Converts a position that arrives as an unsigned or wider integer.
+///
+/// # Errors
+/// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) when it exceeds `i64::MAX`.
+pub fn position_from_i128(position: i128) -> Result<i64> {
+    let position = i64::try_from(position)
+        .map_err(|_| Error::invalid(format!("position must be between 0 and {}, got {position}", i64::MAX)))?;
+    validate_position(position)?;
+    Ok(position)
+}
+
+/// Which stored field a write sets besides the event id, type and time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mark<'a> {
+    /// `update_checkpoint`: keeps any stored position and token.
+    EventOnly,
+    /// `save_position`: sets the integer position, keeps the token.
+    Position(i64),
+    /// `save_position_token`: sets the token, keeps the integer position.
+    Token(&'a str),
+}
+
+/// A validated checkpoint write, stamped with the time every backend stores.
+///
+/// Backends receive only these, so validation and the clock are decided once.
+#[derive(Debug, Clone)]
+pub(crate) struct Write<'a> {
+    pub name: &'a str,
+    pub event_id: Uuid,
+    pub event_type: &'a str,
+    pub at: DateTime<Utc>,
+    pub mark: Mark<'a>,
+}
+
+impl<'a> Write<'a> {
+    pub fn new(name: &'a str, event_id: Uuid, event_type: &'a str, mark: Mark<'a>) -> Result<Self> {
+        validate_name("projection name", name)?;
+        validate_name("event type", event_type)?;
+        match mark {
+            Mark::EventOnly => {}
+            Mark::Position(p) => validate_position(p)?,
+            Mark::Token(t) => validate_token(t)?,
+        }
+        Ok(Write { name, event_id, event_type, at: time::now(), mark })
+    }
+
+    /// The row a first write creates.
+    pub fn new_row(&self) -> CheckpointData {
+        let mut row = CheckpointData {
+            projection_name: self.name.to_owned(),
+            last_event_id: None,
+            last_event_type: None,
+            last_processed_at: None,
+            events_processed: 0,
+            global_position: None,
+            position_token: None,
+        };
+        self.apply(&mut row);
+        row
+    }
+
+    /// Applies this write to an existing row (the memory backend's UPSERT).
+    pub fn apply(&self, row: &mut CheckpointData) {
+        row.last_event_id = Some(self.event_id);
+        row.last_event_type = Some(self.event_type.to_owned());
+        row.last_processed_at = Some(self.at);
+        row.events_processed = row.events_processed.saturating_add(1);
+        match self.mark {
+            Mark::EventOnly => {}
+            Mark::Position(p) => row.global_position = Some(p),
+            Mark::Token(t) => row.position_token = Some(t.to_owned()),
+        }
+    }
+}
+
+/// Validates the `name` argument of a read or reset.
+pub(crate) fn check_name(name: &str) -> Result<()> {
+    validate_name("projection name", name)
+}
+
+/// Validates an optional event-type filter.
+pub(crate) fn check_types(types: Option<&[String]>) -> Result<()> {
+    for t in types.unwrap_or_default() {
+        validate_name("event type", t)?;
+    }
+    Ok(())
+}
+
+/// Validates events before they are appended.
+pub(crate) fn check_events(events: &[NewEvent]) -> Result<()> {
+    for e in events {
+        validate_name("event type", &e.event_type)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    #[test]
+    fn names_are_bounded_in_characters_not_bytes() {
+        assert!(validate_name("n", &"é".repeat(255)).is_ok());
+        let err = validate_name("n", &"é".repeat(256)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+        assert_eq!(validate_name("n", "").unwrap_err().kind(), ErrorKind::InvalidArgument);
+        assert_eq!(validate_name("n", "a\0b").unwrap_err().kind(), ErrorKind::InvalidArgument);
+    }
+
+    #[test]
+    fn positions_and_tokens() {
+        assert!(validate_position(0).is_ok());
+        assert!(validate_position(i64::MAX).is_ok());
+        assert!(validate_position(-1).is_err());
+        assert_eq!(position_from_i128(i64::MAX as i128).unwrap(), i64::MAX);
+        assert!(position_from_i128(i64::MAX as i128 + 1).is_err());
+        assert!(validate_token("x").is_ok());
+        assert!(validate_token("").is_err());
+        assert!(validate_token(&"t".repeat(MAX_TOKEN_CHARS + 1)).is_err());
+    }
+
+    #[test]
+    fn event_ids_parse_in_any_form() {
+        let id = parse_event_id("6F9619FF-8B86-D011-B42D-00CF4FC964FF").unwrap();
+        assert_eq!(id.to_string(), "6f9619ff-8b86-d011-b42d-00cf4fc964ff");
+        assert_eq!(parse_event_id("nope").unwrap_err().kind(), ErrorKind::InvalidArgument);
+    }
+
+    #[test]
+    fn writes_count_and_keep_the_other_position() {
+        let id = Uuid::new_v4();
+        let mut row = Write::new("p", id, "T", Mark::Position(5)).unwrap().new_row();
+        assert_eq!(row.events_processed, 1);
+        Write::new("p", id, "T", Mark::Token("tok")).unwrap().apply(&mut row);
+        assert_eq!((row.global_position, row.position_token.as_deref()), (Some(5), Some("tok")));
+        Write::new("p", id, "T", Mark::EventOnly).unwrap().apply(&mut row);
+        assert_eq!(row.events_processed, 3);
+        assert_eq!(row.global_position, Some(5));
+    }
+}

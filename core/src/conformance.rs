@@ -1,0 +1,398 @@
+//! The shared conformance runner: executes the JSON cases of `tests/conformance/cases`
+//! against any [`CheckpointRepository`], including one you wrote yourself.
+//!
+//! A case is a list of steps; each step names an operation, its arguments, and either the
+//! expected result (`expect`) or the expected error kind (`error`). The Python and Node
+//! bindings run the same files with their own runners; `tests/conformance/README.md`
+//! describes the format.
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use std::sync::Arc;
+//! use waypost::conformance::{load_cases, run_case};
+//!
+//! for case in load_cases("tests/conformance/cases".as_ref()).unwrap() {
+//!     if case.applies_to("memory") {
+//!         let repo = Arc::new(waypost::MemoryRepository::new());
+//!         run_case(&case, repo).await.unwrap();
+//!     }
+//! }
+//! # }
+//! ```
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{json, Map, Value};
+
+use crate::checkpoint::{parse_event_id, CheckpointData, LagMetrics, NewEvent};
+use crate::error::{Error, ErrorKind};
+use crate::options::EventsTable;
+use crate::repository::CheckpointRepository;
+use crate::time;
+
+/// One conformance case.
+#[derive(Debug, Clone)]
+pub struct Case {
+    /// `C01`, `C02`, …: the id used in `tests/conformance/README.md`.
+    pub id: String,
+    /// One line saying what the case pins.
+    pub title: String,
+    /// How the repository under test must be configured.
+    pub repository: RepositorySpec,
+    backends: Option<Vec<String>>,
+    steps: Vec<Value>,
+}
+
+/// The repository configuration a case asks for.
+#[derive(Debug, Clone, Default)]
+pub struct RepositorySpec {
+    /// Checkpoint table name, when not the default.
+    pub table: Option<String>,
+    /// `None`: the default events table. `Some(None)`: no events table.
+    /// `Some(Some(t))`: the given one.
+    pub events_table: Option<Option<EventsTable>>,
+    /// When set, opening the repository must fail with this kind (and the case has no steps).
+    pub open_error: Option<ErrorKind>,
+}
+
+impl Case {
+    /// Whether the case runs on `backend` (`"memory"`, `"sqlite"`, `"postgres"`).
+    pub fn applies_to(&self, backend: &str) -> bool {
+        self.backends.as_ref().is_none_or(|b| b.iter().any(|x| x == backend))
+    }
+}
+
+/// Reads every `*.json` case under `dir`, ordered by file name.
+///
+/// # Errors
+/// A message naming the file when one cannot be read or parsed.
+pub fn load_cases(dir: &Path) -> Result<Vec<Case>, String> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    let mut cases = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let value: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+        let list = match value {
+            Value::Array(list) => list,
+            other => vec![other],
+        };
+        for v in list {
+            cases.push(parse_case(&v).map_err(|e| format!("{}: {e}", file.display()))?);
+        }
+    }
+    Ok(cases)
+}
+
+fn parse_case(v: &Value) -> Result<Case, String> {
+    let id = v["id"].as_str().ok_or("case without id")?.to_owned();
+    let title = v["title"].as_str().unwrap_or_default().to_owned();
+    let backends = match &v["backends"] {
+        Value::Null => None,
+        b => Some(
+            b.as_array()
+                .ok_or(format!("{id}: backends must be a list"))?
+                .iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect(),
+        ),
+    };
+    let mut repository = RepositorySpec::default();
+    if let Some(spec) = v.get("repository") {
+        repository.table = spec.get("table").and_then(Value::as_str).map(str::to_owned);
+        repository.events_table = match spec.get("events_table") {
+            None => None,
+            Some(Value::Null) => Some(None),
+            Some(t) => Some(Some(events_table(t))),
+        };
+        repository.open_error = match spec.get("open_error").and_then(Value::as_str) {
+            Some(k) => Some(ErrorKind::from_name(k).ok_or(format!("{id}: unknown error kind {k}"))?),
+            None => None,
+        };
+    }
+    let steps = v.get("steps").and_then(Value::as_array).cloned().unwrap_or_default();
+    Ok(Case { id, title, repository, backends, steps })
+}
+
+fn events_table(v: &Value) -> EventsTable {
+    let mut t = EventsTable::default();
+    let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+    if let Some(x) = s("table") {
+        t.table = x;
+    }
+    if let Some(x) = s("event_id_column") {
+        t.event_id_column = x;
+    }
+    if let Some(x) = s("event_type_column") {
+        t.event_type_column = x;
+    }
+    if let Some(x) = s("timestamp_column") {
+        t.timestamp_column = x;
+    }
+    match v.get("position_column") {
+        Some(Value::Null) => t.position_column = None,
+        Some(Value::String(x)) => t.position_column = Some(x.clone()),
+        _ => {}
+    }
+    t
+}
+
+/// Runs every step of `case` against `repo`.
+///
+/// # Errors
+/// A message naming the case, the step and what differed.
+pub async fn run_case(case: &Case, repo: Arc<dyn CheckpointRepository>) -> Result<(), String> {
+    let started = time::now();
+    for (index, step) in case.steps.iter().enumerate() {
+        let fail = |what: String| format!("{} step {} ({}): {what}", case.id, index + 1, step["op"]);
+        let copies = step.get("concurrently").and_then(Value::as_u64).unwrap_or(1);
+        let outcome = if copies > 1 {
+            let mut set = tokio::task::JoinSet::new();
+            for _ in 0..copies {
+                let (repo, step) = (repo.clone(), step.clone());
+                set.spawn(async move { perform(&*repo, &step).await });
+            }
+            let mut last = Ok(Value::Null);
+            while let Some(joined) = set.join_next().await {
+                last = joined.map_err(|e| fail(format!("task failed: {e}")))?;
+                if last.is_err() {
+                    break;
+                }
+            }
+            last
+        } else {
+            perform(&*repo, step).await
+        };
+        match (step.get("error").and_then(Value::as_str), outcome) {
+            (Some(kind), Ok(v)) => return Err(fail(format!("expected a {kind} error, got {v}"))),
+            (Some(kind), Err(StepError::Store(e))) if e.kind().as_str() == kind => {}
+            (Some(kind), Err(e)) => return Err(fail(format!("expected a {kind} error, got {e}"))),
+            (None, Err(e)) => return Err(fail(format!("unexpected error: {e}"))),
+            (None, Ok(actual)) => {
+                if let Some(expected) = step.get("expect") {
+                    let mut path = String::from("result");
+                    if !matches(expected, &actual, started, &mut path) {
+                        return Err(fail(format!("at {path}: expected {expected}, got {actual}")));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug)]
+enum StepError {
+    Store(Error),
+    Case(String),
+}
+
+impl std::fmt::Display for StepError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StepError::Store(e) => write!(f, "{} error: {e}", e.kind()),
+            StepError::Case(m) => write!(f, "malformed case: {m}"),
+        }
+    }
+}
+
+impl From<Error> for StepError {
+    fn from(e: Error) -> Self {
+        StepError::Store(e)
+    }
+}
+
+fn arg<'a>(step: &'a Value, key: &str) -> Result<&'a Value, StepError> {
+    step["args"].get(key).ok_or_else(|| StepError::Case(format!("missing argument {key}")))
+}
+
+fn str_arg<'a>(step: &'a Value, key: &str) -> Result<&'a str, StepError> {
+    arg(step, key)?.as_str().ok_or_else(|| StepError::Case(format!("{key} must be a string")))
+}
+
+fn position_arg(step: &Value) -> Result<i64, StepError> {
+    let v = arg(step, "position")?;
+    let wide = v
+        .as_i64()
+        .map(i128::from)
+        .or_else(|| v.as_u64().map(i128::from))
+        .ok_or_else(|| StepError::Case("position must be an integer".into()))?;
+    Ok(crate::checkpoint::position_from_i128(wide)?)
+}
+
+async fn perform(repo: &dyn CheckpointRepository, step: &Value) -> Result<Value, StepError> {
+    let op = step["op"].as_str().ok_or_else(|| StepError::Case("step without op".into()))?;
+    let name = || str_arg(step, "name");
+    let event = || -> Result<(uuid::Uuid, &str), StepError> {
+        Ok((parse_event_id(str_arg(step, "event_id")?)?, str_arg(step, "event_type")?))
+    };
+    Ok(match op {
+        "get_checkpoint" => json!(repo.get_checkpoint(name()?).await?.map(|u| u.to_string())),
+        "update_checkpoint" => {
+            let (id, ty) = event()?;
+            repo.update_checkpoint(name()?, id, ty).await?;
+            Value::Null
+        }
+        "get_position" => json!(repo.get_position(name()?).await?),
+        "save_position" => {
+            let (id, ty) = event()?;
+            repo.save_position(name()?, position_arg(step)?, id, ty).await?;
+            Value::Null
+        }
+        "get_position_token" => json!(repo.get_position_token(name()?).await?),
+        "save_position_token" => {
+            let (id, ty) = event()?;
+            repo.save_position_token(name()?, str_arg(step, "token")?, id, ty).await?;
+            Value::Null
+        }
+        "get_lag_metrics" => {
+            let types: Option<Vec<String>> = match step["args"].get("event_types") {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(
+                    v.as_array()
+                        .ok_or_else(|| StepError::Case("event_types must be a list".into()))?
+                        .iter()
+                        .map(|t| t.as_str().map(str::to_owned))
+                        .collect::<Option<_>>()
+                        .ok_or_else(|| StepError::Case("event types must be strings".into()))?,
+                ),
+            };
+            json!(repo.get_lag_metrics(name()?, types.as_deref()).await?.map(|m| lag_json(&m)))
+        }
+        "reset_checkpoint" => {
+            repo.reset_checkpoint(name()?).await?;
+            Value::Null
+        }
+        "get_all_checkpoints" => Value::Array(repo.get_all_checkpoints().await?.iter().map(data_json).collect()),
+        "create_events_table" => {
+            repo.create_events_table().await?;
+            Value::Null
+        }
+        "create_lag_index" => {
+            repo.create_lag_index().await?;
+            Value::Null
+        }
+        "append_events" => {
+            let list =
+                arg(step, "events")?.as_array().ok_or_else(|| StepError::Case("events must be a list".into()))?;
+            let mut events = Vec::with_capacity(list.len());
+            for e in list {
+                let text =
+                    |k: &str| e[k].as_str().ok_or_else(|| StepError::Case(format!("event {k} must be a string")));
+                events.push(NewEvent {
+                    event_id: parse_event_id(text("event_id")?)?,
+                    event_type: text("event_type")?.to_owned(),
+                    timestamp: event_time(repo, &e["at"]).await?,
+                });
+            }
+            repo.append_events(&events).await?;
+            Value::Null
+        }
+        other => return Err(StepError::Case(format!("unknown op {other}"))),
+    })
+}
+
+/// `"now"`, an ISO 8601 string, or `{"after_checkpoint": NAME, "offset_us": N}`: that
+/// checkpoint's `last_processed_at` plus N microseconds (negative for before).
+async fn event_time(repo: &dyn CheckpointRepository, at: &Value) -> Result<DateTime<Utc>, StepError> {
+    match at {
+        Value::Null => Ok(time::now()),
+        Value::String(s) if s == "now" => Ok(time::now()),
+        Value::String(s) => Ok(time::parse_timestamp(s)?),
+        Value::Object(o) => {
+            let name = o["after_checkpoint"]
+                .as_str()
+                .ok_or_else(|| StepError::Case("after_checkpoint must be a name".into()))?;
+            let offset =
+                o["offset_us"].as_i64().ok_or_else(|| StepError::Case("offset_us must be an integer".into()))?;
+            let base = repo
+                .get_all_checkpoints()
+                .await?
+                .into_iter()
+                .find(|c| c.projection_name == name)
+                .and_then(|c| c.last_processed_at)
+                .ok_or_else(|| StepError::Case(format!("no checkpoint time for {name}")))?;
+            Ok(base + Duration::microseconds(offset))
+        }
+        other => Err(StepError::Case(format!("bad event time {other}"))),
+    }
+}
+
+/// The JSON form of a checkpoint record that every runner produces.
+pub fn data_json(c: &CheckpointData) -> Value {
+    json!({
+        "projection_name": c.projection_name,
+        "last_event_id": c.last_event_id.map(|u| u.to_string()),
+        "last_event_type": c.last_event_type,
+        "last_processed_at": c.last_processed_at.as_ref().map(time::isoformat),
+        "events_processed": c.events_processed,
+        "global_position": c.global_position,
+        "position_token": c.position_token,
+    })
+}
+
+/// The JSON form of lag metrics that every runner produces.
+pub fn lag_json(m: &LagMetrics) -> Value {
+    json!({
+        "projection_name": m.projection_name,
+        "last_event_id": m.last_event_id,
+        "latest_event_id": m.latest_event_id,
+        "lag_seconds": m.lag_seconds,
+        "events_processed": m.events_processed,
+        "last_processed_at": m.last_processed_at,
+        "stream_head": m.stream_head,
+        "events_behind": m.events_behind,
+    })
+}
+
+/// Compares `actual` with `expected`: objects only on the keys `expected` lists, numbers
+/// by value, and the matchers `"$any"` (anything but null) and `"$recent"` (a timestamp
+/// with microsecond precision between the case's start and now).
+fn matches(expected: &Value, actual: &Value, started: DateTime<Utc>, path: &mut String) -> bool {
+    match (expected, actual) {
+        (Value::String(m), a) if m == "$any" => !a.is_null(),
+        (Value::String(m), Value::String(a)) if m == "$recent" => time::parse_timestamp(a).is_ok_and(|t| {
+            use chrono::Timelike;
+            t.nanosecond() % 1_000 == 0
+                && t >= started - Duration::seconds(1)
+                && t <= time::now() + Duration::seconds(1)
+        }),
+        (Value::Number(e), Value::Number(a)) => e == a || e.as_f64() == a.as_f64(),
+        (Value::Object(e), Value::Object(a)) => object_matches(e, a, started, path),
+        (Value::Array(e), Value::Array(a)) => {
+            if e.len() != a.len() {
+                path.push_str(".len()");
+                return false;
+            }
+            e.iter().zip(a).enumerate().all(|(i, (e, a))| {
+                let before = path.len();
+                path.push_str(&format!("[{i}]"));
+                let ok = matches(e, a, started, path);
+                if ok {
+                    path.truncate(before);
+                }
+                ok
+            })
+        }
+        (e, a) => e == a,
+    }
+}
+
+fn object_matches(e: &Map<String, Value>, a: &Map<String, Value>, started: DateTime<Utc>, path: &mut String) -> bool {
+    e.iter().all(|(k, ev)| {
+        let before = path.len();
+        path.push('.');
+        path.push_str(k);
+        let ok = matches(ev, a.get(k).unwrap_or(&Value::Null), started, path);
+        if ok {
+            path.truncate(before);
+        }
+        ok
+    })
+}

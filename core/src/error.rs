@@ -1,0 +1,175 @@
+//! The one error type of waypost, and the small [`ErrorKind`] every binding maps from.
+
+use std::fmt;
+
+/// A boxed error kept as the cause of an [`Error`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// The result type of every fallible waypost call.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in waypost.
+///
+/// Match on [`Error::kind`] rather than on the variants: bindings and the conformance
+/// cases look at the kind and nothing else, and new variants may be added.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An argument or option was rejected before anything was written.
+    #[error("invalid argument: {message}")]
+    InvalidArgument {
+        /// What was wrong with which argument.
+        message: String,
+    },
+    /// A table, schema or record that the call needs does not exist.
+    #[error("{message}")]
+    NotFound {
+        /// What is missing.
+        message: String,
+    },
+    /// A guarded write lost against a concurrent writer; nothing was written.
+    #[error("{message}")]
+    Conflict {
+        /// What changed concurrently.
+        message: String,
+    },
+    /// The store could not be reached (refused, timed out, locked, closed). Retrying may help.
+    #[error("{message}")]
+    Unavailable {
+        /// What could not be reached, with its address where there is one.
+        message: String,
+        /// The driver's error.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// The store answered with an error waypost did not expect.
+    #[error("{message}")]
+    Backend {
+        /// What the store said.
+        message: String,
+        /// The driver's error.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// The repository does not offer this operation.
+    #[error("unsupported: {message}")]
+    Unsupported {
+        /// Which operation on which repository.
+        message: String,
+    },
+}
+
+/// The portable classification of an [`Error`]: the same word in Rust, Python and JS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// See [`Error::InvalidArgument`].
+    InvalidArgument,
+    /// See [`Error::NotFound`].
+    NotFound,
+    /// See [`Error::Conflict`].
+    Conflict,
+    /// See [`Error::Unavailable`].
+    Unavailable,
+    /// See [`Error::Backend`].
+    Backend,
+    /// See [`Error::Unsupported`].
+    Unsupported,
+}
+
+impl ErrorKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [ErrorKind; 6] = [
+        ErrorKind::InvalidArgument,
+        ErrorKind::NotFound,
+        ErrorKind::Conflict,
+        ErrorKind::Unavailable,
+        ErrorKind::Backend,
+        ErrorKind::Unsupported,
+    ];
+
+    /// The kind's name, as used by the bindings and the conformance cases (`"Conflict"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidArgument => "InvalidArgument",
+            ErrorKind::NotFound => "NotFound",
+            ErrorKind::Conflict => "Conflict",
+            ErrorKind::Unavailable => "Unavailable",
+            ErrorKind::Backend => "Backend",
+            ErrorKind::Unsupported => "Unsupported",
+        }
+    }
+
+    /// Parses the name produced by [`ErrorKind::as_str`].
+    pub fn from_name(name: &str) -> Option<ErrorKind> {
+        ErrorKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// Whether the same call may succeed if simply tried again later.
+    pub fn is_retryable(self) -> bool {
+        matches!(self, ErrorKind::Unavailable | ErrorKind::Conflict)
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Error {
+    /// The portable kind of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::InvalidArgument { .. } => ErrorKind::InvalidArgument,
+            Error::NotFound { .. } => ErrorKind::NotFound,
+            Error::Conflict { .. } => ErrorKind::Conflict,
+            Error::Unavailable { .. } => ErrorKind::Unavailable,
+            Error::Backend { .. } => ErrorKind::Backend,
+            Error::Unsupported { .. } => ErrorKind::Unsupported,
+        }
+    }
+
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+        Error::InvalidArgument { message: message.into() }
+    }
+
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
+        Error::NotFound { message: message.into() }
+    }
+
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+    pub(crate) fn unavailable(message: impl Into<String>, source: impl Into<Option<BoxError>>) -> Self {
+        Error::Unavailable { message: message.into(), source: source.into() }
+    }
+
+    pub(crate) fn backend(message: impl Into<String>, source: impl Into<Option<BoxError>>) -> Self {
+        Error::Backend { message: message.into(), source: source.into() }
+    }
+
+    pub(crate) fn unsupported(message: impl Into<String>) -> Self {
+        Error::Unsupported { message: message.into() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_names_round_trip() {
+        for kind in ErrorKind::ALL {
+            assert_eq!(ErrorKind::from_name(kind.as_str()), Some(kind));
+        }
+        assert_eq!(ErrorKind::from_name("Nope"), None);
+    }
+
+    #[test]
+    fn messages_are_lowercase_without_final_period() {
+        let err = Error::invalid("projection name is empty");
+        assert_eq!(err.to_string(), "invalid argument: projection name is empty");
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+        assert!(!err.kind().is_retryable());
+        assert!(Error::unavailable("x", None).kind().is_retryable());
+    }
+}

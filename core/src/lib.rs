@@ -1,0 +1,63 @@
+//! # waypost
+//!
+//! A checkpoint store for event-stream consumers (projections, CDC pipelines, file
+//! workers): it remembers how far each consumer got, so a restart resumes exactly where
+//! it stopped, and it tells operators how far behind each consumer is.
+//!
+//! One semantics, identical on every backend and pinned by shared conformance cases:
+//! see the contract on [`CheckpointRepository`].
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! use waypost::CheckpointRepository;
+//!
+//! let repo = waypost::open("memory:").await?;
+//! let resume_from = repo.get_position("orders").await?.map_or(0, |p| p + 1);
+//! assert_eq!(resume_from, 0);
+//! repo.save_position("orders", 41, uuid::Uuid::new_v4(), "OrderPlaced").await?;
+//! assert_eq!(repo.get_position("orders").await?.map_or(0, |p| p + 1), 42);
+//! # Ok::<(), waypost::Error>(())
+//! # }).unwrap();
+//! ```
+//!
+//! ## Cargo features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `sqlite` | yes | [`SqliteRepository`]: rusqlite with a bundled SQLite, on its own thread |
+//! | `postgres` | yes | [`PostgresRepository`]: a sqlx pool, plain TCP |
+//! | `conformance` | no | `waypost::conformance`: runs the shared JSON cases against any repository |
+//!
+//! [`MemoryRepository`] is always built.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod backends;
+mod checkpoint;
+#[cfg(feature = "conformance")]
+pub mod conformance;
+mod error;
+mod ident;
+mod lag;
+mod open;
+mod options;
+mod repository;
+pub mod time;
+
+pub use backends::memory::MemoryRepository;
+#[cfg(feature = "postgres")]
+pub use backends::postgres::PostgresRepository;
+#[cfg(feature = "sqlite")]
+pub use backends::sqlite::SqliteRepository;
+pub use checkpoint::{
+    parse_event_id, position_from_i128, validate_name, validate_position, validate_token, CheckpointData, LagMetrics,
+    NewEvent, MAX_NAME_CHARS, MAX_TOKEN_CHARS,
+};
+pub use error::{BoxError, Error, ErrorKind, Result};
+pub use ident::{Identifier, MAX_IDENTIFIER_BYTES};
+pub use open::open;
+pub use options::{EventsTable, PostgresOptions, SqliteOptions, DEFAULT_CHECKPOINT_TABLE};
+pub use repository::CheckpointRepository;
+
+pub use chrono;
+pub use uuid;

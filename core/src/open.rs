@@ -1,0 +1,97 @@
+//! `open(url)`: one entry point for every backend.
+
+use std::sync::Arc;
+
+use crate::backends::memory::MemoryRepository;
+use crate::error::{Error, Result};
+use crate::repository::CheckpointRepository;
+
+/// Opens a repository from a URL:
+///
+/// | URL | repository |
+/// |---|---|
+/// | `memory:` | [`MemoryRepository`] |
+/// | `sqlite:PATH`, `sqlite://PATH` (`sqlite:///abs/path.db` is absolute) | [`SqliteRepository`](crate::SqliteRepository) with default options |
+/// | `postgres://…`, `postgresql://…` | [`PostgresRepository`](crate::PostgresRepository) with default options |
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let repo = waypost::open("memory:").await?;
+/// repo.save_position("orders", 7, uuid::Uuid::new_v4(), "OrderPlaced").await?;
+/// assert_eq!(repo.get_position("orders").await?, Some(7));
+/// # Ok::<(), waypost::Error>(())
+/// # }).unwrap();
+/// ```
+///
+/// # Errors
+/// `InvalidArgument` for an unknown scheme, an empty path, or a backend this build was
+/// compiled without; the backend's own errors when opening.
+pub async fn open(url: &str) -> Result<Arc<dyn CheckpointRepository>> {
+    match parse(url)? {
+        Target::Memory => Ok(Arc::new(MemoryRepository::new())),
+        #[cfg(feature = "sqlite")]
+        Target::Sqlite(path) => {
+            Ok(Arc::new(crate::SqliteRepository::open(path, crate::SqliteOptions::default()).await?))
+        }
+        #[cfg(feature = "postgres")]
+        Target::Postgres(url) => {
+            Ok(Arc::new(crate::PostgresRepository::connect(url, crate::PostgresOptions::default()).await?))
+        }
+        #[allow(unreachable_patterns)]
+        _ => Err(Error::invalid(format!("{} support is not compiled into this build of waypost", scheme(url)))),
+    }
+}
+
+/// What a URL points at.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Target<'a> {
+    Memory,
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    Sqlite(&'a str),
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    Postgres(&'a str),
+}
+
+fn scheme(url: &str) -> &str {
+    url.split(':').next().unwrap_or(url)
+}
+
+pub(crate) fn parse(url: &str) -> Result<Target<'_>> {
+    if url == "memory:" || url == "memory://" {
+        return Ok(Target::Memory);
+    }
+    if let Some(rest) = url.strip_prefix("sqlite:") {
+        let path = rest.strip_prefix("//").unwrap_or(rest);
+        if path.is_empty() {
+            return Err(Error::invalid(format!("sqlite url {url:?} has no path")));
+        }
+        if path.contains('?') {
+            return Err(Error::invalid(format!("sqlite url {url:?} has query parameters; pass options instead")));
+        }
+        return Ok(Target::Sqlite(path));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Target::Postgres(url));
+    }
+    Err(Error::invalid(format!(
+        "unsupported repository url {:?}: expected memory:, sqlite:PATH or postgres://",
+        scheme(url)
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_scheme() {
+        assert_eq!(parse("memory:").unwrap(), Target::Memory);
+        assert_eq!(parse("sqlite:data/x.db").unwrap(), Target::Sqlite("data/x.db"));
+        assert_eq!(parse("sqlite://x.db").unwrap(), Target::Sqlite("x.db"));
+        assert_eq!(parse("sqlite:///tmp/x.db").unwrap(), Target::Sqlite("/tmp/x.db"));
+        assert_eq!(parse("postgresql://u@h/db").unwrap(), Target::Postgres("postgresql://u@h/db"));
+        for bad in ["", "sqlite:", "sqlite://", "mysql://h/db", "sqlite:x.db?mode=ro", "memory"] {
+            assert_eq!(parse(bad).unwrap_err().kind(), crate::ErrorKind::InvalidArgument, "{bad}");
+        }
+    }
+}

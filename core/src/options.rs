@@ -1,0 +1,132 @@
+//! Options of the SQL repositories: checkpoint table, events table, connection limits.
+//!
+//! Names are plain strings here and become validated [`Identifier`]s when a repository
+//! is opened, so a bad name is an `InvalidArgument` error before anything is touched.
+
+use std::time::Duration;
+
+use crate::error::Result;
+use crate::ident::Identifier;
+
+/// The default checkpoint table, the one eventsource-py creates.
+pub const DEFAULT_CHECKPOINT_TABLE: &str = "projection_checkpoints";
+
+/// Where lag queries find events: eventsource-py's `events` layout by default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventsTable {
+    /// PostgreSQL schema of the events table; `None` uses the checkpoint table's schema.
+    /// Ignored by SQLite.
+    pub schema: Option<String>,
+    /// Table name (default `events`).
+    pub table: String,
+    /// Event id column (default `event_id`).
+    pub event_id_column: String,
+    /// Event type column (default `event_type`).
+    pub event_type_column: String,
+    /// Timestamp column (default `timestamp`): TIMESTAMPTZ on PostgreSQL, ISO 8601 text
+    /// on SQLite.
+    pub timestamp_column: String,
+    /// Global position column (default `global_position`); `None` when the table has
+    /// none, and then lag metrics carry no stream head.
+    pub position_column: Option<String>,
+}
+
+impl Default for EventsTable {
+    fn default() -> Self {
+        EventsTable {
+            schema: None,
+            table: "events".into(),
+            event_id_column: "event_id".into(),
+            event_type_column: "event_type".into(),
+            timestamp_column: "timestamp".into(),
+            position_column: Some("global_position".into()),
+        }
+    }
+}
+
+/// Options of [`SqliteRepository`](crate::SqliteRepository).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqliteOptions {
+    /// Checkpoint table (default `projection_checkpoints`).
+    pub table: String,
+    /// Events table for lag queries; `None` makes lag metrics placeholders.
+    pub events_table: Option<EventsTable>,
+    /// Create the checkpoint table if missing and add `position_token` to an older
+    /// table (default true).
+    pub create_schema: bool,
+    /// How long a write waits for another process's lock before `Unavailable` (default 5 s).
+    pub busy_timeout: Duration,
+    /// `synchronous=FULL` (default true): a returned write survives power loss. False
+    /// selects `NORMAL`, which in WAL mode may lose the last writes on power loss.
+    pub synchronous_full: bool,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            table: DEFAULT_CHECKPOINT_TABLE.into(),
+            events_table: Some(EventsTable::default()),
+            create_schema: true,
+            busy_timeout: Duration::from_secs(5),
+            synchronous_full: true,
+        }
+    }
+}
+
+/// Options of [`PostgresRepository`](crate::PostgresRepository).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostgresOptions {
+    /// Schema of the checkpoint table (default `public`).
+    pub schema: String,
+    /// Checkpoint table (default `projection_checkpoints`).
+    pub table: String,
+    /// Events table for lag queries; `None` makes lag metrics placeholders.
+    pub events_table: Option<EventsTable>,
+    /// Create the schema and checkpoint table if missing and add `position_token` to an
+    /// older table (default true).
+    pub create_schema: bool,
+    /// Most pooled connections (default 10).
+    pub max_connections: u32,
+    /// Longest wait for a connection, including connecting, before `Unavailable`
+    /// (default 5 s).
+    pub connect_timeout: Duration,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        PostgresOptions {
+            schema: "public".into(),
+            table: DEFAULT_CHECKPOINT_TABLE.into(),
+            events_table: Some(EventsTable::default()),
+            create_schema: true,
+            max_connections: 10,
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// An [`EventsTable`] whose names have been validated.
+#[derive(Debug, Clone)]
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+pub(crate) struct EventsNames {
+    pub schema: Option<Identifier>,
+    pub table: Identifier,
+    pub event_id: Identifier,
+    pub event_type: Identifier,
+    pub timestamp: Identifier,
+    pub position: Option<Identifier>,
+}
+
+impl EventsTable {
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+    pub(crate) fn validate(&self) -> Result<EventsNames> {
+        Ok(EventsNames {
+            schema: self.schema.as_deref().map(|s| Identifier::new("events schema", s)).transpose()?,
+            table: Identifier::new("events table", &self.table)?,
+            event_id: Identifier::new("event id column", &self.event_id_column)?,
+            event_type: Identifier::new("event type column", &self.event_type_column)?,
+            timestamp: Identifier::new("timestamp column", &self.timestamp_column)?,
+            position: self.position_column.as_deref().map(|c| Identifier::new("position column", c)).transpose()?,
+        })
+    }
+}

@@ -1,0 +1,166 @@
+//! The [`CheckpointRepository`] trait and its contract.
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use crate::checkpoint::{CheckpointData, LagMetrics, NewEvent};
+use crate::error::{Error, Result};
+
+/// A store of projection checkpoints: the protocol of eventsource-py's
+/// `CheckpointRepository`, in Rust.
+///
+/// # Contract
+///
+/// Every implementation in this crate behaves identically; the shared conformance cases
+/// (`tests/conformance/cases`) pin each point.
+///
+/// - **Writes are UPSERTs.** [`update_checkpoint`](Self::update_checkpoint),
+///   [`save_position`](Self::save_position) and
+///   [`save_position_token`](Self::save_position_token) set the last event id, type and
+///   `last_processed_at` (now, UTC, microseconds) and add 1 to `events_processed` (a
+///   first write gives 1). `update_checkpoint` keeps any stored position and token;
+///   `save_position` sets the integer position and keeps the token; `save_position_token`
+///   sets the token and keeps the integer position.
+/// - **Atomicity.** Each write is one atomic statement: it happened completely or not at
+///   all, also when its future is dropped (cancelled) midway. A write that returned `Ok`
+///   is durable (SQLite `synchronous=FULL`, PostgreSQL commit).
+/// - **Concurrency.** Concurrent writes to one name, from tasks or processes, are
+///   serialized by the store: N writes leave `events_processed` = N. The last write wins,
+///   also for a smaller position.
+/// - **Missing is `None`.** A name never written (or reset) reads `None` from every getter
+///   and from [`get_lag_metrics`](Self::get_lag_metrics); position 0 reads `Some(0)`.
+/// - **Reset** deletes the record; resetting an absent name is a no-op.
+/// - **Ordering.** [`get_all_checkpoints`](Self::get_all_checkpoints) is ordered by name
+///   in byte order on every backend.
+/// - **Bad input** (empty, over-long or NUL-containing names and event types, negative
+///   positions, bad tokens) is rejected with `InvalidArgument` before anything is written.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use waypost::{CheckpointRepository, MemoryRepository};
+///
+/// let repo = MemoryRepository::new();
+/// let id = uuid::Uuid::new_v4();
+/// repo.save_position("orders", 1000, id, "OrderPlaced").await?;
+/// assert_eq!(repo.get_position("orders").await?, Some(1000));
+/// assert_eq!(repo.get_checkpoint("orders").await?, Some(id));
+/// assert_eq!(repo.get_all_checkpoints().await?[0].events_processed, 1);
+/// # Ok::<(), waypost::Error>(())
+/// # }).unwrap();
+/// ```
+#[async_trait]
+pub trait CheckpointRepository: Send + Sync + std::fmt::Debug {
+    /// The last processed event id of `projection_name`, or `None`.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a bad name; `Unavailable`/`Backend` from the store.
+    async fn get_checkpoint(&self, projection_name: &str) -> Result<Option<Uuid>>;
+
+    /// Records `event_id` as processed (UPSERT), keeping any stored position and token.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a bad name or event type; `Unavailable`/`Backend` from the store.
+    async fn update_checkpoint(&self, projection_name: &str, event_id: Uuid, event_type: &str) -> Result<()>;
+
+    /// The last saved global position of `subscription_id`, or `None`.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a bad name; `Unavailable`/`Backend` from the store.
+    async fn get_position(&self, subscription_id: &str) -> Result<Option<i64>>;
+
+    /// Saves a global position (UPSERT), keeping any stored token.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a bad name, event type or a negative position;
+    /// `Unavailable`/`Backend` from the store.
+    async fn save_position(&self, subscription_id: &str, position: i64, event_id: Uuid, event_type: &str)
+        -> Result<()>;
+
+    /// The last saved opaque position token (a CDC log position, a cursor), or `None`.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a bad name; `Unavailable`/`Backend` from the store.
+    async fn get_position_token(&self, subscription_id: &str) -> Result<Option<String>>;
+
+    /// Saves an opaque position token (UPSERT), keeping any stored integer position.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a bad name, event type or token (empty, over 4096
+    /// characters, NUL); `Unavailable`/`Backend` from the store.
+    async fn save_position_token(
+        &self,
+        subscription_id: &str,
+        token: &str,
+        event_id: Uuid,
+        event_type: &str,
+    ) -> Result<()>;
+
+    /// How far behind `projection_name` is, or `None` when it has no checkpoint.
+    ///
+    /// `event_types` limits the "newest event" to those types (`None` or empty: all);
+    /// the stream head always counts every event.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a bad name or type; `NotFound` when the configured events
+    /// table does not exist; `Unavailable`/`Backend` from the store.
+    async fn get_lag_metrics(
+        &self,
+        projection_name: &str,
+        event_types: Option<&[String]>,
+    ) -> Result<Option<LagMetrics>>;
+
+    /// Deletes the checkpoint of `projection_name`; a no-op when there is none.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a bad name; `Unavailable`/`Backend` from the store.
+    async fn reset_checkpoint(&self, projection_name: &str) -> Result<()>;
+
+    /// Every checkpoint, ordered by name in byte order.
+    ///
+    /// # Errors
+    /// `Unavailable`/`Backend` from the store.
+    async fn get_all_checkpoints(&self) -> Result<Vec<CheckpointData>>;
+
+    /// Creates the configured events table in waypost's layout (global position, event
+    /// id, type, timestamp) with the recommended lag index, if it does not exist.
+    ///
+    /// For demos, tests and embedded stores; an existing event store keeps its own table
+    /// and may call [`create_lag_index`](Self::create_lag_index) instead.
+    ///
+    /// # Errors
+    /// `Unsupported` when the repository has no events table; `Unavailable`/`Backend`
+    /// from the store.
+    async fn create_events_table(&self) -> Result<()> {
+        Err(Error::unsupported(format!("{self:?} has no events table")))
+    }
+
+    /// Creates the index that makes filtered lag queries fast on an existing events
+    /// table: `(event_type, timestamp) INCLUDE (event_id)` on PostgreSQL,
+    /// `(event_type, timestamp, event_id)` on SQLite.
+    ///
+    /// # Errors
+    /// `NotFound` when the events table does not exist; `Unsupported` when the repository
+    /// has no events table; `Unavailable`/`Backend` from the store.
+    async fn create_lag_index(&self) -> Result<()> {
+        Err(Error::unsupported(format!("{self:?} has no events table")))
+    }
+
+    /// Appends events to the events table; global positions are assigned in order.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a bad event type; `NotFound` when the events table does not
+    /// exist; `Unsupported` when the repository has no events table;
+    /// `Unavailable`/`Backend` from the store.
+    async fn append_events(&self, events: &[NewEvent]) -> Result<()> {
+        let _ = events;
+        Err(Error::unsupported(format!("{self:?} has no events table")))
+    }
+
+    /// Releases connections and threads. Later calls fail with `Unavailable`.
+    ///
+    /// # Errors
+    /// `Backend` if the store failed while shutting down.
+    async fn close(&self) -> Result<()> {
+        Ok(())
+    }
+}
