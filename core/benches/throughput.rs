@@ -1,1 +1,380 @@
-fn main() {}
+//! Throughput of waypost beside a raw driver loop doing the same statement, in one run.
+//!
+//! `make bench` (or `cargo bench -p waypost --bench throughput`). PostgreSQL comes from
+//! `WAYPOST_TEST_POSTGRES_URL`, else 127.0.0.1:5432; without a server only SQLite and
+//! memory are measured. Each figure alternates waypost and the raw loop in short rounds
+//! so that background noise hits both alike.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+use sqlx::{AssertSqlSafe, Connection as _, PgConnection};
+use uuid::Uuid;
+use waypost::{
+    CheckpointRepository, MemoryRepository, NewEvent, PostgresOptions, PostgresRepository, SqliteOptions,
+    SqliteRepository,
+};
+
+const ROUND: Duration = Duration::from_millis(400);
+const ROUNDS: usize = 4;
+
+/// Calls `op` repeatedly for `ROUND`, returning (calls, elapsed).
+async fn round<F, Fut>(op: &mut F) -> (u64, Duration)
+where
+    F: FnMut(u64) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let start = Instant::now();
+    let mut n = 0;
+    while start.elapsed() < ROUND {
+        op(n).await;
+        n += 1;
+    }
+    (n, start.elapsed())
+}
+
+/// ops/s of `a` and `b`, measured in alternating rounds.
+async fn versus<A, FA, B, FB>(mut a: A, mut b: B) -> (f64, f64)
+where
+    A: FnMut(u64) -> FA,
+    FA: Future<Output = ()>,
+    B: FnMut(u64) -> FB,
+    FB: Future<Output = ()>,
+{
+    let (mut na, mut ta, mut nb, mut tb) = (0, Duration::ZERO, 0, Duration::ZERO);
+    for _ in 0..ROUNDS {
+        let (n, t) = round(&mut a).await;
+        na += n;
+        ta += t;
+        let (n, t) = round(&mut b).await;
+        nb += n;
+        tb += t;
+    }
+    (na as f64 / ta.as_secs_f64(), nb as f64 / tb.as_secs_f64())
+}
+
+fn row(what: &str, ours: f64, raw: f64) {
+    println!("{what:<44} {ours:>12.0} {raw:>12.0} {:>8.2}x", ours / raw);
+}
+
+/// Mean latency of `op` over `n` calls after one warm-up, in milliseconds.
+async fn latency<F, Fut>(n: u32, mut op: F) -> f64
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    op().await;
+    let start = Instant::now();
+    for _ in 0..n {
+        op().await;
+    }
+    start.elapsed().as_secs_f64() * 1000.0 / f64::from(n)
+}
+
+const UPSERT_POSITION_SQLITE: &str = "INSERT INTO projection_checkpoints AS c (projection_name, last_event_id, \
+    last_event_type, last_processed_at, events_processed, created_at, updated_at, global_position) \
+    VALUES (?1, ?2, ?3, ?4, 1, ?4, ?4, ?5) ON CONFLICT (projection_name) DO UPDATE SET \
+    last_event_id = excluded.last_event_id, last_event_type = excluded.last_event_type, \
+    last_processed_at = excluded.last_processed_at, events_processed = c.events_processed + 1, \
+    updated_at = excluded.updated_at, global_position = excluded.global_position";
+
+async fn sqlite(dir: &std::path::Path) {
+    let path = dir.join("bench.db");
+    let repo = SqliteRepository::open(&path, SqliteOptions::default()).await.unwrap();
+    let raw = Connection::open(&path).unwrap();
+    raw.busy_timeout(Duration::from_secs(5)).unwrap();
+    raw.pragma_update(None, "journal_mode", "WAL").unwrap();
+    raw.pragma_update(None, "synchronous", "FULL").unwrap();
+    let id = Uuid::new_v4();
+    let raw_save = |n: u64, name: &'static str| {
+        let mut st = raw.prepare_cached(UPSERT_POSITION_SQLITE).unwrap();
+        let at = waypost::time::isoformat(&waypost::time::now());
+        st.execute(rusqlite::params![name, id.to_string(), "OrderPlaced", at, n as i64]).unwrap();
+    };
+    println!("\n== SQLite (WAL, synchronous=FULL) ==");
+    println!("{:<44} {:>12} {:>12} {:>9}", "operation", "waypost/s", "raw/s", "ratio");
+    let (ours, theirs) = versus(
+        |n| {
+            let repo = &repo;
+            async move { repo.save_position("bench", n as i64, id, "OrderPlaced").await.unwrap() }
+        },
+        |n| {
+            raw_save(n, "raw");
+            async {}
+        },
+    )
+    .await;
+    row("save_position", ours, theirs);
+    let (ours, theirs) = versus(
+        |_| {
+            let repo = &repo;
+            async move { repo.update_checkpoint("bench", id, "OrderPlaced").await.unwrap() }
+        },
+        |_| {
+            let mut st = raw
+                .prepare_cached(
+                    "INSERT INTO projection_checkpoints AS c (projection_name, last_event_id, last_event_type, \
+                     last_processed_at, events_processed, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 1, ?4, ?4) \
+                     ON CONFLICT (projection_name) DO UPDATE SET last_event_id = excluded.last_event_id, \
+                     last_event_type = excluded.last_event_type, last_processed_at = excluded.last_processed_at, \
+                     events_processed = c.events_processed + 1, updated_at = excluded.updated_at",
+                )
+                .unwrap();
+            let at = waypost::time::isoformat(&waypost::time::now());
+            st.execute(rusqlite::params!["raw", id.to_string(), "OrderPlaced", at]).unwrap();
+            async {}
+        },
+    )
+    .await;
+    row("update_checkpoint", ours, theirs);
+    let (ours, theirs) = versus(
+        |_| {
+            let repo = &repo;
+            async move {
+                repo.get_position("bench").await.unwrap().unwrap();
+            }
+        },
+        |_| {
+            let mut st = raw
+                .prepare_cached("SELECT global_position FROM projection_checkpoints WHERE projection_name = ?1")
+                .unwrap();
+            let _: Option<i64> = st.query_row(["raw"], |r| r.get(0)).unwrap();
+            async {}
+        },
+    )
+    .await;
+    row("get_position", ours, theirs);
+
+    fill_sqlite(&raw, 10_000);
+    let ms = latency(20, || async { assert!(repo.get_all_checkpoints().await.unwrap().len() >= 10_000) }).await;
+    println!("get_all_checkpoints (10,000 rows)             {ms:>9.2} ms/call");
+    lag_sqlite(&repo, &raw).await;
+    repo.close().await.unwrap();
+}
+
+fn fill_sqlite(raw: &Connection, n: usize) {
+    raw.execute_batch("BEGIN").unwrap();
+    for i in 0..n {
+        let at = waypost::time::isoformat(&waypost::time::now());
+        raw.prepare_cached(UPSERT_POSITION_SQLITE)
+            .unwrap()
+            .execute(rusqlite::params![format!("projection-{i:05}"), Uuid::new_v4().to_string(), "T", at, i as i64])
+            .unwrap();
+    }
+    raw.execute_batch("COMMIT").unwrap();
+}
+
+/// 1,000,000 events: a rare type only among the first 1,000, a common type everywhere.
+fn event_type(i: i64) -> &'static str {
+    if i < 1_000 && i % 10 == 0 {
+        "RareOld"
+    } else if i % 3 == 0 {
+        "OrderShipped"
+    } else {
+        "OrderPlaced"
+    }
+}
+
+const EVENTS: i64 = 1_000_000;
+
+async fn lag_sqlite(repo: &SqliteRepository, raw: &Connection) {
+    repo.create_events_table().await.unwrap();
+    let start = chrono::Utc::now() - chrono::Duration::seconds(EVENTS);
+    raw.execute_batch("BEGIN").unwrap();
+    {
+        let mut st = raw.prepare("INSERT INTO events (event_id, event_type, timestamp) VALUES (?1, ?2, ?3)").unwrap();
+        for i in 0..EVENTS {
+            let at = waypost::time::isoformat(&(start + chrono::Duration::seconds(i)));
+            st.execute(rusqlite::params![Uuid::new_v4().to_string(), event_type(i), at]).unwrap();
+        }
+    }
+    raw.execute_batch("COMMIT; ANALYZE").unwrap();
+    repo.save_position("lagging", 500_000, Uuid::new_v4(), "OrderPlaced").await.unwrap();
+    report_lag(repo).await;
+}
+
+async fn report_lag(repo: &dyn CheckpointRepository) {
+    let cases: [(&str, Option<Vec<String>>); 3] = [
+        ("no filter", None),
+        ("common recent type", Some(vec!["OrderShipped".into()])),
+        ("rare old type", Some(vec!["RareOld".into()])),
+    ];
+    for (label, types) in cases {
+        let ms = latency(200, || async {
+            let m = repo.get_lag_metrics("lagging", types.as_deref()).await.unwrap().unwrap();
+            assert_eq!(m.stream_head, Some(EVENTS));
+        })
+        .await;
+        println!("get_lag_metrics, 1M events, {label:<20}  {ms:>9.3} ms/call");
+    }
+}
+
+async fn postgres(url: &str) {
+    let schema = format!("wp_bench_{}", &Uuid::new_v4().simple().to_string()[..8]);
+    let mut raw = PgConnection::connect(url).await.unwrap();
+    sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&mut raw).await.unwrap();
+    let options = PostgresOptions { schema: schema.clone(), ..PostgresOptions::default() };
+    let repo = PostgresRepository::connect(url, options).await.unwrap();
+    let id = Uuid::new_v4();
+    repo.save_position("bench", 0, id, "OrderPlaced").await.unwrap();
+    let upsert = format!(
+        "INSERT INTO {schema}.projection_checkpoints AS c (projection_name, last_event_id, last_event_type, \
+         last_processed_at, events_processed, created_at, updated_at, global_position) VALUES ($1, $2, $3, $4, 1, $4, $4, $5) \
+         ON CONFLICT (projection_name) DO UPDATE SET last_event_id = EXCLUDED.last_event_id, \
+         last_event_type = EXCLUDED.last_event_type, last_processed_at = EXCLUDED.last_processed_at, \
+         events_processed = c.events_processed + 1, updated_at = EXCLUDED.updated_at, global_position = EXCLUDED.global_position"
+    );
+    let update = format!(
+        "INSERT INTO {schema}.projection_checkpoints AS c (projection_name, last_event_id, last_event_type, \
+         last_processed_at, events_processed, created_at, updated_at) VALUES ($1, $2, $3, $4, 1, $4, $4) \
+         ON CONFLICT (projection_name) DO UPDATE SET last_event_id = EXCLUDED.last_event_id, \
+         last_event_type = EXCLUDED.last_event_type, last_processed_at = EXCLUDED.last_processed_at, \
+         events_processed = c.events_processed + 1, updated_at = EXCLUDED.updated_at"
+    );
+    let select = format!("SELECT global_position FROM {schema}.projection_checkpoints WHERE projection_name = $1");
+    let raw = tokio::sync::Mutex::new(raw);
+    println!("\n== PostgreSQL (synchronous_commit as configured; raw = sqlx, one connection held) ==");
+    println!("{:<44} {:>12} {:>12} {:>9}", "operation", "waypost/s", "raw/s", "ratio");
+    let (ours, theirs) = versus(
+        |n| {
+            let repo = &repo;
+            async move { repo.save_position("bench", n as i64, id, "OrderPlaced").await.unwrap() }
+        },
+        |n| {
+            let (raw, sql) = (&raw, upsert.clone());
+            async move {
+                let mut c = raw.lock().await;
+                sqlx::query(AssertSqlSafe(sql))
+                    .bind("raw")
+                    .bind(id)
+                    .bind("OrderPlaced")
+                    .bind(waypost::time::now())
+                    .bind(n as i64)
+                    .execute(&mut *c)
+                    .await
+                    .unwrap();
+            }
+        },
+    )
+    .await;
+    row("save_position", ours, theirs);
+    let (ours, theirs) = versus(
+        |_| {
+            let repo = &repo;
+            async move { repo.update_checkpoint("bench", id, "OrderPlaced").await.unwrap() }
+        },
+        |_| {
+            let (raw, sql) = (&raw, update.clone());
+            async move {
+                let mut c = raw.lock().await;
+                sqlx::query(AssertSqlSafe(sql))
+                    .bind("raw")
+                    .bind(id)
+                    .bind("OrderPlaced")
+                    .bind(waypost::time::now())
+                    .execute(&mut *c)
+                    .await
+                    .unwrap();
+            }
+        },
+    )
+    .await;
+    row("update_checkpoint", ours, theirs);
+    let (ours, theirs) = versus(
+        |_| {
+            let repo = &repo;
+            async move {
+                repo.get_position("bench").await.unwrap().unwrap();
+            }
+        },
+        |_| {
+            let (raw, sql) = (&raw, select.clone());
+            async move {
+                let mut c = raw.lock().await;
+                let _: Option<i64> =
+                    sqlx::query_scalar(AssertSqlSafe(sql)).bind("raw").fetch_one(&mut *c).await.unwrap();
+            }
+        },
+    )
+    .await;
+    row("get_position", ours, theirs);
+
+    let mut raw = raw.into_inner();
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO {schema}.projection_checkpoints (projection_name, last_event_id, last_event_type, \
+         last_processed_at, events_processed, global_position, created_at, updated_at) \
+         SELECT 'projection-' || lpad(i::text, 5, '0'), gen_random_uuid(), 'T', now(), 1, i, now(), now() \
+         FROM generate_series(1, 10000) AS i"
+    )))
+    .execute(&mut raw)
+    .await
+    .unwrap();
+    let ms = latency(20, || async { assert!(repo.get_all_checkpoints().await.unwrap().len() >= 10_000) }).await;
+    println!("get_all_checkpoints (10,000 rows)             {ms:>9.2} ms/call");
+
+    repo.create_events_table().await.unwrap();
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO {schema}.events (event_id, event_type, timestamp) \
+         SELECT gen_random_uuid(), CASE WHEN i < 1000 AND i % 10 = 0 THEN 'RareOld' \
+         WHEN i % 3 = 0 THEN 'OrderShipped' ELSE 'OrderPlaced' END, now() - make_interval(secs => {EVENTS} - i) \
+         FROM generate_series(0, {EVENTS} - 1) AS i ORDER BY i"
+    )))
+    .execute(&mut raw)
+    .await
+    .unwrap();
+    sqlx::query(AssertSqlSafe(format!("ANALYZE {schema}.events"))).execute(&mut raw).await.unwrap();
+    repo.save_position("lagging", 500_000, Uuid::new_v4(), "OrderPlaced").await.unwrap();
+    report_lag(&repo).await;
+    repo.close().await.unwrap();
+    sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(&mut raw).await.unwrap();
+}
+
+async fn memory() {
+    let repo = MemoryRepository::new();
+    let id = Uuid::new_v4();
+    let (save, get) = versus(
+        |n| {
+            let repo = &repo;
+            async move { repo.save_position("bench", n as i64, id, "OrderPlaced").await.unwrap() }
+        },
+        |_| {
+            let repo = &repo;
+            async move {
+                repo.get_position("bench").await.unwrap();
+            }
+        },
+    )
+    .await;
+    println!("\n== memory ==\nsave_position {save:>12.0}/s   get_position {get:>12.0}/s");
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let _ = NewEvent::now("unused");
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    // Optional filter: `cargo bench --bench throughput -- sqlite postgres`.
+    let only: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let wants = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
+    let dir = tempfile::tempdir().unwrap();
+    if wants("memory") {
+        memory().await;
+    }
+    if wants("sqlite") {
+        sqlite(dir.path()).await;
+    }
+    if !wants("postgres") {
+        return;
+    }
+    let url = std::env::var("WAYPOST_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    match PgConnection::connect(&url).await {
+        Ok(c) => {
+            drop(c);
+            postgres(&url).await;
+        }
+        Err(e) => println!("\nPostgreSQL not measured: no server at {url}: {e}"),
+    }
+}
