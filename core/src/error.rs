@@ -134,6 +134,7 @@ impl Error {
         Error::InvalidArgument { message: message.into() }
     }
 
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) fn not_found(message: impl Into<String>) -> Self {
         Error::NotFound { message: message.into() }
     }

@@ -109,6 +109,7 @@ impl Default for PostgresOptions {
 #[derive(Debug, Clone)]
 #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) struct EventsNames {
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub schema: Option<Identifier>,
     pub table: Identifier,
     pub event_id: Identifier,
