@@ -264,7 +264,7 @@ impl PostgresRepository {
             sqlx::Error::Database(db) => {
                 let message = db.message().to_owned();
                 match db.code().as_deref() {
-                    Some("42P01" | "3F000") => Error::not_found(message),
+                    Some("42P01" | "3F000" | "42703") => Error::not_found(message),
                     Some("23505" | "40001" | "40P01") => Error::Conflict { message },
                     Some(code) if code.starts_with("08") || code.starts_with("57") || code == "53300" => {
                         Error::unavailable(

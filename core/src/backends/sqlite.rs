@@ -52,6 +52,17 @@ impl std::fmt::Debug for SqliteRepository {
     }
 }
 
+/// What [`SqliteRepository::settings`] reads back from the connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqliteSettings {
+    /// `wal` for a file, `memory` for `:memory:`.
+    pub journal_mode: String,
+    /// `FULL` (the default) or `NORMAL`.
+    pub synchronous: String,
+    /// How long a write waits for another process's lock.
+    pub busy_timeout: Duration,
+}
+
 /// Every statement, built once from validated identifiers.
 #[derive(Debug)]
 struct Sql {
@@ -168,7 +179,7 @@ fn map_err(e: rusqlite::Error) -> Error {
     }
     let message = e.to_string();
     let code = e.sqlite_error_code();
-    if message.starts_with("no such table") {
+    if message.starts_with("no such table") || message.starts_with("no such column") {
         return Error::not_found(message);
     }
     match code {
@@ -245,6 +256,36 @@ impl SqliteRepository {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The settings the connection actually runs with, read back from SQLite.
+    ///
+    /// # Errors
+    /// `Unavailable` after [`close`](CheckpointRepository::close).
+    pub async fn settings(&self) -> Result<SqliteSettings> {
+        self.run(|c, _| {
+            let read =
+                |pragma: &str| c.query_row(&format!("PRAGMA {pragma}"), [], |r| r.get::<_, rusqlite::types::Value>(0));
+            let text = |v: rusqlite::types::Value| match v {
+                rusqlite::types::Value::Text(t) => t,
+                rusqlite::types::Value::Integer(i) => i.to_string(),
+                other => format!("{other:?}"),
+            };
+            let synchronous = match read("synchronous").map_err(map_err)? {
+                rusqlite::types::Value::Integer(0) => "OFF".to_owned(),
+                rusqlite::types::Value::Integer(1) => "NORMAL".to_owned(),
+                rusqlite::types::Value::Integer(2) => "FULL".to_owned(),
+                rusqlite::types::Value::Integer(3) => "EXTRA".to_owned(),
+                other => text(other),
+            };
+            let busy: i64 = c.query_row("PRAGMA busy_timeout", [], |r| r.get(0)).map_err(map_err)?;
+            Ok(SqliteSettings {
+                journal_mode: text(read("journal_mode").map_err(map_err)?).to_lowercase(),
+                synchronous,
+                busy_timeout: Duration::from_millis(u64::try_from(busy).unwrap_or(0)),
+            })
+        })
+        .await
     }
 
     /// Runs `f` on the SQLite thread and awaits its result. If the caller's future is
