@@ -1,0 +1,124 @@
+//! Several processes on one store: writes from N processes count exactly, and a writer
+//! killed with SIGKILL never loses a write that had returned.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use waypost::{CheckpointRepository, PostgresOptions, PostgresRepository};
+
+const HAMMER: &str = env!("CARGO_BIN_EXE_hammer");
+
+fn spawn(args: &[&str]) -> Child {
+    Command::new(HAMMER).args(args).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("start hammer")
+}
+
+fn finish(children: Vec<Child>) {
+    for child in children {
+        let out = child.wait_with_output().expect("wait");
+        assert!(out.status.success(), "a writer failed: {:?}", out.status);
+    }
+}
+
+/// Starts a writer of positions 1, 2, 3, …, lets it confirm `after` of them, kills it
+/// with SIGKILL, and returns the last position it had confirmed.
+fn kill_after(args: &[&str], after: i64) -> i64 {
+    let mut child = spawn(args);
+    let stdout = child.stdout.take().expect("stdout");
+    let mut last = 0;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("read");
+        last = line.strip_prefix("saved ").and_then(|k| k.parse().ok()).expect("saved K");
+        if last >= after {
+            child.kill().expect("SIGKILL");
+            break;
+        }
+    }
+    child.wait().expect("reap");
+    last
+}
+
+async fn postgres_url() -> Option<String> {
+    let url = std::env::var("WAYPOST_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let probe =
+        PostgresRepository::connect(&url, PostgresOptions { events_table: None, ..Default::default() }).await.ok()?;
+    match probe.get_all_checkpoints().await {
+        Ok(_) => Some(url),
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => panic!("CI=true but no PostgreSQL at {url}: {e}"),
+        Err(e) => {
+            eprintln!("SKIPPED: PostgreSQL process tests ({e})");
+            None
+        }
+    }
+}
+
+fn fresh_schema() -> String {
+    format!("wp_proc_{}", &waypost::uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+async fn drop_schema(url: &str, schema: &str) {
+    use sqlx::Connection as _;
+    let mut admin = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA \"{schema}\" CASCADE"))).execute(&mut admin).await.unwrap();
+}
+
+#[tokio::test]
+async fn four_sqlite_processes_count_every_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("shared.db").display());
+    // No table yet: the four first opens race to create it.
+    let children = (0..4).map(|_| spawn(&["--url", &url, "--name", "hot", "--count", "50"])).collect();
+    finish(children);
+    let repo = waypost::open(&url).await.unwrap();
+    let all = repo.get_all_checkpoints().await.unwrap();
+    assert_eq!(
+        all.iter().map(|c| (c.projection_name.as_str(), c.events_processed)).collect::<Vec<_>>(),
+        [("hot", 200)]
+    );
+}
+
+#[tokio::test]
+async fn four_postgres_processes_count_every_write() {
+    let Some(url) = postgres_url().await else { return };
+    let schema = fresh_schema();
+    let children =
+        (0..4).map(|_| spawn(&["--url", &url, "--schema", &schema, "--name", "hot", "--count", "50"])).collect();
+    finish(children);
+    let options = PostgresOptions { schema: schema.clone(), ..Default::default() };
+    let repo = PostgresRepository::connect(&url, options).await.unwrap();
+    let all = repo.get_all_checkpoints().await.unwrap();
+    assert_eq!(
+        all.iter().map(|c| (c.projection_name.as_str(), c.events_processed)).collect::<Vec<_>>(),
+        [("hot", 200)]
+    );
+    repo.close().await.unwrap();
+    drop_schema(&url, &schema).await;
+}
+
+#[tokio::test]
+async fn a_killed_sqlite_writer_loses_no_returned_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("killed.db").display());
+    let confirmed = kill_after(&["--url", &url, "--name", "p", "--count", "1000000", "--positions"], 200);
+    let repo = waypost::open(&url).await.unwrap();
+    let stored = repo.get_position("p").await.unwrap().expect("a position was saved");
+    // The writer may have saved one more after its last line was read, never fewer.
+    assert!(stored >= confirmed, "stored {stored} < confirmed {confirmed}");
+    let count = repo.get_all_checkpoints().await.unwrap()[0].events_processed;
+    assert_eq!(count, stored, "every saved position was one whole write");
+}
+
+#[tokio::test]
+async fn a_killed_postgres_writer_loses_no_returned_write() {
+    let Some(url) = postgres_url().await else { return };
+    let schema = fresh_schema();
+    let confirmed =
+        kill_after(&["--url", &url, "--schema", &schema, "--name", "p", "--count", "1000000", "--positions"], 200);
+    let options = PostgresOptions { schema: schema.clone(), ..Default::default() };
+    let repo = PostgresRepository::connect(&url, options).await.unwrap();
+    let stored = repo.get_position("p").await.unwrap().expect("a position was saved");
+    assert!(stored >= confirmed, "stored {stored} < confirmed {confirmed}");
+    assert_eq!(repo.get_all_checkpoints().await.unwrap()[0].events_processed, stored);
+    repo.close().await.unwrap();
+    drop_schema(&url, &schema).await;
+}
