@@ -248,3 +248,46 @@ async fn sqlite_runs_in_wal_mode_with_full_sync_unless_told_otherwise() {
     let settings = repo.settings().await.unwrap();
     assert_eq!((settings.synchronous.as_str(), settings.busy_timeout), ("NORMAL", Duration::from_millis(250)));
 }
+
+/// A SQLite call that waits on another process's lock must not stall the runtime: with
+/// one worker thread (or a current-thread runtime), another task still runs meanwhile.
+async fn a_blocked_sqlite_call_leaves_the_runtime_free() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Arc::new(sqlite_in(&dir, "locked.db").await);
+    let other = rusqlite::Connection::open(dir.path().join("locked.db")).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let writer = tokio::spawn({
+        let repo = repo.clone();
+        async move {
+            let _ = started_tx.send(());
+            repo.save_position("p", 1, Uuid::new_v4(), "T").await
+        }
+    });
+    started_rx.await.unwrap();
+    let (ran_tx, ran_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let _ = ran_tx.send(());
+    });
+    // The write cannot finish while `other` holds the lock, so this task can only run
+    // if the waiting write left the runtime free. The bound turns a stall into a failure.
+    tokio::time::timeout(Duration::from_secs(4), ran_rx)
+        .await
+        .expect("another task ran while the write waited")
+        .unwrap();
+    assert!(!writer.is_finished(), "the write waited for the lock");
+    other.execute_batch("COMMIT").unwrap();
+    writer.await.unwrap().unwrap();
+    assert_eq!(repo.get_position("p").await.unwrap(), Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_blocked_sqlite_call_leaves_a_one_worker_runtime_free() {
+    a_blocked_sqlite_call_leaves_the_runtime_free().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_blocked_sqlite_call_leaves_a_current_thread_runtime_free() {
+    a_blocked_sqlite_call_leaves_the_runtime_free().await;
+}

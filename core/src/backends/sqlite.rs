@@ -3,7 +3,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -24,6 +24,13 @@ type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 /// Checkpoints in an SQLite file (WAL mode, `synchronous=FULL` by default, a busy
 /// timeout so that several processes can share the file).
 ///
+/// No call blocks a tokio worker. On a multi-thread runtime a call finding the
+/// connection free runs inside [`tokio::task::block_in_place`], which first hands the
+/// worker's other tasks to another thread; everywhere else (a current-thread runtime,
+/// or the connection busy with another call) it is queued to the repository's own
+/// SQLite thread. The queue costs a thread hop (10–40 µs here), more than a
+/// primary-key read, which is why the first path exists.
+///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// use waypost::{CheckpointRepository, SqliteOptions, SqliteRepository};
@@ -39,8 +46,15 @@ type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 pub struct SqliteRepository {
     path: PathBuf,
     sql: Arc<Sql>,
-    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    /// `None` once closed.
+    open: Mutex<Option<Open>>,
     stopped: Mutex<Option<oneshot::Receiver<()>>>,
+}
+
+/// The connection, shared by the SQLite thread and callers that may block in place.
+struct Open {
+    conn: Arc<Mutex<Connection>>,
+    jobs: mpsc::Sender<Job>,
 }
 
 impl std::fmt::Debug for SqliteRepository {
@@ -224,33 +238,37 @@ impl SqliteRepository {
         let path = path.as_ref().to_path_buf();
         let sql = Arc::new(Sql::new(&options)?);
         let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
-        let (ready_tx, ready_rx) = oneshot::channel::<Result<()>>();
+        let (ready_tx, ready_rx) = oneshot::channel::<Result<Arc<Mutex<Connection>>>>();
         let (stopped_tx, stopped_rx) = oneshot::channel::<()>();
         let (thread_path, thread_sql) = (path.clone(), sql.clone());
         std::thread::Builder::new()
             .name("waypost-sqlite".into())
             .spawn(move || {
-                let mut conn = match open_connection(&thread_path, &options, &thread_sql) {
-                    Ok(conn) => {
-                        let _ = ready_tx.send(Ok(()));
-                        conn
-                    }
+                let conn = match open_connection(&thread_path, &options, &thread_sql) {
+                    Ok(conn) => Arc::new(Mutex::new(conn)),
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
                         return;
                     }
                 };
+                let _ = ready_tx.send(Ok(conn.clone()));
                 while let Some(job) = next_job(&jobs_rx) {
                     // A panicking job drops its reply sender, so its caller gets an
                     // error; the connection keeps serving the others.
-                    let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut conn)));
+                    let mut guard = conn.lock().unwrap_or_else(PoisonError::into_inner);
+                    let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut guard)));
                 }
                 drop(conn);
                 let _ = stopped_tx.send(());
             })
             .map_err(|e| Error::backend("cannot start the sqlite thread", Some(e.into())))?;
-        ready_rx.await.map_err(|_| Error::backend("the sqlite thread stopped while opening", None))??;
-        Ok(SqliteRepository { path, sql, jobs: Mutex::new(Some(jobs_tx)), stopped: Mutex::new(Some(stopped_rx)) })
+        let conn = ready_rx.await.map_err(|_| Error::backend("the sqlite thread stopped while opening", None))??;
+        Ok(SqliteRepository {
+            path,
+            sql,
+            open: Mutex::new(Some(Open { conn, jobs: jobs_tx })),
+            stopped: Mutex::new(Some(stopped_rx)),
+        })
     }
 
     /// The database file.
@@ -288,23 +306,36 @@ impl SqliteRepository {
         .await
     }
 
-    /// Runs `f` on the SQLite thread and awaits its result. If the caller's future is
-    /// dropped, the job still runs to completion: a write happens entirely or not at all.
+    /// Runs `f` on the connection: in place when the runtime allows blocking and the
+    /// connection is free, else on the SQLite thread. If the caller's future is dropped
+    /// while queued, the job still runs to completion: a write happens entirely or not
+    /// at all.
     async fn run<R, F>(&self, f: F) -> Result<R>
     where
         R: Send + 'static,
         F: FnOnce(&mut Connection, &Sql) -> Result<R> + Send + 'static,
     {
+        let (conn, jobs) = {
+            let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+            let open = open.as_ref().ok_or_else(closed)?;
+            (open.conn.clone(), open.jobs.clone())
+        };
+        if may_block_in_place() {
+            let guard = match conn.try_lock() {
+                Ok(guard) => Some(guard),
+                Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+                Err(TryLockError::WouldBlock) => None,
+            };
+            if let Some(mut guard) = guard {
+                return tokio::task::block_in_place(|| f(&mut guard, &self.sql));
+            }
+        }
         let (reply_tx, reply_rx) = oneshot::channel();
         let sql = self.sql.clone();
         let job: Job = Box::new(move |conn| {
             let _ = reply_tx.send(f(conn, &sql));
         });
-        {
-            let jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
-            let sender = jobs.as_ref().ok_or_else(closed)?;
-            sender.send(job).map_err(|_| closed())?;
-        }
+        jobs.send(job).map_err(|_| closed())?;
         reply_rx.await.map_err(|_| Error::backend("the sqlite thread failed while running the call", None))?
     }
 
@@ -337,6 +368,13 @@ impl SqliteRepository {
         })
         .await
     }
+}
+
+/// Whether this task runs where `block_in_place` is allowed: a multi-thread runtime
+/// (it panics on a current-thread one).
+fn may_block_in_place() -> bool {
+    tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
 }
 
 /// How long the SQLite thread polls for the next call before it sleeps. A caller that
@@ -571,9 +609,9 @@ impl CheckpointRepository for SqliteRepository {
     }
 
     async fn close(&self) -> Result<()> {
-        let sender = self.jobs.lock().unwrap_or_else(|p| p.into_inner()).take();
-        let stopped = self.stopped.lock().unwrap_or_else(|p| p.into_inner()).take();
-        drop(sender);
+        let open = self.open.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let stopped = self.stopped.lock().unwrap_or_else(PoisonError::into_inner).take();
+        drop(open);
         if let Some(stopped) = stopped {
             // The thread finishes the calls already queued, then closes the connection.
             let _ = stopped.await;
