@@ -22,6 +22,7 @@ test: lint check-features
 	tests/support/with-postgres.sh $(MAKE) --no-print-directory suites examples
 
 lint:
+	python3 tests/support/check_snippets.py README.md
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
 

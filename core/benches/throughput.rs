@@ -42,6 +42,9 @@ where
     B: FnMut(u64) -> FB,
     FB: Future<Output = ()>,
 {
+    // One unmeasured round each: caches, prepared statements and the WAL file warm up.
+    round(&mut a).await;
+    round(&mut b).await;
     let (mut na, mut ta, mut nb, mut tb) = (0, Duration::ZERO, 0, Duration::ZERO);
     for _ in 0..ROUNDS {
         let (n, t) = round(&mut a).await;
@@ -53,6 +56,29 @@ where
     }
     (na as f64 / ta.as_secs_f64(), nb as f64 / tb.as_secs_f64())
 }
+
+/// A `versus` side that saves positions 0, 1, 2, … to `name` through waypost.
+fn saves<'a>(repo: &'a dyn CheckpointRepository, name: &'a str) -> impl FnMut(u64) -> BoxedUnit<'a> {
+    let id = Uuid::new_v4();
+    move |n| Box::pin(async move { repo.save_position(name, n as i64, id, "OrderPlaced").await.unwrap() })
+}
+
+/// A `versus` side that calls update_checkpoint on `name` through waypost.
+fn updates<'a>(repo: &'a dyn CheckpointRepository, name: &'a str) -> impl FnMut(u64) -> BoxedUnit<'a> {
+    let id = Uuid::new_v4();
+    move |_| Box::pin(async move { repo.update_checkpoint(name, id, "OrderPlaced").await.unwrap() })
+}
+
+/// A `versus` side that reads the position of `name` through waypost.
+fn reads<'a>(repo: &'a dyn CheckpointRepository, name: &'a str) -> impl FnMut(u64) -> BoxedUnit<'a> {
+    move |_| {
+        Box::pin(async move {
+            repo.get_position(name).await.unwrap().unwrap();
+        })
+    }
+}
+
+type BoxedUnit<'a> = std::pin::Pin<Box<dyn Future<Output = ()> + 'a>>;
 
 fn row(what: &str, ours: f64, raw: f64) {
     println!("{what:<44} {ours:>12.0} {raw:>12.0} {:>8.2}x", ours / raw);
@@ -94,63 +120,63 @@ async fn sqlite(dir: &std::path::Path) {
     };
     println!("\n== SQLite (WAL, synchronous=FULL) ==");
     println!("{:<44} {:>12} {:>12} {:>9}", "operation", "waypost/s", "raw/s", "ratio");
-    let (ours, theirs) = versus(
-        |n| {
-            let repo = &repo;
-            async move { repo.save_position("bench", n as i64, id, "OrderPlaced").await.unwrap() }
-        },
-        |n| {
-            raw_save(n, "raw");
-            async {}
-        },
-    )
+    let (ours, theirs) = versus(saves(&repo, "bench"), |n| {
+        raw_save(n, "raw");
+        async {}
+    })
     .await;
     row("save_position", ours, theirs);
-    let (ours, theirs) = versus(
-        |_| {
-            let repo = &repo;
-            async move { repo.update_checkpoint("bench", id, "OrderPlaced").await.unwrap() }
-        },
-        |_| {
-            let mut st = raw
-                .prepare_cached(
-                    "INSERT INTO projection_checkpoints AS c (projection_name, last_event_id, last_event_type, \
+    let (ours, theirs) = versus(updates(&repo, "bench"), |_| {
+        let mut st = raw
+            .prepare_cached(
+                "INSERT INTO projection_checkpoints AS c (projection_name, last_event_id, last_event_type, \
                      last_processed_at, events_processed, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 1, ?4, ?4) \
                      ON CONFLICT (projection_name) DO UPDATE SET last_event_id = excluded.last_event_id, \
                      last_event_type = excluded.last_event_type, last_processed_at = excluded.last_processed_at, \
                      events_processed = c.events_processed + 1, updated_at = excluded.updated_at",
-                )
-                .unwrap();
-            let at = waypost::time::isoformat(&waypost::time::now());
-            st.execute(rusqlite::params!["raw", id.to_string(), "OrderPlaced", at]).unwrap();
-            async {}
-        },
-    )
+            )
+            .unwrap();
+        let at = waypost::time::isoformat(&waypost::time::now());
+        st.execute(rusqlite::params!["raw", id.to_string(), "OrderPlaced", at]).unwrap();
+        async {}
+    })
     .await;
     row("update_checkpoint", ours, theirs);
-    let (ours, theirs) = versus(
-        |_| {
-            let repo = &repo;
-            async move {
-                repo.get_position("bench").await.unwrap().unwrap();
-            }
-        },
-        |_| {
-            let mut st = raw
-                .prepare_cached("SELECT global_position FROM projection_checkpoints WHERE projection_name = ?1")
-                .unwrap();
-            let _: Option<i64> = st.query_row(["raw"], |r| r.get(0)).unwrap();
-            async {}
-        },
-    )
+    let (ours, theirs) = versus(reads(&repo, "bench"), |_| {
+        let mut st = raw
+            .prepare_cached("SELECT global_position FROM projection_checkpoints WHERE projection_name = ?1")
+            .unwrap();
+        let _: Option<i64> = st.query_row(["raw"], |r| r.get(0)).unwrap();
+        async {}
+    })
     .await;
     row("get_position", ours, theirs);
+
+    let (ct_save, ct_get) = on_current_thread_runtime(path.clone());
+    println!("{:<44} {ct_save:>12.0} {:>12} {:>9}", "save_position, current-thread runtime", "", "");
+    println!("{:<44} {ct_get:>12.0} {:>12} {:>9}", "get_position, current-thread runtime", "", "");
 
     fill_sqlite(&raw, 10_000);
     let ms = latency(20, || async { assert!(repo.get_all_checkpoints().await.unwrap().len() >= 10_000) }).await;
     println!("get_all_checkpoints (10,000 rows)             {ms:>9.2} ms/call");
     lag_sqlite(&repo, &raw).await;
     repo.close().await.unwrap();
+}
+
+/// ops/s of save_position and get_position from a current-thread runtime, where every
+/// call goes through the repository's SQLite thread.
+fn on_current_thread_runtime(path: std::path::PathBuf) -> (f64, f64) {
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let repo = SqliteRepository::open(&path, SqliteOptions::default()).await.unwrap();
+            let result = versus(saves(&repo, "current"), reads(&repo, "current")).await;
+            repo.close().await.unwrap();
+            result
+        })
+    })
+    .join()
+    .unwrap()
 }
 
 fn fill_sqlite(raw: &Connection, n: usize) {
@@ -236,67 +262,18 @@ async fn postgres(url: &str) {
     let raw = tokio::sync::Mutex::new(raw);
     println!("\n== PostgreSQL (synchronous_commit as configured; raw = sqlx, one connection held) ==");
     println!("{:<44} {:>12} {:>12} {:>9}", "operation", "waypost/s", "raw/s", "ratio");
-    let (ours, theirs) = versus(
-        |n| {
-            let repo = &repo;
-            async move { repo.save_position("bench", n as i64, id, "OrderPlaced").await.unwrap() }
-        },
-        |n| {
-            let (raw, sql) = (&raw, upsert.clone());
-            async move {
-                let mut c = raw.lock().await;
-                sqlx::query(AssertSqlSafe(sql))
-                    .bind("raw")
-                    .bind(id)
-                    .bind("OrderPlaced")
-                    .bind(waypost::time::now())
-                    .bind(n as i64)
-                    .execute(&mut *c)
-                    .await
-                    .unwrap();
-            }
-        },
-    )
-    .await;
+    let (ours, theirs) =
+        versus(saves(&repo, "bench"), |n| raw_pg_write(&raw, upsert.clone(), id, Some(n as i64))).await;
     row("save_position", ours, theirs);
-    let (ours, theirs) = versus(
-        |_| {
-            let repo = &repo;
-            async move { repo.update_checkpoint("bench", id, "OrderPlaced").await.unwrap() }
-        },
-        |_| {
-            let (raw, sql) = (&raw, update.clone());
-            async move {
-                let mut c = raw.lock().await;
-                sqlx::query(AssertSqlSafe(sql))
-                    .bind("raw")
-                    .bind(id)
-                    .bind("OrderPlaced")
-                    .bind(waypost::time::now())
-                    .execute(&mut *c)
-                    .await
-                    .unwrap();
-            }
-        },
-    )
-    .await;
+    let (ours, theirs) = versus(updates(&repo, "bench"), |_| raw_pg_write(&raw, update.clone(), id, None)).await;
     row("update_checkpoint", ours, theirs);
-    let (ours, theirs) = versus(
-        |_| {
-            let repo = &repo;
-            async move {
-                repo.get_position("bench").await.unwrap().unwrap();
-            }
-        },
-        |_| {
-            let (raw, sql) = (&raw, select.clone());
-            async move {
-                let mut c = raw.lock().await;
-                let _: Option<i64> =
-                    sqlx::query_scalar(AssertSqlSafe(sql)).bind("raw").fetch_one(&mut *c).await.unwrap();
-            }
-        },
-    )
+    let (ours, theirs) = versus(reads(&repo, "bench"), |_| {
+        let (raw, sql) = (&raw, select.clone());
+        async move {
+            let mut c = raw.lock().await;
+            let _: Option<i64> = sqlx::query_scalar(AssertSqlSafe(sql)).bind("raw").fetch_one(&mut *c).await.unwrap();
+        }
+    })
     .await;
     row("get_position", ours, theirs);
 
@@ -351,22 +328,20 @@ async fn postgres(url: &str) {
     sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(&mut raw).await.unwrap();
 }
 
+/// The raw loop's write: the same UPSERT through sqlx on the one held connection.
+async fn raw_pg_write(raw: &tokio::sync::Mutex<PgConnection>, sql: String, id: Uuid, position: Option<i64>) {
+    let mut c = raw.lock().await;
+    let q = sqlx::query(AssertSqlSafe(sql)).bind("raw").bind(id).bind("OrderPlaced").bind(waypost::time::now());
+    let q = match position {
+        Some(p) => q.bind(p),
+        None => q,
+    };
+    q.execute(&mut *c).await.unwrap();
+}
+
 async fn memory() {
     let repo = MemoryRepository::new();
-    let id = Uuid::new_v4();
-    let (save, get) = versus(
-        |n| {
-            let repo = &repo;
-            async move { repo.save_position("bench", n as i64, id, "OrderPlaced").await.unwrap() }
-        },
-        |_| {
-            let repo = &repo;
-            async move {
-                repo.get_position("bench").await.unwrap();
-            }
-        },
-    )
-    .await;
+    let (save, get) = versus(saves(&repo, "bench"), reads(&repo, "bench")).await;
     println!("\n== memory ==\nsave_position {save:>12.0}/s   get_position {get:>12.0}/s");
 }
 

@@ -8,8 +8,10 @@ use waypost::NewEvent;
 
 #[tokio::main]
 async fn main() -> Result<(), waypost::Error> {
+    // --8<-- [start:open]
     let url = std::env::var("WAYPOST_URL").unwrap_or_else(|_| "memory:".into());
-    let repo = waypost::open(&url).await?;
+    let repo = waypost::open(&url).await?; // memory:, sqlite:PATH, postgres://…
+                                           // --8<-- [end:open]
 
     // --8<-- [start:resume]
     // On start: resume after the last saved position (or from the beginning).
@@ -24,15 +26,18 @@ async fn main() -> Result<(), waypost::Error> {
     println!("saved position {}", repo.get_position("OrderProjection").await?.unwrap_or_default());
     // --8<-- [end:resume]
 
+    // --8<-- [start:lag]
     // Lag: how far the projection is behind the newest event in the events table.
     repo.create_events_table().await?;
-    repo.append_events(&[NewEvent::now("OrderPlaced"), NewEvent::now("OrderShipped")]).await?;
+    let events: Vec<NewEvent> = (0..5).map(|_| NewEvent::now("OrderPlaced")).collect();
+    repo.append_events(&events).await?;
     if let Some(lag) = repo.get_lag_metrics("OrderProjection", None).await? {
         println!(
             "lag {:.1}s, stream head {:?}, events behind {:?}, events processed {}",
             lag.lag_seconds, lag.stream_head, lag.events_behind, lag.events_processed
         );
     }
+    // --8<-- [end:lag]
 
     for checkpoint in repo.get_all_checkpoints().await? {
         println!(
