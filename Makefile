@@ -36,7 +36,7 @@ suites:
 
 examples:
 	$(CARGO) run --quiet -p waypost-examples --bin quickstart
-	rm -f .demo/quickstart.db*
+	mkdir -p .demo && rm -f .demo/quickstart.db*
 	WAYPOST_URL=sqlite:.demo/quickstart.db $(CARGO) run --quiet -p waypost-examples --bin quickstart
 	$(MAKE) --no-print-directory demo
 
