@@ -251,9 +251,10 @@ async fn sqlite_runs_in_wal_mode_with_full_sync_unless_told_otherwise() {
 
 /// A SQLite call that waits on another process's lock must not stall the runtime: with
 /// one worker thread (or a current-thread runtime), another task still runs meanwhile.
-async fn a_blocked_sqlite_call_leaves_the_runtime_free() {
+async fn a_blocked_sqlite_call_leaves_the_runtime_free(block_in_place: bool) {
     let dir = tempfile::tempdir().unwrap();
-    let repo = Arc::new(sqlite_in(&dir, "locked.db").await);
+    let options = SqliteOptions { block_in_place, ..SqliteOptions::default() };
+    let repo = Arc::new(SqliteRepository::open(dir.path().join("locked.db"), options).await.unwrap());
     let other = rusqlite::Connection::open(dir.path().join("locked.db")).unwrap();
     other.execute_batch("BEGIN IMMEDIATE").unwrap();
 
@@ -284,10 +285,33 @@ async fn a_blocked_sqlite_call_leaves_the_runtime_free() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn a_blocked_sqlite_call_leaves_a_one_worker_runtime_free() {
-    a_blocked_sqlite_call_leaves_the_runtime_free().await;
+    a_blocked_sqlite_call_leaves_the_runtime_free(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_blocked_sqlite_call_in_place_leaves_a_one_worker_runtime_free() {
+    a_blocked_sqlite_call_leaves_the_runtime_free(true).await;
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_blocked_sqlite_call_leaves_a_current_thread_runtime_free() {
-    a_blocked_sqlite_call_leaves_the_runtime_free().await;
+    // block_in_place is not allowed here; the option falls back to the SQLite thread.
+    a_blocked_sqlite_call_leaves_the_runtime_free(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_calls_work_from_a_local_set_with_the_default_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Arc::new(sqlite_in(&dir, "local.db").await);
+    let local = tokio::task::LocalSet::new();
+    let in_local = repo.clone();
+    local
+        .run_until(async move {
+            tokio::task::spawn_local(async move { in_local.save_position("p", 3, Uuid::new_v4(), "T").await })
+                .await
+                .unwrap()
+                .unwrap();
+        })
+        .await;
+    assert_eq!(repo.get_position("p").await.unwrap(), Some(3));
 }

@@ -24,12 +24,10 @@ type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 /// Checkpoints in an SQLite file (WAL mode, `synchronous=FULL` by default, a busy
 /// timeout so that several processes can share the file).
 ///
-/// No call blocks a tokio worker. On a multi-thread runtime a call finding the
-/// connection free runs inside [`tokio::task::block_in_place`], which first hands the
-/// worker's other tasks to another thread; everywhere else (a current-thread runtime,
-/// or the connection busy with another call) it is queued to the repository's own
-/// SQLite thread. The queue costs a thread hop (10–40 µs here), more than a
-/// primary-key read, which is why the first path exists.
+/// No call blocks a tokio worker: calls are queued to the repository's own SQLite thread.
+/// With [`SqliteOptions::block_in_place`], a call from a task of a multi-thread runtime
+/// that finds the connection free runs inside [`tokio::task::block_in_place`] instead,
+/// which first hands the worker's other tasks to another thread and saves the hop.
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -46,6 +44,7 @@ type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 pub struct SqliteRepository {
     path: PathBuf,
     sql: Arc<Sql>,
+    block_in_place: bool,
     /// `None` once closed.
     open: Mutex<Option<Open>>,
     stopped: Mutex<Option<oneshot::Receiver<()>>>,
@@ -240,6 +239,7 @@ impl SqliteRepository {
         let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
         let (ready_tx, ready_rx) = oneshot::channel::<Result<Arc<Mutex<Connection>>>>();
         let (stopped_tx, stopped_rx) = oneshot::channel::<()>();
+        let block_in_place = options.block_in_place;
         let (thread_path, thread_sql) = (path.clone(), sql.clone());
         std::thread::Builder::new()
             .name("waypost-sqlite".into())
@@ -266,6 +266,7 @@ impl SqliteRepository {
         Ok(SqliteRepository {
             path,
             sql,
+            block_in_place,
             open: Mutex::new(Some(Open { conn, jobs: jobs_tx })),
             stopped: Mutex::new(Some(stopped_rx)),
         })
@@ -320,7 +321,7 @@ impl SqliteRepository {
             let open = open.as_ref().ok_or_else(closed)?;
             (open.conn.clone(), open.jobs.clone())
         };
-        if may_block_in_place() {
+        if self.block_in_place && may_block_in_place() {
             let guard = match conn.try_lock() {
                 Ok(guard) => Some(guard),
                 Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
@@ -370,11 +371,14 @@ impl SqliteRepository {
     }
 }
 
-/// Whether this task runs where `block_in_place` is allowed: a multi-thread runtime
-/// (it panics on a current-thread one).
+/// Whether this call runs in a task of a multi-thread runtime, the one place where
+/// `block_in_place` hands the worker's other tasks away first. It panics on a
+/// current-thread runtime, and on a thread that merely entered a runtime (a binding
+/// polling from the Python or Node thread) it would block that thread.
 fn may_block_in_place() -> bool {
-    tokio::runtime::Handle::try_current()
-        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+    tokio::task::try_id().is_some()
+        && tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
 }
 
 /// How long the SQLite thread polls for the next call before it sleeps. A caller that
