@@ -14,7 +14,7 @@ pub const MAX_TOKEN_CHARS: usize = 4096;
 
 /// One projection's stored checkpoint, as returned by
 /// [`get_all_checkpoints`](crate::CheckpointRepository::get_all_checkpoints).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CheckpointData {
     /// The projection (or subscription) name, the record's key.
     pub projection_name: String,

@@ -55,7 +55,7 @@ pub use checkpoint::{
 };
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use ident::{Identifier, MAX_IDENTIFIER_BYTES};
-pub use open::open;
+pub use open::{open, parse_url, Target};
 pub use options::{EventsTable, PostgresOptions, SqliteOptions, DEFAULT_CHECKPOINT_TABLE};
 pub use repository::CheckpointRepository;
 

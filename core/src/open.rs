@@ -27,7 +27,7 @@ use crate::repository::CheckpointRepository;
 /// `InvalidArgument` for an unknown scheme, an empty path, or a backend this build was
 /// compiled without; the backend's own errors when opening.
 pub async fn open(url: &str) -> Result<Arc<dyn CheckpointRepository>> {
-    match parse(url)? {
+    match parse_url(url)? {
         Target::Memory => Ok(Arc::new(MemoryRepository::new())),
         #[cfg(feature = "sqlite")]
         Target::Sqlite(path) => {
@@ -42,13 +42,15 @@ pub async fn open(url: &str) -> Result<Arc<dyn CheckpointRepository>> {
     }
 }
 
-/// What a URL points at.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Target<'a> {
+/// What a repository URL points at, as [`parse_url`] reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Target<'a> {
+    /// `memory:`
     Memory,
-    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    /// `sqlite:PATH` or `sqlite://PATH`: the path.
     Sqlite(&'a str),
-    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    /// `postgres://…` or `postgresql://…`: the whole URL.
     Postgres(&'a str),
 }
 
@@ -56,7 +58,11 @@ fn scheme(url: &str) -> &str {
     url.split(':').next().unwrap_or(url)
 }
 
-pub(crate) fn parse(url: &str) -> Result<Target<'_>> {
+/// Reads a repository URL without opening anything (bindings use it to pick a class).
+///
+/// # Errors
+/// `InvalidArgument` for an unknown scheme, an empty SQLite path, or query parameters.
+pub fn parse_url(url: &str) -> Result<Target<'_>> {
     if url == "memory:" || url == "memory://" {
         return Ok(Target::Memory);
     }
@@ -85,13 +91,13 @@ mod tests {
 
     #[test]
     fn parses_every_scheme() {
-        assert_eq!(parse("memory:").unwrap(), Target::Memory);
-        assert_eq!(parse("sqlite:data/x.db").unwrap(), Target::Sqlite("data/x.db"));
-        assert_eq!(parse("sqlite://x.db").unwrap(), Target::Sqlite("x.db"));
-        assert_eq!(parse("sqlite:///tmp/x.db").unwrap(), Target::Sqlite("/tmp/x.db"));
-        assert_eq!(parse("postgresql://u@h/db").unwrap(), Target::Postgres("postgresql://u@h/db"));
+        assert_eq!(parse_url("memory:").unwrap(), Target::Memory);
+        assert_eq!(parse_url("sqlite:data/x.db").unwrap(), Target::Sqlite("data/x.db"));
+        assert_eq!(parse_url("sqlite://x.db").unwrap(), Target::Sqlite("x.db"));
+        assert_eq!(parse_url("sqlite:///tmp/x.db").unwrap(), Target::Sqlite("/tmp/x.db"));
+        assert_eq!(parse_url("postgresql://u@h/db").unwrap(), Target::Postgres("postgresql://u@h/db"));
         for bad in ["", "sqlite:", "sqlite://", "mysql://h/db", "sqlite:x.db?mode=ro", "memory"] {
-            assert_eq!(parse(bad).unwrap_err().kind(), crate::ErrorKind::InvalidArgument, "{bad}");
+            assert_eq!(parse_url(bad).unwrap_err().kind(), crate::ErrorKind::InvalidArgument, "{bad}");
         }
     }
 }

@@ -1,0 +1,52 @@
+"""waypost: a checkpoint store for event-stream consumers.
+
+It remembers how far each projection, pipeline or worker got, so a restart resumes
+exactly where it stopped, and it reports how far behind each one is. The classes follow
+eventsource-py's checkpoint protocol; the work is done by waypost's Rust core.
+
+>>> import asyncio, uuid, waypost
+>>> async def main():
+...     repo = waypost.InMemoryCheckpointRepository()
+...     await repo.save_position("OrderProjection", 1000, uuid.uuid4(), "OrderPlaced")
+...     return await repo.get_position("OrderProjection")
+>>> asyncio.run(main())
+1000
+"""
+
+from ._errors import (
+    BackendError,
+    ConflictError,
+    InvalidArgumentError,
+    NotFoundError,
+    UnavailableError,
+    UnsupportedError,
+    WaypostError,
+)
+from ._protocol import CheckpointRepository
+from ._waypost import (
+    CheckpointData,
+    InMemoryCheckpointRepository,
+    LagMetrics,
+    PostgreSQLCheckpointRepository,
+    SQLiteCheckpointRepository,
+    __version__,
+    open,
+)
+
+__all__ = [
+    "BackendError",
+    "CheckpointData",
+    "CheckpointRepository",
+    "ConflictError",
+    "InMemoryCheckpointRepository",
+    "InvalidArgumentError",
+    "LagMetrics",
+    "NotFoundError",
+    "PostgreSQLCheckpointRepository",
+    "SQLiteCheckpointRepository",
+    "UnavailableError",
+    "UnsupportedError",
+    "WaypostError",
+    "__version__",
+    "open",
+]

@@ -1,0 +1,349 @@
+//! The repositories: one base class holding the core repository and the protocol
+//! methods, and three constructors. Every method converts, calls the core, and maps.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString};
+use uuid::Uuid;
+use waypost::{
+    CheckpointRepository, EventsTable, MemoryRepository, NewEvent, PostgresOptions, PostgresRepository, SqliteOptions,
+    SqliteRepository, Target,
+};
+
+use crate::convert::{postgres_dsn, EventId, EventTypes, Position};
+use crate::errors::to_py_err;
+use crate::records::{CheckpointData, LagMetrics};
+use crate::runtime::{drive, handle};
+
+fn invalid(message: String) -> PyErr {
+    to_py_err(waypost::Error::InvalidArgument { message })
+}
+
+/// The protocol methods shared by every repository class.
+#[pyclass(frozen, subclass, module = "waypost", name = "_Repository")]
+pub struct Repository {
+    /// Always `Some` until dropped (taken in `Drop` to drop it inside the runtime).
+    inner: Option<Arc<dyn CheckpointRepository>>,
+}
+
+impl Repository {
+    fn new(inner: Arc<dyn CheckpointRepository>) -> Self {
+        Repository { inner: Some(inner) }
+    }
+
+    fn repo(&self) -> PyResult<Arc<dyn CheckpointRepository>> {
+        self.inner.clone().ok_or_else(|| crate::errors::waypost_error("repository is being dropped"))
+    }
+}
+
+impl Drop for Repository {
+    fn drop(&mut self) {
+        let inner = self.inner.take();
+        crate::runtime::in_context(move || drop(inner));
+    }
+}
+
+#[pymethods]
+impl Repository {
+    /// The last processed event id of a projection, or ``None``.
+    async fn get_checkpoint(&self, projection_name: String) -> PyResult<Option<Uuid>> {
+        let repo = self.repo()?;
+        drive(async move { repo.get_checkpoint(&projection_name).await })?.await
+    }
+
+    /// Records an event as processed (UPSERT); keeps any stored position and token.
+    async fn update_checkpoint(&self, projection_name: String, event_id: EventId, event_type: String) -> PyResult<()> {
+        let repo = self.repo()?;
+        drive(async move { repo.update_checkpoint(&projection_name, event_id.0, &event_type).await })?.await
+    }
+
+    /// The last saved global position, or ``None``.
+    async fn get_position(&self, subscription_id: String) -> PyResult<Option<i64>> {
+        let repo = self.repo()?;
+        drive(async move { repo.get_position(&subscription_id).await })?.await
+    }
+
+    /// Saves a global position (UPSERT); keeps any stored token.
+    async fn save_position(
+        &self,
+        subscription_id: String,
+        position: Position,
+        event_id: EventId,
+        event_type: String,
+    ) -> PyResult<()> {
+        let repo = self.repo()?;
+        drive(async move { repo.save_position(&subscription_id, position.0, event_id.0, &event_type).await })?.await
+    }
+
+    /// The last saved opaque position token, or ``None``.
+    async fn get_position_token(&self, subscription_id: String) -> PyResult<Option<String>> {
+        let repo = self.repo()?;
+        drive(async move { repo.get_position_token(&subscription_id).await })?.await
+    }
+
+    /// Saves an opaque position token (UPSERT); keeps any stored integer position.
+    async fn save_position_token(
+        &self,
+        subscription_id: String,
+        token: String,
+        event_id: EventId,
+        event_type: String,
+    ) -> PyResult<()> {
+        let repo = self.repo()?;
+        drive(async move { repo.save_position_token(&subscription_id, &token, event_id.0, &event_type).await })?.await
+    }
+
+    /// How far behind a projection is, or ``None`` without a checkpoint.
+    #[pyo3(signature = (projection_name, event_types = None))]
+    async fn get_lag_metrics(
+        &self,
+        projection_name: String,
+        event_types: Option<EventTypes>,
+    ) -> PyResult<Option<LagMetrics>> {
+        let repo = self.repo()?;
+        let metrics = drive(async move {
+            let types = event_types.map(|t| t.0);
+            repo.get_lag_metrics(&projection_name, types.as_deref()).await
+        })?
+        .await?;
+        Ok(metrics.map(LagMetrics))
+    }
+
+    /// Deletes a projection's checkpoint; a no-op when there is none.
+    async fn reset_checkpoint(&self, projection_name: String) -> PyResult<()> {
+        let repo = self.repo()?;
+        drive(async move { repo.reset_checkpoint(&projection_name).await })?.await
+    }
+
+    /// Every checkpoint, ordered by name in byte order.
+    async fn get_all_checkpoints(&self) -> PyResult<Vec<CheckpointData>> {
+        let repo = self.repo()?;
+        let all = drive(async move { repo.get_all_checkpoints().await })?.await?;
+        Ok(all.into_iter().map(CheckpointData).collect())
+    }
+
+    /// Creates the events table in waypost's layout, with the lag index, if missing.
+    async fn create_events_table(&self) -> PyResult<()> {
+        let repo = self.repo()?;
+        drive(async move { repo.create_events_table().await })?.await
+    }
+
+    /// Creates the index that makes filtered lag queries fast on an existing events table.
+    async fn create_lag_index(&self) -> PyResult<()> {
+        let repo = self.repo()?;
+        drive(async move { repo.create_lag_index().await })?.await
+    }
+
+    /// Appends ``(event_id, event_type, timestamp or None)`` tuples to the events table.
+    async fn append_events(&self, events: Vec<(EventId, String, Option<DateTime<FixedOffset>>)>) -> PyResult<()> {
+        let repo = self.repo()?;
+        let events: Vec<NewEvent> = events
+            .into_iter()
+            .map(|(id, event_type, at)| NewEvent {
+                event_id: id.0,
+                event_type,
+                timestamp: at.map_or_else(waypost::time::now, |t| t.with_timezone(&Utc)),
+            })
+            .collect();
+        drive(async move { repo.append_events(&events).await })?.await
+    }
+
+    /// Releases connections and threads; later calls raise ``UnavailableError``.
+    async fn close(&self) -> PyResult<()> {
+        let repo = self.repo()?;
+        drive(async move { repo.close().await })?.await
+    }
+
+    /// Same as :meth:`close`.
+    async fn aclose(&self) -> PyResult<()> {
+        let repo = self.repo()?;
+        drive(async move { repo.close().await })?.await
+    }
+
+    async fn __aenter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_exc))]
+    async fn __aexit__(&self, _exc: Py<pyo3::types::PyTuple>) -> PyResult<bool> {
+        let repo = self.repo()?;
+        drive(async move { repo.close().await })?.await?;
+        Ok(false)
+    }
+
+    fn __repr__(&self) -> String {
+        match &self.inner {
+            Some(inner) => format!("<waypost {inner:?}>"),
+            None => "<waypost repository>".to_owned(),
+        }
+    }
+}
+
+/// Checkpoints in process memory (tests, tutorials); every call completes at once.
+#[pyclass(frozen, extends = Repository, module = "waypost", name = "InMemoryCheckpointRepository")]
+pub struct InMemoryCheckpointRepository;
+
+#[pymethods]
+impl InMemoryCheckpointRepository {
+    #[new]
+    fn new() -> PyClassInitializer<Self> {
+        PyClassInitializer::from(Repository::new(Arc::new(MemoryRepository::new())))
+            .add_subclass(InMemoryCheckpointRepository)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn events_table_options(
+    schema: Option<String>,
+    table: Option<String>,
+    event_id_column: String,
+    event_type_column: String,
+    timestamp_column: String,
+    position_column: Option<String>,
+) -> Option<EventsTable> {
+    table.map(|table| EventsTable {
+        schema,
+        table,
+        event_id_column,
+        event_type_column,
+        timestamp_column,
+        position_column,
+    })
+}
+
+fn seconds(name: &str, value: f64) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| invalid(format!("{name} must be a non-negative number of seconds, got {value}")))
+}
+
+/// Checkpoints in an SQLite file (WAL, ``synchronous=FULL``), opened at construction.
+#[pyclass(frozen, extends = Repository, module = "waypost", name = "SQLiteCheckpointRepository")]
+pub struct SQLiteCheckpointRepository;
+
+#[pymethods]
+impl SQLiteCheckpointRepository {
+    #[new]
+    #[pyo3(signature = (path, *, table = "projection_checkpoints".to_owned(), events_table = Some("events".to_owned()),
+                        event_id_column = "event_id".to_owned(), event_type_column = "event_type".to_owned(),
+                        timestamp_column = "timestamp".to_owned(), position_column = Some("global_position".to_owned()),
+                        create_schema = true, busy_timeout = 5.0, synchronous = "FULL".to_owned()))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        path: &Bound<'_, PyAny>,
+        table: String,
+        events_table: Option<String>,
+        event_id_column: String,
+        event_type_column: String,
+        timestamp_column: String,
+        position_column: Option<String>,
+        create_schema: bool,
+        busy_timeout: f64,
+        synchronous: String,
+    ) -> PyResult<PyClassInitializer<Self>> {
+        let path: PathBuf = match path.cast::<PyString>() {
+            Ok(text) if text.to_str()?.starts_with("sqlite:") => match waypost::parse_url(text.to_str()?) {
+                Ok(Target::Sqlite(p)) => PathBuf::from(p),
+                Ok(_) => return Err(invalid(format!("{text} is not an sqlite url"))),
+                Err(e) => return Err(to_py_err(e)),
+            },
+            _ => path.extract::<PathBuf>()?,
+        };
+        let synchronous_full = match synchronous.to_ascii_uppercase().as_str() {
+            "FULL" => true,
+            "NORMAL" => false,
+            other => return Err(invalid(format!("synchronous must be \"FULL\" or \"NORMAL\", got {other:?}"))),
+        };
+        let options = SqliteOptions {
+            table,
+            events_table: events_table_options(
+                None,
+                events_table,
+                event_id_column,
+                event_type_column,
+                timestamp_column,
+                position_column,
+            ),
+            create_schema,
+            busy_timeout: seconds("busy_timeout", busy_timeout)?,
+            synchronous_full,
+            block_in_place: false,
+        };
+        let handle = handle()?;
+        let repo = py.detach(|| handle.block_on(SqliteRepository::open(path, options))).map_err(to_py_err)?;
+        Ok(PyClassInitializer::from(Repository::new(Arc::new(repo))).add_subclass(SQLiteCheckpointRepository))
+    }
+}
+
+/// Checkpoints in PostgreSQL; connects lazily on the first call.
+#[pyclass(frozen, extends = Repository, module = "waypost", name = "PostgreSQLCheckpointRepository")]
+pub struct PostgreSQLCheckpointRepository;
+
+#[pymethods]
+impl PostgreSQLCheckpointRepository {
+    #[new]
+    #[pyo3(signature = (dsn, *, schema = "public".to_owned(), table = "projection_checkpoints".to_owned(),
+                        events_table = Some("events".to_owned()), events_schema = None,
+                        event_id_column = "event_id".to_owned(), event_type_column = "event_type".to_owned(),
+                        timestamp_column = "timestamp".to_owned(), position_column = Some("global_position".to_owned()),
+                        create_schema = true, pool_size = 10, connect_timeout = 5.0))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        dsn: &Bound<'_, PyAny>,
+        schema: String,
+        table: String,
+        events_table: Option<String>,
+        events_schema: Option<String>,
+        event_id_column: String,
+        event_type_column: String,
+        timestamp_column: String,
+        position_column: Option<String>,
+        create_schema: bool,
+        pool_size: u32,
+        connect_timeout: f64,
+    ) -> PyResult<PyClassInitializer<Self>> {
+        let url = postgres_dsn(dsn)?;
+        let options = PostgresOptions {
+            schema,
+            table,
+            events_table: events_table_options(
+                events_schema,
+                events_table,
+                event_id_column,
+                event_type_column,
+                timestamp_column,
+                position_column,
+            ),
+            create_schema,
+            max_connections: pool_size,
+            connect_timeout: seconds("connect_timeout", connect_timeout)?,
+        };
+        let handle = handle()?;
+        let repo = py.detach(|| handle.block_on(PostgresRepository::connect(&url, options))).map_err(to_py_err)?;
+        Ok(PyClassInitializer::from(Repository::new(Arc::new(repo))).add_subclass(PostgreSQLCheckpointRepository))
+    }
+}
+
+/// Opens a repository from a URL: ``memory:``, ``sqlite:PATH`` or ``postgresql://…``;
+/// keyword options go to the class's constructor.
+#[pyfunction]
+#[pyo3(signature = (url, **options))]
+pub fn open<'py>(py: Python<'py>, url: &str, options: Option<&Bound<'py, PyDict>>) -> PyResult<Bound<'py, PyAny>> {
+    match waypost::parse_url(url).map_err(to_py_err)? {
+        Target::Memory => {
+            if options.is_some_and(|o| !o.is_empty()) {
+                return Err(PyTypeError::new_err("InMemoryCheckpointRepository takes no options"));
+            }
+            py.get_type::<InMemoryCheckpointRepository>().call0()
+        }
+        Target::Sqlite(path) => py.get_type::<SQLiteCheckpointRepository>().call((path,), options),
+        Target::Postgres(dsn) => py.get_type::<PostgreSQLCheckpointRepository>().call((dsn,), options),
+        _ => Err(invalid(format!("unsupported repository url {url:?}"))),
+    }
+}

@@ -1,0 +1,111 @@
+//! The tokio runtime waypost owns in a Python process: built on first use, shut down
+//! from an `atexit` hook (a runtime left running at interpreter exit can crash it), and
+//! refused in a forked child, whose copy has no threads.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use pyo3::prelude::*;
+use tokio::runtime::{Handle, Runtime};
+
+use crate::errors::{to_py_err, waypost_error};
+
+struct Owned {
+    pid: u32,
+    runtime: Option<Runtime>,
+    /// Kept after shutdown: dropping a pool still needs a runtime context (spawning
+    /// onto a shut-down runtime is a no-op rather than a panic).
+    handle: Handle,
+}
+
+static RUNTIME: Mutex<Option<Owned>> = Mutex::new(None);
+
+/// The runtime's handle, building the runtime on first use.
+pub fn handle() -> PyResult<Handle> {
+    let mut guard = RUNTIME.lock().unwrap_or_else(|p| p.into_inner());
+    let pid = std::process::id();
+    if guard.is_none() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("waypost-runtime")
+            .enable_all()
+            .build()
+            .map_err(|e| waypost_error(format!("cannot start the waypost runtime: {e}")))?;
+        let handle = runtime.handle().clone();
+        *guard = Some(Owned { pid, runtime: Some(runtime), handle });
+    }
+    let owned = guard.as_ref().ok_or_else(|| waypost_error("the waypost runtime is gone"))?;
+    if owned.pid != pid {
+        return Err(waypost_error(
+            "waypost was started before this process forked; create repositories in the child process",
+        ));
+    }
+    match &owned.runtime {
+        Some(runtime) => Ok(runtime.handle().clone()),
+        None => Err(waypost_error("the waypost runtime was shut down at interpreter exit")),
+    }
+}
+
+/// Runs `f` inside the runtime's context if there ever was one in this process (also
+/// after shutdown): sqlx spawns while dropping pooled connections.
+pub fn in_context<R>(f: impl FnOnce() -> R) -> R {
+    let handle = {
+        let guard = RUNTIME.lock().unwrap_or_else(|p| p.into_inner());
+        guard.as_ref().filter(|o| o.pid == std::process::id()).map(|o| o.handle.clone())
+    };
+    match handle {
+        Some(handle) => {
+            let _entered = handle.enter();
+            f()
+        }
+        None => f(),
+    }
+}
+
+/// Stops the runtime; registered with `atexit`. Calls made afterwards raise.
+#[pyfunction]
+pub fn _shutdown(py: Python<'_>) {
+    let runtime = {
+        let mut guard = RUNTIME.lock().unwrap_or_else(|p| p.into_inner());
+        match guard.as_mut() {
+            Some(owned) if owned.pid == std::process::id() => owned.runtime.take(),
+            _ => None,
+        }
+    };
+    if let Some(runtime) = runtime {
+        // Detached, so that tasks finishing now can take the interpreter if they need it.
+        py.detach(|| runtime.shutdown_timeout(Duration::from_secs(2)));
+    }
+}
+
+/// A core future polled on the Python thread with the runtime entered, so that sqlx can
+/// register its sockets and timers; pyo3's coroutine wakes the asyncio loop when it is
+/// ready. A future that is ready at once (memory, validation errors) never leaves the
+/// Python thread; one that waits is woken from the thread that finished the work.
+pub struct InRuntime<F> {
+    handle: Handle,
+    future: Pin<Box<F>>,
+}
+
+/// Wraps a core call for awaiting from Python.
+pub fn drive<F, T>(future: F) -> PyResult<InRuntime<F>>
+where
+    F: Future<Output = waypost::Result<T>> + Send,
+{
+    Ok(InRuntime { handle: handle()?, future: Box::pin(future) })
+}
+
+impl<F, T> Future for InRuntime<F>
+where
+    F: Future<Output = waypost::Result<T>> + Send,
+{
+    type Output = PyResult<T>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let _entered = self.handle.enter();
+        self.future.as_mut().poll(cx).map(|r| r.map_err(to_py_err))
+    }
+}
