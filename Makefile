@@ -6,7 +6,10 @@ CARGO ?= cargo
 DEMO_DB ?= .demo/waypost-demo.db
 DEMO = target/debug/demo --db $(DEMO_DB)
 
-.PHONY: demo test bench lint check-features suites examples clean
+VENV ?= .venv
+PYTHON = $(VENV)/bin/python
+
+.PHONY: demo test bench lint check-features suites examples clean python python-test python-exit-check
 
 demo:
 	$(CARGO) build --quiet -p waypost-examples --bin demo
@@ -31,8 +34,36 @@ check-features:
 	$(CARGO) check --quiet -p waypost --no-default-features --features sqlite
 	$(CARGO) check --quiet -p waypost --no-default-features --features postgres
 
-suites:
+suites: python
 	$(CARGO) test --workspace --all-features
+	$(MAKE) --no-print-directory python-test python-exit-check
+
+# The Python package: a virtualenv with the pinned tools, and the extension built into it.
+$(VENV)/.installed: bindings-python/requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r bindings-python/requirements-dev.txt
+	touch $@
+
+python: $(VENV)/.installed
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/maturin develop -q
+
+python-test:
+	$(PYTHON) -m pytest -q
+	$(PYTHON) -m mypy.stubtest waypost._waypost
+	$(PYTHON) -m mypy bindings-python/python/waypost examples/python
+	$(PYTHON) examples/python/tutorial_checkpoints.py
+	$(PYTHON) examples/python/health_check.py
+	mkdir -p .demo && rm -f .demo/tutorial.db*
+	WAYPOST_URL=sqlite:.demo/tutorial.db $(PYTHON) examples/python/tutorial_checkpoints.py
+
+# An interpreter that crashes at exit (a runtime torn down too late) fails here even when
+# every test passed: twenty runs, each must exit 0.
+python-exit-check:
+	@mkdir -p .demo
+	@for i in $$(seq 1 20); do \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/python bindings-python/tests > .demo/exit-check.log 2>&1 \
+	    || { cat .demo/exit-check.log; echo "python-exit-check: run $$i exited $$?"; exit 1; }; \
+	done; echo "python-exit-check: 20 runs, every exit 0"
 
 examples:
 	$(CARGO) run --quiet -p waypost-examples --bin quickstart
@@ -44,5 +75,5 @@ bench:
 	tests/support/with-postgres.sh $(CARGO) bench -p waypost --bench throughput
 
 clean:
-	rm -rf .demo
+	rm -rf .demo $(VENV)
 	$(CARGO) clean

@@ -231,7 +231,11 @@ impl SQLiteCheckpointRepository {
     #[pyo3(signature = (path, *, table = "projection_checkpoints".to_owned(), events_table = Some("events".to_owned()),
                         event_id_column = "event_id".to_owned(), event_type_column = "event_type".to_owned(),
                         timestamp_column = "timestamp".to_owned(), position_column = Some("global_position".to_owned()),
-                        create_schema = true, busy_timeout = 5.0, synchronous = "FULL".to_owned()))]
+                        create_schema = true, busy_timeout = 5.0, synchronous = "FULL".to_owned()),
+           text_signature = "(path, *, table='projection_checkpoints', events_table='events', \
+                             event_id_column='event_id', event_type_column='event_type', \
+                             timestamp_column='timestamp', position_column='global_position', \
+                             create_schema=True, busy_timeout=5.0, synchronous='FULL')")]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -291,7 +295,11 @@ impl PostgreSQLCheckpointRepository {
                         events_table = Some("events".to_owned()), events_schema = None,
                         event_id_column = "event_id".to_owned(), event_type_column = "event_type".to_owned(),
                         timestamp_column = "timestamp".to_owned(), position_column = Some("global_position".to_owned()),
-                        create_schema = true, pool_size = 10, connect_timeout = 5.0))]
+                        create_schema = true, pool_size = 10, connect_timeout = 5.0),
+           text_signature = "(dsn, *, schema='public', table='projection_checkpoints', events_table='events', \
+                             events_schema=None, event_id_column='event_id', event_type_column='event_type', \
+                             timestamp_column='timestamp', position_column='global_position', \
+                             create_schema=True, pool_size=10, connect_timeout=5.0)")]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,

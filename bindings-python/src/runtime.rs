@@ -87,7 +87,17 @@ pub fn _shutdown(py: Python<'_>) {
 /// Python thread; one that waits is woken from the thread that finished the work.
 pub struct InRuntime<F> {
     handle: Handle,
-    future: Pin<Box<F>>,
+    /// `None` only after completion or while dropping.
+    future: Option<Pin<Box<F>>>,
+}
+
+impl<F> Drop for InRuntime<F> {
+    fn drop(&mut self) {
+        // A cancelled call drops its future here, on the Python thread: returning a
+        // pooled connection spawns onto the runtime, which needs its context.
+        let _entered = self.handle.enter();
+        self.future = None;
+    }
 }
 
 /// Wraps a core call for awaiting from Python.
@@ -95,7 +105,7 @@ pub fn drive<F, T>(future: F) -> PyResult<InRuntime<F>>
 where
     F: Future<Output = waypost::Result<T>> + Send,
 {
-    Ok(InRuntime { handle: handle()?, future: Box::pin(future) })
+    Ok(InRuntime { handle: handle()?, future: Some(Box::pin(future)) })
 }
 
 impl<F, T> Future for InRuntime<F>
@@ -105,7 +115,17 @@ where
     type Output = PyResult<T>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let _entered = self.handle.enter();
-        self.future.as_mut().poll(cx).map(|r| r.map_err(to_py_err))
+        let this = &mut *self;
+        let _entered = this.handle.enter();
+        match this.future.as_mut() {
+            Some(future) => {
+                let poll = future.as_mut().poll(cx);
+                if poll.is_ready() {
+                    this.future = None;
+                }
+                poll.map(|r| r.map_err(to_py_err))
+            }
+            None => Poll::Ready(Err(crate::errors::waypost_error("polled after completion"))),
+        }
     }
 }

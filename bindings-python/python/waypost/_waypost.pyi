@@ -1,0 +1,174 @@
+# Type stubs for the native module waypost._waypost, written by hand and checked
+# against the built module by `python -m mypy.stubtest waypost._waypost` in `make test`.
+
+import datetime
+import os
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any, final
+from uuid import UUID
+
+from typing_extensions import Self, disjoint_base
+
+__version__: str
+__all__ = [
+    "CheckpointData",
+    "InMemoryCheckpointRepository",
+    "LagMetrics",
+    "PostgreSQLCheckpointRepository",
+    "SQLiteCheckpointRepository",
+    "_Repository",
+    "__version__",
+    "_shutdown",
+    "open",
+]
+
+@final
+class CheckpointData:
+    """One projection's stored checkpoint."""
+
+    def __new__(
+        cls,
+        projection_name: str,
+        last_event_id: UUID | str | None = None,
+        last_event_type: str | None = None,
+        last_processed_at: datetime.datetime | None = None,
+        events_processed: int = 0,
+        global_position: int | None = None,
+        position_token: str | None = None,
+    ) -> CheckpointData: ...
+    @property
+    def projection_name(self) -> str: ...
+    @property
+    def last_event_id(self) -> UUID | None: ...
+    @property
+    def last_event_type(self) -> str | None: ...
+    @property
+    def last_processed_at(self) -> datetime.datetime | None: ...
+    @property
+    def events_processed(self) -> int: ...
+    @property
+    def global_position(self) -> int | None: ...
+    @property
+    def position_token(self) -> str | None: ...
+    def _asdict(self) -> dict[str, Any]: ...
+    def __reduce__(self) -> tuple[Any, ...]: ...
+    def __eq__(self, value: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class LagMetrics:
+    """How far behind a projection is."""
+
+    def __new__(
+        cls,
+        projection_name: str,
+        last_event_id: str | None = None,
+        latest_event_id: str | None = None,
+        lag_seconds: float = 0.0,
+        events_processed: int = 0,
+        last_processed_at: str | None = None,
+        stream_head: int | None = None,
+        events_behind: int | None = None,
+    ) -> LagMetrics: ...
+    @property
+    def projection_name(self) -> str: ...
+    @property
+    def last_event_id(self) -> str | None: ...
+    @property
+    def latest_event_id(self) -> str | None: ...
+    @property
+    def lag_seconds(self) -> float: ...
+    @property
+    def events_processed(self) -> int: ...
+    @property
+    def last_processed_at(self) -> str | None: ...
+    @property
+    def stream_head(self) -> int | None: ...
+    @property
+    def events_behind(self) -> int | None: ...
+    def _asdict(self) -> dict[str, Any]: ...
+    def __reduce__(self) -> tuple[Any, ...]: ...
+    def __eq__(self, value: object, /) -> bool: ...
+    __hash__: None  # type: ignore[assignment]
+
+@disjoint_base
+class _Repository:
+    """The checkpoint protocol shared by every repository class."""
+
+    async def get_checkpoint(self, projection_name: str) -> UUID | None: ...
+    async def update_checkpoint(self, projection_name: str, event_id: UUID | str, event_type: str) -> None: ...
+    async def get_position(self, subscription_id: str) -> int | None: ...
+    async def save_position(
+        self, subscription_id: str, position: int, event_id: UUID | str, event_type: str
+    ) -> None: ...
+    async def get_position_token(self, subscription_id: str) -> str | None: ...
+    async def save_position_token(
+        self, subscription_id: str, token: str, event_id: UUID | str, event_type: str
+    ) -> None: ...
+    async def get_lag_metrics(
+        self, projection_name: str, event_types: Sequence[str] | None = None
+    ) -> LagMetrics | None: ...
+    async def reset_checkpoint(self, projection_name: str) -> None: ...
+    async def get_all_checkpoints(self) -> list[CheckpointData]: ...
+    async def create_events_table(self) -> None: ...
+    async def create_lag_index(self) -> None: ...
+    async def append_events(
+        self, events: Sequence[tuple[UUID | str, str, datetime.datetime | None]]
+    ) -> None: ...
+    async def close(self) -> None: ...
+    async def aclose(self) -> None: ...
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(
+        self,
+        *_exc: type[BaseException] | BaseException | TracebackType | None,
+    ) -> bool: ...
+
+@final
+class InMemoryCheckpointRepository(_Repository):
+    """Checkpoints in process memory; every call completes at once."""
+
+    def __new__(cls) -> InMemoryCheckpointRepository: ...
+
+@final
+class SQLiteCheckpointRepository(_Repository):
+    """Checkpoints in an SQLite file (WAL, synchronous=FULL), opened at construction."""
+
+    def __new__(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        table: str = "projection_checkpoints",
+        events_table: str | None = "events",
+        event_id_column: str = "event_id",
+        event_type_column: str = "event_type",
+        timestamp_column: str = "timestamp",
+        position_column: str | None = "global_position",
+        create_schema: bool = True,
+        busy_timeout: float = 5.0,
+        synchronous: str = "FULL",
+    ) -> SQLiteCheckpointRepository: ...
+
+@final
+class PostgreSQLCheckpointRepository(_Repository):
+    """Checkpoints in PostgreSQL; connects lazily on the first call."""
+
+    def __new__(
+        cls,
+        dsn: Any,
+        *,
+        schema: str = "public",
+        table: str = "projection_checkpoints",
+        events_table: str | None = "events",
+        events_schema: str | None = None,
+        event_id_column: str = "event_id",
+        event_type_column: str = "event_type",
+        timestamp_column: str = "timestamp",
+        position_column: str | None = "global_position",
+        create_schema: bool = True,
+        pool_size: int = 10,
+        connect_timeout: float = 5.0,
+    ) -> PostgreSQLCheckpointRepository: ...
+
+def open(url: str, **options: Any) -> _Repository: ...
+def _shutdown() -> None: ...
