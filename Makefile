@@ -9,7 +9,7 @@ DEMO = target/debug/demo --db $(DEMO_DB)
 VENV ?= .venv
 PYTHON = $(VENV)/bin/python
 
-.PHONY: demo test bench lint check-features suites examples clean python python-test python-exit-check
+.PHONY: demo test bench bench-python lint check-features suites examples clean python python-test python-exit-check
 
 demo:
 	$(CARGO) build --quiet -p waypost-examples --bin demo
@@ -73,6 +73,12 @@ examples:
 
 bench:
 	tests/support/with-postgres.sh $(CARGO) bench -p waypost --bench throughput
+
+# waypost beside eventsource-py 0.8.1 (installed into .venv for this only), release build.
+bench-python: $(VENV)/.installed
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r bindings-python/requirements-bench.txt
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/maturin develop -q --release
+	tests/support/with-postgres.sh $(PYTHON) bindings-python/bench/compare_eventsource.py
 
 clean:
 	rm -rf .demo $(VENV)

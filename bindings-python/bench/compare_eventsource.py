@@ -1,0 +1,257 @@
+"""waypost beside eventsource-py 0.8.1 in one run: ops/s and the ratio for the checkpoint
+protocol on memory, SQLite and PostgreSQL.
+
+Run with `make bench-python` (it installs eventsource-py and its drivers into .venv and
+finds PostgreSQL). eventsource-py gets its own DDL (read from its package) and its
+documented set-up: an AsyncEngine on aiosqlite / asyncpg with default pool settings.
+Both libraries read lag from the same events table of 1,000,000 events, with waypost's
+recommended lag index present for both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from eventsource.adapters.memory.checkpoints import InMemoryCheckpointRepository as EsMemory
+from eventsource.adapters.sql.checkpoints import SQLCheckpointRepository
+from eventsource.ports.positions import Position
+from sqlalchemy.ext.asyncio import create_async_engine
+
+import waypost
+
+SECONDS = float(os.environ.get("BENCH_SECONDS", "1.5"))
+EVENTS = 1_000_000
+ROWS = 10_000
+STORE = "bench"
+
+
+async def rate(op: Callable[[int], Awaitable[Any]], seconds: float = SECONDS) -> float:
+    """Sequential calls per second."""
+    for i in range(20):  # warm-up: statements prepared, connections open
+        await op(i)
+    n, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        await op(n)
+        n += 1
+    return n / elapsed
+
+
+async def concurrent_rate(op: Callable[[int, int], Awaitable[Any]], tasks: int = 8) -> float:
+    """Calls per second from `tasks` tasks at once, each on its own name."""
+    for t in range(tasks):
+        await op(t, 0)
+    deadline = time.perf_counter() + SECONDS
+    counts = [0] * tasks
+
+    async def worker(t: int) -> None:
+        while time.perf_counter() < deadline:
+            await op(t, counts[t])
+            counts[t] += 1
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker(t) for t in range(tasks)))
+    return sum(counts) / (time.perf_counter() - start)
+
+
+async def latency_ms(op: Callable[[], Awaitable[Any]], calls: int) -> float:
+    await op()
+    start = time.perf_counter()
+    for _ in range(calls):
+        await op()
+    return (time.perf_counter() - start) * 1000 / calls
+
+
+def row(what: str, ours: float, theirs: float, unit: str = "/s") -> None:
+    if unit == "/s":
+        print(f"{what:<46} {ours:>12,.0f} {theirs:>12,.0f} {ours / theirs:>8.1f}x")
+    else:
+        print(f"{what:<46} {ours:>10.2f}ms {theirs:>10.2f}ms {theirs / ours:>8.1f}x")
+
+
+def header(title: str) -> None:
+    print(f"\n== {title} ==")
+    print(f"{'operation':<46} {'waypost':>12} {'eventsource':>12} {'speed-up':>9}")
+
+
+async def protocol(label: str, ours: Any, theirs: Any) -> None:
+    """save_position, update_checkpoint, get_position, and 8 concurrent tasks."""
+    event_id = uuid.uuid4()
+    row(
+        "save_position",
+        await rate(lambda n: ours.save_position("p", n, event_id, "OrderPlaced")),
+        await rate(lambda n: theirs.save_position("p", Position(STORE, (n,)), event_id, "OrderPlaced")),
+    )
+    row(
+        "update_checkpoint",
+        await rate(lambda n: ours.update_checkpoint("u", event_id, "OrderPlaced")),
+        await rate(lambda n: theirs.update_checkpoint("u", event_id, "OrderPlaced")),
+    )
+    row(
+        "get_position",
+        await rate(lambda n: ours.get_position("p")),
+        await rate(lambda n: theirs.get_position("p")),
+    )
+    row(
+        "save_position, 8 concurrent tasks",
+        await concurrent_rate(lambda t, n: ours.save_position(f"t{t}", n, event_id, "OrderPlaced")),
+        await concurrent_rate(
+            lambda t, n: theirs.save_position(f"t{t}", Position(STORE, (n,)), event_id, "OrderPlaced")
+        ),
+    )
+
+
+async def queries(ours: Any, theirs: Any) -> None:
+    row(
+        f"get_all_checkpoints ({ROWS:,} rows)",
+        await latency_ms(ours.get_all_checkpoints, 5),
+        await latency_ms(theirs.get_all_checkpoints, 5),
+        unit="ms",
+    )
+    for label, types in (("no filter", None), ("type filter (rare, old)", ["RareOld"]),
+                         ("type filter (common, recent)", ["OrderShipped"])):
+        row(
+            f"get_lag_metrics, 1M events, {label}",
+            await latency_ms(lambda: ours.get_lag_metrics("lagging", types), 20),
+            await latency_ms(lambda: theirs.get_lag_metrics("lagging", types), 5),
+            unit="ms",
+        )
+
+
+def ddl(name: str) -> str:
+    return resources.files("eventsource.migrations").joinpath(name).read_text()
+
+
+def tables_and_indexes(name: str) -> list[str]:
+    """The CREATE TABLE / CREATE INDEX / ALTER TABLE statements of an eventsource-py
+    schema file (its functions and triggers are left out: some need PostgreSQL 16)."""
+    lines = [line for line in ddl(name).splitlines() if not line.strip().startswith("--")]
+    statements = [s.strip() for s in "\n".join(lines).split(";")]
+    return [s for s in statements if s.upper().startswith(("CREATE TABLE", "CREATE INDEX", "ALTER TABLE"))]
+
+
+EVENT_TYPE_SQL = "CASE WHEN {i} < 1000 AND {i} % 10 = 0 THEN 'RareOld' WHEN {i} % 3 = 0 THEN 'OrderShipped' ELSE 'OrderPlaced' END"
+
+
+async def memory() -> None:
+    header("memory (waypost InMemoryCheckpointRepository vs eventsource-py InMemoryCheckpointRepository)")
+    await protocol("memory", waypost.InMemoryCheckpointRepository(), EsMemory(enable_tracing=False))
+
+
+def sqlite_setup(path: Path) -> None:
+    conn = sqlite3.connect(path)
+    conn.executescript(ddl("schemas/sqlite_all.sql"))
+    conn.executescript(ddl("additive/sqlite/checkpoints_position_token.sql"))
+    event_type = lambda i: "RareOld" if i < 1000 and i % 10 == 0 else ("OrderShipped" if i % 3 == 0 else "OrderPlaced")
+    start = time.time() - EVENTS
+    conn.executemany(
+        "INSERT INTO events (event_id, aggregate_id, aggregate_type, event_type, version, timestamp, payload) "
+        "VALUES (?, ?, 'Order', ?, 1, ?, '{}')",
+        (
+            (str(uuid.uuid4()), str(uuid.uuid4()), event_type(i),
+             time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(start + i)))
+            for i in range(EVENTS)
+        ),
+    )
+    conn.commit()
+    conn.close()
+
+
+def fill_sqlite_rows(path: Path, table: str) -> None:
+    conn = sqlite3.connect(path)
+    conn.executemany(
+        f"INSERT INTO {table} (projection_name, last_event_id, last_event_type, last_processed_at, "
+        "events_processed, global_position, created_at, updated_at) VALUES (?, ?, 'T', ?, 1, ?, ?, ?)",
+        ((f"projection-{i:05}", str(uuid.uuid4()), "2026-11-25T12:00:00+00:00", i,
+          "2026-11-25T12:00:00+00:00", "2026-11-25T12:00:00+00:00") for i in range(ROWS)),
+    )
+    conn.commit()
+    conn.close()
+
+
+async def sqlite(directory: Path) -> None:
+    path = directory / "bench.db"
+    sqlite_setup(path)
+    ours = waypost.SQLiteCheckpointRepository(path, table="wp_checkpoints")
+    engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
+    theirs = SQLCheckpointRepository(engine, enable_tracing=False)
+    header("SQLite (waypost: WAL, synchronous=FULL; eventsource-py: aiosqlite defaults)")
+    await protocol("sqlite", ours, theirs)
+    await ours.create_lag_index()
+    fill_sqlite_rows(path, "wp_checkpoints")
+    fill_sqlite_rows(path, "projection_checkpoints")
+    await ours.save_position("lagging", 500_000, uuid.uuid4(), "OrderPlaced")
+    await theirs.save_position("lagging", Position(STORE, (500_000,)), uuid.uuid4(), "OrderPlaced")
+    await queries(ours, theirs)
+    await ours.close()
+    await engine.dispose()
+
+
+async def postgres(url: str) -> None:
+    schema = f"wp_bench_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(url)
+    await admin.execute(f"CREATE SCHEMA {schema}; SET search_path TO {schema}")
+    for name in ("schemas/checkpoints.sql", "additive/checkpoints_position_token.sql", "schemas/events.sql"):
+        for statement in tables_and_indexes(name):
+            await admin.execute(statement)
+    await admin.execute(
+        "INSERT INTO events (event_id, aggregate_id, aggregate_type, event_type, version, timestamp, payload) "
+        f"SELECT gen_random_uuid(), gen_random_uuid(), 'Order', {EVENT_TYPE_SQL.format(i='i')}, 1, "
+        f"now() - make_interval(secs => {EVENTS} - i), '{{}}' FROM generate_series(0, {EVENTS - 1}) AS i"
+    )
+    try:
+        ours = waypost.PostgreSQLCheckpointRepository(url, schema=schema, table="wp_checkpoints")
+        engine = create_async_engine(
+            url.replace("postgres://", "postgresql+asyncpg://", 1).replace("postgresql://", "postgresql+asyncpg://", 1),
+            connect_args={"server_settings": {"search_path": schema}},
+        )
+        theirs = SQLCheckpointRepository(engine, enable_tracing=False)
+        header("PostgreSQL (waypost: sqlx; eventsource-py: SQLAlchemy + asyncpg defaults)")
+        await protocol("postgres", ours, theirs)
+        await ours.create_lag_index()
+        for table in ("wp_checkpoints", "projection_checkpoints"):
+            await admin.execute(
+                f"INSERT INTO {table} (projection_name, last_event_id, last_event_type, last_processed_at, "
+                "events_processed, global_position, created_at, updated_at) "
+                f"SELECT 'projection-' || lpad(i::text, 5, '0'), gen_random_uuid(), 'T', now(), 1, i, now(), now() "
+                f"FROM generate_series(1, {ROWS}) AS i"
+            )
+        for statement in ("VACUUM ANALYZE events", "ANALYZE wp_checkpoints", "ANALYZE projection_checkpoints"):
+            await admin.execute(statement)
+        await ours.save_position("lagging", 500_000, uuid.uuid4(), "OrderPlaced")
+        await theirs.save_position("lagging", Position(STORE, (500_000,)), uuid.uuid4(), "OrderPlaced")
+        await queries(ours, theirs)
+        await ours.close()
+        await engine.dispose()
+    finally:
+        await admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        await admin.close()
+
+
+async def main() -> None:
+    print(f"waypost {waypost.__version__} vs eventsource-py 0.8.1, Python {sys.version.split()[0]}")
+    await memory()
+    with tempfile.TemporaryDirectory() as directory:
+        await sqlite(Path(directory))
+    url = os.environ.get("WAYPOST_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    try:
+        probe = await asyncpg.connect(url, timeout=5)
+        await probe.close()
+    except (OSError, asyncpg.PostgresError) as error:
+        print(f"\nPostgreSQL not measured: {error}")
+        return
+    await postgres(url)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
