@@ -276,7 +276,10 @@ impl SQLiteCheckpointRepository {
             create_schema,
             busy_timeout: seconds("busy_timeout", busy_timeout)?,
             synchronous_full,
+            // Polled from the Python thread: never block it in place, but a
+            // microsecond read beats a loop iteration spent on a thread hop.
             block_in_place: false,
+            inline_reads: true,
         };
         let handle = handle()?;
         let repo = py.detach(|| handle.block_on(SqliteRepository::open(path, options))).map_err(to_py_err)?;

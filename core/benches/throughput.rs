@@ -152,8 +152,10 @@ async fn sqlite(dir: &std::path::Path) {
     let raw = RawSqlite::open(&path);
     println!("\n== SQLite (WAL, synchronous=FULL) ==");
     println!("{:<44} {:>12} {:>12} {:>9}", "operation", "waypost/s", "raw/s", "ratio");
-    for (how, block_in_place) in [("SQLite thread", false), ("block_in_place", true)] {
-        let options = SqliteOptions { block_in_place, ..SqliteOptions::default() };
+    let configurations =
+        [("SQLite thread", false, false), ("block_in_place", true, false), ("inline reads", false, true)];
+    for (how, block_in_place, inline_reads) in configurations {
+        let options = SqliteOptions { block_in_place, inline_reads, ..SqliteOptions::default() };
         let repo = SqliteRepository::open(&path, options).await.unwrap();
         let (ours, theirs) = versus(saves(&repo, "bench"), |n| raw.write(UPSERT_POSITION_SQLITE, Some(n as i64))).await;
         row(&format!("save_position ({how})"), ours, theirs);

@@ -66,6 +66,13 @@ pub struct SqliteOptions {
     /// another thread first. Leave it off if you poll repositories from a `LocalSet`
     /// inside `Runtime::block_on`, where tokio forbids blocking in place.
     pub block_in_place: bool,
+    /// Run `get_checkpoint`, `get_position` and `get_position_token` on the calling
+    /// thread through a second, read-only connection that never waits for a lock (busy
+    /// timeout 0); a read that would wait goes to the SQLite thread as usual (default
+    /// false). A primary-key read takes a few microseconds, less than the thread hop, but
+    /// it may touch the disk. The Python binding turns it on: its event loop does not
+    /// notice microseconds, while a hop costs it a whole loop iteration.
+    pub inline_reads: bool,
 }
 
 impl Default for SqliteOptions {
@@ -77,6 +84,7 @@ impl Default for SqliteOptions {
             busy_timeout: Duration::from_secs(5),
             synchronous_full: true,
             block_in_place: false,
+            inline_reads: false,
         }
     }
 }

@@ -67,13 +67,17 @@ async fn memory_conforms() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_conforms() {
+async fn sqlite_with(tuned: bool) {
     let dir = tempfile::tempdir().unwrap();
     run_all("sqlite", |case| {
         let path = dir.path().join(format!("{}.db", case.id));
         async move {
-            let mut options = SqliteOptions { events_table: events_table(&case), ..SqliteOptions::default() };
+            let mut options = SqliteOptions {
+                events_table: events_table(&case),
+                block_in_place: tuned,
+                inline_reads: tuned,
+                ..SqliteOptions::default()
+            };
             if let Some(t) = &case.repository.table {
                 options.table = t.clone();
             }
@@ -83,6 +87,18 @@ async fn sqlite_conforms() {
         }
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_conforms() {
+    sqlite_with(false).await;
+}
+
+/// The same cases with calls in place and reads inline (concurrent steps run as tasks,
+/// so both the in-place path and the SQLite thread are used).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_conforms_with_block_in_place_and_inline_reads() {
+    sqlite_with(true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -54,6 +54,8 @@ pub struct SqliteRepository {
 struct Open {
     conn: Arc<Mutex<Connection>>,
     jobs: mpsc::Sender<Job>,
+    /// The read-only connection of `SqliteOptions::inline_reads`.
+    reader: Option<Arc<Mutex<Connection>>>,
 }
 
 impl std::fmt::Debug for SqliteRepository {
@@ -237,21 +239,31 @@ impl SqliteRepository {
         let path = path.as_ref().to_path_buf();
         let sql = Arc::new(Sql::new(&options)?);
         let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
-        let (ready_tx, ready_rx) = oneshot::channel::<Result<Arc<Mutex<Connection>>>>();
+        type Opened = (Arc<Mutex<Connection>>, Option<Arc<Mutex<Connection>>>);
+        let (ready_tx, ready_rx) = oneshot::channel::<Result<Opened>>();
         let (stopped_tx, stopped_rx) = oneshot::channel::<()>();
         let block_in_place = options.block_in_place;
         let (thread_path, thread_sql) = (path.clone(), sql.clone());
         std::thread::Builder::new()
             .name("waypost-sqlite".into())
             .spawn(move || {
-                let conn = match open_connection(&thread_path, &options, &thread_sql) {
-                    Ok(conn) => Arc::new(Mutex::new(conn)),
+                let opened = open_connection(&thread_path, &options, &thread_sql).and_then(|conn| {
+                    let reader = match options.inline_reads && thread_path != Path::new(":memory:") {
+                        true => Some(Arc::new(Mutex::new(open_reader(&thread_path)?))),
+                        false => None,
+                    };
+                    Ok((Arc::new(Mutex::new(conn)), reader))
+                });
+                let conn = match opened {
+                    Ok((conn, reader)) => {
+                        let _ = ready_tx.send(Ok((conn.clone(), reader)));
+                        conn
+                    }
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
                         return;
                     }
                 };
-                let _ = ready_tx.send(Ok(conn.clone()));
                 while let Some(job) = next_job(&jobs_rx) {
                     // A panicking job drops its reply sender, so its caller gets an
                     // error; the connection keeps serving the others.
@@ -262,12 +274,13 @@ impl SqliteRepository {
                 let _ = stopped_tx.send(());
             })
             .map_err(|e| Error::backend("cannot start the sqlite thread", Some(e.into())))?;
-        let conn = ready_rx.await.map_err(|_| Error::backend("the sqlite thread stopped while opening", None))??;
+        let (conn, reader) =
+            ready_rx.await.map_err(|_| Error::backend("the sqlite thread stopped while opening", None))??;
         Ok(SqliteRepository {
             path,
             sql,
             block_in_place,
-            open: Mutex::new(Some(Open { conn, jobs: jobs_tx })),
+            open: Mutex::new(Some(Open { conn, jobs: jobs_tx, reader })),
             stopped: Mutex::new(Some(stopped_rx)),
         })
     }
@@ -361,14 +374,40 @@ impl SqliteRepository {
         pick: fn(&Sql) -> &str,
     ) -> Result<Option<T>> {
         checkpoint::check_name(name)?;
+        let reader = {
+            let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+            open.as_ref().ok_or_else(closed)?.reader.clone()
+        };
+        if let Some(reader) = reader {
+            if let Ok(mut conn) = reader.try_lock() {
+                match query_column(&mut conn, pick(&self.sql), name) {
+                    // The reader never waits for a lock; a read that would goes to the thread.
+                    Err(e) if e.kind() == crate::ErrorKind::Unavailable => {}
+                    done => return done,
+                }
+            }
+        }
         let name = name.to_owned();
-        self.run(move |c, s| {
-            let mut stmt = c.prepare_cached(pick(s)).map_err(map_err)?;
-            let value: Option<Option<T>> = stmt.query_row([&name], |r| r.get(0)).optional().map_err(map_err)?;
-            Ok(value.flatten())
-        })
-        .await
+        self.run(move |c, s| query_column(c, pick(s), &name)).await
     }
+}
+
+fn query_column<T: rusqlite::types::FromSql>(c: &mut Connection, sql: &str, name: &str) -> Result<Option<T>> {
+    let mut stmt = c.prepare_cached(sql).map_err(map_err)?;
+    let value: Option<Option<T>> = stmt.query_row([name], |r| r.get(0)).optional().map_err(map_err)?;
+    Ok(value.flatten())
+}
+
+/// The read-only connection for inline reads: it never waits for a lock (busy timeout 0),
+/// so a read on the caller's thread takes microseconds or fails over to the SQLite thread.
+fn open_reader(path: &Path) -> Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| {
+        Error::unavailable(format!("cannot open sqlite database {}: {e}", path.display()), Some(e.into()))
+    })?;
+    conn.busy_timeout(Duration::ZERO).map_err(map_err)?;
+    conn.set_prepared_statement_cache_capacity(8);
+    Ok(conn)
 }
 
 /// Whether this call runs in a task of a multi-thread runtime, the one place where
