@@ -49,6 +49,7 @@ class OrderProjection:
         self.orders.append(event.order_id)
 
 
+# --8<-- [start:resume]
 async def run_projection(
     log: EventLog, projection: OrderProjection, checkpoints: waypost.CheckpointRepository
 ) -> int:
@@ -65,6 +66,7 @@ async def run_projection(
             event_type=event.event_type,
         )
     return len(log.read_after(start))
+# --8<-- [end:resume]
 
 
 async def main() -> None:
