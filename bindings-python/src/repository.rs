@@ -50,13 +50,47 @@ impl Drop for Repository {
 
 #[pymethods]
 impl Repository {
-    /// The last processed event id of a projection, or ``None``.
+    /// The last processed event id of a projection.
+    ///
+    /// Parameters
+    /// ----------
+    /// projection_name : str
+    ///     1 to 255 characters, no NUL.
+    ///
+    /// Returns
+    /// -------
+    /// uuid.UUID or None
+    ///     ``None`` when the projection has no checkpoint.
+    ///
+    /// Raises
+    /// ------
+    /// InvalidArgumentError
+    ///     For a bad name.
+    /// UnavailableError
+    ///     When the store cannot be reached.
     async fn get_checkpoint(&self, projection_name: String) -> PyResult<Option<Uuid>> {
         let repo = self.repo()?;
         drive(async move { repo.get_checkpoint(&projection_name).await })?.await
     }
 
     /// Records an event as processed (UPSERT); keeps any stored position and token.
+    ///
+    /// Sets the last event id and type, ``last_processed_at`` (now, UTC) and adds 1 to
+    /// ``events_processed``. The write is atomic: also when the awaiting task is
+    /// cancelled, it happened entirely or not at all.
+    ///
+    /// Parameters
+    /// ----------
+    /// projection_name : str
+    /// event_id : uuid.UUID or str
+    /// event_type : str
+    ///
+    /// Raises
+    /// ------
+    /// InvalidArgumentError
+    ///     For a bad name, event type or id; nothing is written.
+    /// UnavailableError
+    ///     When the store cannot be reached.
     async fn update_checkpoint(&self, projection_name: String, event_id: EventId, event_type: String) -> PyResult<()> {
         let repo = self.repo()?;
         drive(async move { repo.update_checkpoint(&projection_name, event_id.0, &event_type).await })?.await
@@ -69,6 +103,21 @@ impl Repository {
     }
 
     /// Saves a global position (UPSERT); keeps any stored token.
+    ///
+    /// Parameters
+    /// ----------
+    /// subscription_id : str
+    /// position : int
+    ///     0 to 2**63 - 1; a smaller position than the stored one overwrites it.
+    /// event_id : uuid.UUID or str
+    /// event_type : str
+    ///
+    /// Raises
+    /// ------
+    /// InvalidArgumentError
+    ///     For a bad name, event type, id or an out-of-range position; nothing is written.
+    /// TypeError
+    ///     When ``position`` is not an ``int``.
     async fn save_position(
         &self,
         subscription_id: String,
@@ -98,7 +147,23 @@ impl Repository {
         drive(async move { repo.save_position_token(&subscription_id, &token, event_id.0, &event_type).await })?.await
     }
 
-    /// How far behind a projection is, or ``None`` without a checkpoint.
+    /// How far behind a projection is.
+    ///
+    /// Parameters
+    /// ----------
+    /// projection_name : str
+    /// event_types : list of str, optional
+    ///     Only these types count as the newest event; ``None`` or empty: all types.
+    ///
+    /// Returns
+    /// -------
+    /// LagMetrics or None
+    ///     ``None`` when the projection has no checkpoint.
+    ///
+    /// Raises
+    /// ------
+    /// NotFoundError
+    ///     When the configured events table does not exist.
     #[pyo3(signature = (projection_name, event_types = None))]
     async fn get_lag_metrics(
         &self,
