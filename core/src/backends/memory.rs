@@ -31,9 +31,19 @@ use crate::repository::CheckpointRepository;
 /// # Ok::<(), waypost::Error>(())
 /// # }).unwrap();
 /// ```
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct MemoryRepository {
     state: Mutex<State>,
+}
+
+impl std::fmt::Debug for MemoryRepository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        f.debug_struct("MemoryRepository")
+            .field("checkpoints", &state.rows.len())
+            .field("events", &state.events.len())
+            .finish()
+    }
 }
 
 #[derive(Debug, Default)]

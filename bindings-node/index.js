@@ -1,0 +1,136 @@
+'use strict'
+// waypost for Node: the documented classes over the native repository (generated.js).
+// Every method converts, calls the native code, and maps errors to the classes below.
+
+const native = require('./generated.js')
+
+/** Base class of every waypost error; `code` names the kind ('InvalidArgument', …). */
+class WaypostError extends Error {
+  constructor(message, code, options) {
+    super(message, options)
+    this.name = new.target.name
+    this.code = code
+  }
+}
+class InvalidArgumentError extends WaypostError {}
+class NotFoundError extends WaypostError {}
+class ConflictError extends WaypostError {}
+class UnavailableError extends WaypostError {}
+class BackendError extends WaypostError {}
+class UnsupportedError extends WaypostError {}
+
+const BY_CODE = {
+  InvalidArgument: InvalidArgumentError,
+  NotFound: NotFoundError,
+  Conflict: ConflictError,
+  Unavailable: UnavailableError,
+  Backend: BackendError,
+  Unsupported: UnsupportedError,
+}
+
+// The native side reports core errors as "Kind: message"; a failed argument conversion
+// (a number where a string belongs) comes from napi itself and becomes a TypeError.
+function translate(err) {
+  const match = err instanceof Error ? /^(\w+): ([\s\S]*)$/.exec(err.message) : null
+  if (match && BY_CODE[match[1]]) {
+    return new BY_CODE[match[1]](match[2], match[1], { cause: err })
+  }
+  if (err instanceof Error && (err.code === 'InvalidArg' || err.code === 'NumberExpected' || err.code === 'StringExpected')) {
+    return new TypeError(err.message, { cause: err })
+  }
+  return err
+}
+
+async function call(run) {
+  try {
+    return await run()
+  } catch (err) {
+    throw translate(err)
+  }
+}
+
+const RECORD_FIELDS = ['lastEventId', 'lastEventType', 'lastProcessedAt', 'globalPosition', 'positionToken']
+const LAG_FIELDS = ['lastEventId', 'latestEventId', 'lastProcessedAt', 'streamHead', 'eventsBehind']
+
+// Missing values are null, as in every other waypost call.
+function withNulls(record, fields) {
+  if (record == null) return null
+  for (const field of fields) if (record[field] === undefined) record[field] = null
+  return record
+}
+
+const NATIVE = Symbol('native')
+
+/** The checkpoint protocol shared by the three repository classes. */
+class CheckpointRepository {
+  constructor(handle) {
+    if (!(handle instanceof native.NativeRepository)) {
+      throw new TypeError('use InMemoryCheckpointRepository, SqliteCheckpointRepository.open or PostgresCheckpointRepository.connect')
+    }
+    this[NATIVE] = handle
+  }
+  getCheckpoint(projectionName) { return call(() => this[NATIVE].getCheckpoint(projectionName)) }
+  updateCheckpoint(projectionName, eventId, eventType) {
+    return call(() => this[NATIVE].updateCheckpoint(projectionName, eventId, eventType))
+  }
+  getPosition(subscriptionId) { return call(() => this[NATIVE].getPosition(subscriptionId)) }
+  savePosition(subscriptionId, position, eventId, eventType) {
+    return call(() => this[NATIVE].savePosition(subscriptionId, position, eventId, eventType))
+  }
+  getPositionToken(subscriptionId) { return call(() => this[NATIVE].getPositionToken(subscriptionId)) }
+  savePositionToken(subscriptionId, token, eventId, eventType) {
+    return call(() => this[NATIVE].savePositionToken(subscriptionId, token, eventId, eventType))
+  }
+  async getLagMetrics(projectionName, eventTypes) {
+    return withNulls(await call(() => this[NATIVE].getLagMetrics(projectionName, eventTypes)), LAG_FIELDS)
+  }
+  resetCheckpoint(projectionName) { return call(() => this[NATIVE].resetCheckpoint(projectionName)) }
+  async getAllCheckpoints() {
+    return (await call(() => this[NATIVE].getAllCheckpoints())).map((r) => withNulls(r, RECORD_FIELDS))
+  }
+  createEventsTable() { return call(() => this[NATIVE].createEventsTable()) }
+  createLagIndex() { return call(() => this[NATIVE].createLagIndex()) }
+  appendEvents(events) { return call(() => this[NATIVE].appendEvents(events)) }
+  close() { return call(() => this[NATIVE].close()) }
+  toString() { return `${this.constructor.name}(${this[NATIVE].describe()})` }
+}
+
+/** Checkpoints in process memory (tests, tools). */
+class InMemoryCheckpointRepository extends CheckpointRepository {
+  constructor() { super(native.NativeRepository.memory()) }
+}
+
+/** Checkpoints in an SQLite file (WAL, synchronous=FULL). */
+class SqliteCheckpointRepository extends CheckpointRepository {
+  static async open(path, options) {
+    return new SqliteCheckpointRepository(await call(() => native.openSqlite(path, options)))
+  }
+}
+
+/** Checkpoints in PostgreSQL; connects on the first call. */
+class PostgresCheckpointRepository extends CheckpointRepository {
+  static async connect(url, options) {
+    return new PostgresCheckpointRepository(await call(() => native.connectPostgres(url, options)))
+  }
+}
+
+/** Opens `memory:`, `sqlite:PATH` or `postgres://…` with default options. */
+async function openRepository(url) {
+  const kind = await call(() => native.repositoryKind(url))
+  if (kind === 'memory') return new InMemoryCheckpointRepository()
+  if (kind === 'sqlite') return SqliteCheckpointRepository.open(url)
+  return PostgresCheckpointRepository.connect(url)
+}
+
+module.exports.CheckpointRepository = CheckpointRepository
+module.exports.InMemoryCheckpointRepository = InMemoryCheckpointRepository
+module.exports.SqliteCheckpointRepository = SqliteCheckpointRepository
+module.exports.PostgresCheckpointRepository = PostgresCheckpointRepository
+module.exports.openRepository = openRepository
+module.exports.WaypostError = WaypostError
+module.exports.InvalidArgumentError = InvalidArgumentError
+module.exports.NotFoundError = NotFoundError
+module.exports.ConflictError = ConflictError
+module.exports.UnavailableError = UnavailableError
+module.exports.BackendError = BackendError
+module.exports.UnsupportedError = UnsupportedError

@@ -1,0 +1,360 @@
+//! waypost for Node: a native repository class over the Rust core. Methods convert
+//! their arguments, call the core, and map results; errors carry their kind as a
+//! `"Kind: message"` prefix that `index.js` turns into the matching error class.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use napi::bindgen_prelude::Either;
+use napi::Result;
+use napi_derive::napi;
+use waypost::{
+    CheckpointRepository, EventsTable, MemoryRepository, NewEvent, PostgresOptions as CorePostgresOptions,
+    PostgresRepository, SqliteOptions as CoreSqliteOptions, SqliteRepository, Target,
+};
+
+/// The JS error for a core error: `"Kind: message"`, read back by `index.js`.
+fn to_js_err(err: waypost::Error) -> napi::Error {
+    napi::Error::from_reason(format!("{}: {err}", err.kind()))
+}
+
+fn invalid(message: String) -> napi::Error {
+    to_js_err(waypost::Error::InvalidArgument { message })
+}
+
+fn event_id(text: &str) -> Result<uuid::Uuid> {
+    waypost::parse_event_id(text).map_err(to_js_err)
+}
+
+/// A JS number as a position: an integer within the safe range, then the core's rule.
+fn position(value: f64) -> Result<i64> {
+    if !value.is_finite() || value.fract() != 0.0 {
+        return Err(invalid(format!("position must be an integer, got {value}")));
+    }
+    if value.abs() > 9_007_199_254_740_991.0 {
+        return Err(invalid(format!("position {value} is beyond Number.MAX_SAFE_INTEGER")));
+    }
+    waypost::position_from_i128(value as i128).map_err(to_js_err)
+}
+
+fn seconds(name: &str, ms: Option<f64>, default: Duration) -> Result<Duration> {
+    match ms {
+        None => Ok(default),
+        Some(ms) => Duration::try_from_secs_f64(ms / 1000.0)
+            .map_err(|_| invalid(format!("{name} must be a non-negative number of milliseconds, got {ms}"))),
+    }
+}
+
+/// One projection's stored checkpoint.
+#[napi(object)]
+pub struct CheckpointData {
+    pub projection_name: String,
+    pub last_event_id: Option<String>,
+    pub last_event_type: Option<String>,
+    pub last_processed_at: Option<DateTime<Utc>>,
+    pub events_processed: i64,
+    pub global_position: Option<i64>,
+    pub position_token: Option<String>,
+}
+
+impl From<waypost::CheckpointData> for CheckpointData {
+    fn from(c: waypost::CheckpointData) -> Self {
+        CheckpointData {
+            projection_name: c.projection_name,
+            last_event_id: c.last_event_id.map(|u| u.to_string()),
+            last_event_type: c.last_event_type,
+            last_processed_at: c.last_processed_at,
+            events_processed: c.events_processed,
+            global_position: c.global_position,
+            position_token: c.position_token,
+        }
+    }
+}
+
+/// How far behind a projection is.
+#[napi(object)]
+pub struct LagMetrics {
+    pub projection_name: String,
+    pub last_event_id: Option<String>,
+    pub latest_event_id: Option<String>,
+    pub lag_seconds: f64,
+    pub events_processed: i64,
+    pub last_processed_at: Option<String>,
+    pub stream_head: Option<i64>,
+    pub events_behind: Option<i64>,
+}
+
+impl From<waypost::LagMetrics> for LagMetrics {
+    fn from(m: waypost::LagMetrics) -> Self {
+        LagMetrics {
+            projection_name: m.projection_name,
+            last_event_id: m.last_event_id,
+            latest_event_id: m.latest_event_id,
+            lag_seconds: m.lag_seconds,
+            events_processed: m.events_processed,
+            last_processed_at: m.last_processed_at,
+            stream_head: m.stream_head,
+            events_behind: m.events_behind,
+        }
+    }
+}
+
+/// An event to append: its id, type, and time (now when absent): a `Date`, or ISO 8601
+/// text when microseconds matter.
+#[napi(object)]
+pub struct NewEventInput {
+    pub event_id: String,
+    pub event_type: String,
+    pub timestamp: Option<Either<DateTime<Utc>, String>>,
+}
+
+/// Where lag queries find events; `eventsTable: false` turns them into placeholders.
+#[napi(object)]
+pub struct EventsTableOptions {
+    pub events_table: Option<Either<String, bool>>,
+    pub events_schema: Option<String>,
+    pub event_id_column: Option<String>,
+    pub event_type_column: Option<String>,
+    pub timestamp_column: Option<String>,
+    pub position_column: Option<Either<String, bool>>,
+}
+
+/// Options of `SqliteCheckpointRepository.open`.
+#[napi(object)]
+pub struct SqliteOptions {
+    pub table: Option<String>,
+    pub events: Option<EventsTableOptions>,
+    pub create_schema: Option<bool>,
+    pub busy_timeout_ms: Option<f64>,
+    pub synchronous: Option<String>,
+}
+
+/// Options of `PostgresCheckpointRepository.connect`.
+#[napi(object)]
+pub struct PostgresOptions {
+    pub schema: Option<String>,
+    pub table: Option<String>,
+    pub events: Option<EventsTableOptions>,
+    pub create_schema: Option<bool>,
+    pub pool_size: Option<u32>,
+    pub connect_timeout_ms: Option<f64>,
+}
+
+fn events_table(options: Option<EventsTableOptions>) -> Result<Option<EventsTable>> {
+    let Some(o) = options else { return Ok(Some(EventsTable::default())) };
+    let mut table = EventsTable::default();
+    match o.events_table {
+        Some(Either::B(false)) => return Ok(None),
+        Some(Either::B(true)) | None => {}
+        Some(Either::A(name)) => table.table = name,
+    }
+    table.schema = o.events_schema;
+    if let Some(c) = o.event_id_column {
+        table.event_id_column = c;
+    }
+    if let Some(c) = o.event_type_column {
+        table.event_type_column = c;
+    }
+    if let Some(c) = o.timestamp_column {
+        table.timestamp_column = c;
+    }
+    match o.position_column {
+        Some(Either::B(false)) => table.position_column = None,
+        Some(Either::B(true)) | None => {}
+        Some(Either::A(c)) => table.position_column = Some(c),
+    }
+    Ok(Some(table))
+}
+
+/// A checkpoint repository; `index.js` wraps it in the documented classes.
+#[napi]
+pub struct NativeRepository {
+    inner: Arc<dyn CheckpointRepository>,
+}
+
+#[napi]
+impl NativeRepository {
+    /// A repository in process memory.
+    #[napi(factory)]
+    pub fn memory() -> Self {
+        NativeRepository { inner: Arc::new(MemoryRepository::new()) }
+    }
+
+    #[napi]
+    pub async fn get_checkpoint(&self, projection_name: String) -> Result<Option<String>> {
+        let id = self.inner.get_checkpoint(&projection_name).await.map_err(to_js_err)?;
+        Ok(id.map(|u| u.to_string()))
+    }
+
+    #[napi]
+    pub async fn update_checkpoint(&self, projection_name: String, event_id: String, event_type: String) -> Result<()> {
+        let id = self::event_id(&event_id)?;
+        self.inner.update_checkpoint(&projection_name, id, &event_type).await.map_err(to_js_err)
+    }
+
+    #[napi]
+    pub async fn get_position(&self, subscription_id: String) -> Result<Option<i64>> {
+        self.inner.get_position(&subscription_id).await.map_err(to_js_err)
+    }
+
+    #[napi]
+    pub async fn save_position(
+        &self,
+        subscription_id: String,
+        position: f64,
+        event_id: String,
+        event_type: String,
+    ) -> Result<()> {
+        let (position, id) = (self::position(position)?, self::event_id(&event_id)?);
+        self.inner.save_position(&subscription_id, position, id, &event_type).await.map_err(to_js_err)
+    }
+
+    #[napi]
+    pub async fn get_position_token(&self, subscription_id: String) -> Result<Option<String>> {
+        self.inner.get_position_token(&subscription_id).await.map_err(to_js_err)
+    }
+
+    #[napi]
+    pub async fn save_position_token(
+        &self,
+        subscription_id: String,
+        token: String,
+        event_id: String,
+        event_type: String,
+    ) -> Result<()> {
+        let id = self::event_id(&event_id)?;
+        self.inner.save_position_token(&subscription_id, &token, id, &event_type).await.map_err(to_js_err)
+    }
+
+    #[napi]
+    pub async fn get_lag_metrics(
+        &self,
+        projection_name: String,
+        event_types: Option<Vec<String>>,
+    ) -> Result<Option<LagMetrics>> {
+        let metrics = self.inner.get_lag_metrics(&projection_name, event_types.as_deref()).await.map_err(to_js_err)?;
+        Ok(metrics.map(LagMetrics::from))
+    }
+
+    #[napi]
+    pub async fn reset_checkpoint(&self, projection_name: String) -> Result<()> {
+        self.inner.reset_checkpoint(&projection_name).await.map_err(to_js_err)
+    }
+
+    #[napi]
+    pub async fn get_all_checkpoints(&self) -> Result<Vec<CheckpointData>> {
+        let all = self.inner.get_all_checkpoints().await.map_err(to_js_err)?;
+        Ok(all.into_iter().map(CheckpointData::from).collect())
+    }
+
+    #[napi]
+    pub async fn create_events_table(&self) -> Result<()> {
+        self.inner.create_events_table().await.map_err(to_js_err)
+    }
+
+    #[napi]
+    pub async fn create_lag_index(&self) -> Result<()> {
+        self.inner.create_lag_index().await.map_err(to_js_err)
+    }
+
+    #[napi]
+    pub async fn append_events(&self, events: Vec<NewEventInput>) -> Result<()> {
+        let mut converted = Vec::with_capacity(events.len());
+        for e in events {
+            converted.push(NewEvent {
+                event_id: self::event_id(&e.event_id)?,
+                event_type: e.event_type,
+                timestamp: match e.timestamp {
+                    None => waypost::time::now(),
+                    Some(Either::A(date)) => date,
+                    Some(Either::B(text)) => waypost::time::parse_timestamp(&text)
+                        .map_err(|_| invalid(format!("timestamp {text:?} is not ISO 8601")))?,
+                },
+            });
+        }
+        self.inner.append_events(&converted).await.map_err(to_js_err)
+    }
+
+    #[napi]
+    pub async fn close(&self) -> Result<()> {
+        self.inner.close().await.map_err(to_js_err)
+    }
+
+    /// A description that names the store without credentials.
+    #[napi]
+    pub fn describe(&self) -> String {
+        format!("{:?}", self.inner)
+    }
+}
+
+/// Opens (creating if needed) an SQLite file.
+#[napi]
+pub async fn open_sqlite(path: String, options: Option<SqliteOptions>) -> Result<NativeRepository> {
+    let path = match waypost::parse_url(&path) {
+        Ok(Target::Sqlite(p)) => p.to_owned(),
+        _ if path.starts_with("sqlite:") => return Err(invalid(format!("{path:?} is not an sqlite url"))),
+        _ => path,
+    };
+    let o = options.unwrap_or(SqliteOptions {
+        table: None,
+        events: None,
+        create_schema: None,
+        busy_timeout_ms: None,
+        synchronous: None,
+    });
+    let synchronous_full = match o.synchronous.as_deref().map(str::to_ascii_uppercase).as_deref() {
+        None | Some("FULL") => true,
+        Some("NORMAL") => false,
+        Some(other) => return Err(invalid(format!("synchronous must be \"FULL\" or \"NORMAL\", got {other:?}"))),
+    };
+    let defaults = CoreSqliteOptions::default();
+    let options = CoreSqliteOptions {
+        table: o.table.unwrap_or(defaults.table),
+        events_table: events_table(o.events)?,
+        create_schema: o.create_schema.unwrap_or(true),
+        busy_timeout: seconds("busyTimeoutMs", o.busy_timeout_ms, defaults.busy_timeout)?,
+        synchronous_full,
+        // napi runs these calls as tasks of its multi-thread runtime: in place is allowed.
+        block_in_place: true,
+        inline_reads: false,
+    };
+    let repo = SqliteRepository::open(path, options).await.map_err(to_js_err)?;
+    Ok(NativeRepository { inner: Arc::new(repo) })
+}
+
+/// Prepares a PostgreSQL repository; it connects on the first call.
+#[napi]
+pub async fn connect_postgres(url: String, options: Option<PostgresOptions>) -> Result<NativeRepository> {
+    let o = options.unwrap_or(PostgresOptions {
+        schema: None,
+        table: None,
+        events: None,
+        create_schema: None,
+        pool_size: None,
+        connect_timeout_ms: None,
+    });
+    let defaults = CorePostgresOptions::default();
+    let options = CorePostgresOptions {
+        schema: o.schema.unwrap_or(defaults.schema),
+        table: o.table.unwrap_or(defaults.table),
+        events_table: events_table(o.events)?,
+        create_schema: o.create_schema.unwrap_or(true),
+        max_connections: o.pool_size.unwrap_or(defaults.max_connections),
+        connect_timeout: seconds("connectTimeoutMs", o.connect_timeout_ms, defaults.connect_timeout)?,
+    };
+    let repo = PostgresRepository::connect(&url, options).await.map_err(to_js_err)?;
+    Ok(NativeRepository { inner: Arc::new(repo) })
+}
+
+/// Which class a URL opens: `"memory"`, `"sqlite"` or `"postgres"`.
+#[napi]
+pub fn repository_kind(url: String) -> Result<String> {
+    Ok(match waypost::parse_url(&url).map_err(to_js_err)? {
+        Target::Memory => "memory",
+        Target::Sqlite(_) => "sqlite",
+        Target::Postgres(_) => "postgres",
+        _ => return Err(invalid(format!("unsupported repository url {url:?}"))),
+    }
+    .to_owned())
+}

@@ -1,0 +1,184 @@
+// The shared conformance cases (tests/conformance/cases), run through the Node binding
+// against memory, SQLite and PostgreSQL. The runner mirrors core/src/conformance.rs:
+// same operations, same JSON forms of the records (camelCase names mapped back to the
+// cases' snake_case), same matchers.
+import { test, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFileSync, readdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { randomUUID } from 'node:crypto'
+import waypost from '../../bindings-node/index.js'
+import { postgresDatabase } from './support.mjs'
+
+const casesDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'conformance', 'cases')
+const cases = readdirSync(casesDir)
+  .filter((f) => f.endsWith('.json'))
+  .sort()
+  .flatMap((f) => {
+    const data = JSON.parse(readFileSync(join(casesDir, f), 'utf8'))
+    return Array.isArray(data) ? data : [data]
+  })
+
+const iso = (d) => {
+  if (d == null) return null
+  // Python's isoformat(): microseconds when not zero, +00:00. A JS Date has milliseconds,
+  // so the runner compares timestamps by the "$recent" matcher only.
+  return d.toISOString().replace('Z', '+00:00')
+}
+
+const snake = (s) => s.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase())
+
+function toJson(value) {
+  if (Array.isArray(value)) return value.map(toJson)
+  if (value instanceof Date) return iso(value)
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [snake(k), toJson(v)]))
+  }
+  return value
+}
+
+function matches(expected, actual, started, path = 'result') {
+  if (expected === '$any') return actual != null ? null : path
+  if (expected === '$recent') {
+    if (typeof actual !== 'string') return path
+    const t = Date.parse(actual)
+    return t >= started - 1000 && t <= Date.now() + 1000 ? null : path
+  }
+  if (Array.isArray(expected)) {
+    if (!Array.isArray(actual) || actual.length !== expected.length) return `${path}.length`
+    for (let i = 0; i < expected.length; i++) {
+      const where = matches(expected[i], actual[i], started, `${path}[${i}]`)
+      if (where) return where
+    }
+    return null
+  }
+  if (expected && typeof expected === 'object') {
+    if (!actual || typeof actual !== 'object') return path
+    for (const [key, value] of Object.entries(expected)) {
+      const where = matches(value, actual[key] ?? null, started, `${path}.${key}`)
+      if (where) return where
+    }
+    return null
+  }
+  return Object.is(expected, actual) || expected === actual ? null : path
+}
+
+// Event times go in as ISO strings with microseconds (a Date holds milliseconds): the
+// checkpoint's exact time is read from its lag metrics, whose lastProcessedAt is text.
+async function eventTime(repo, at) {
+  if (at == null || at === 'now') return undefined
+  if (typeof at === 'string') return at
+  const metrics = await repo.getLagMetrics(at.after_checkpoint)
+  const base = metrics.lastProcessedAt
+  const fraction = /\.(\d{6})/.exec(base)?.[1] ?? '000000'
+  const micros = BigInt(Date.parse(base.replace(/\.\d+/, ''))) * 1000n + BigInt(fraction) + BigInt(at.offset_us)
+  const seconds = micros / 1000000n
+  const rest = ((micros % 1000000n) + 1000000n) % 1000000n
+  const whole = new Date(Number(micros >= 0n || rest === 0n ? seconds : seconds - 1n) * 1000).toISOString().slice(0, 19)
+  return `${whole}.${rest.toString().padStart(6, '0')}+00:00`
+}
+
+async function perform(repo, step) {
+  const a = step.args ?? {}
+  switch (step.op) {
+    case 'get_checkpoint': return repo.getCheckpoint(a.name)
+    case 'update_checkpoint': return repo.updateCheckpoint(a.name, a.event_id, a.event_type)
+    case 'get_position': return repo.getPosition(a.name)
+    case 'save_position': return repo.savePosition(a.name, a.position, a.event_id, a.event_type)
+    case 'get_position_token': return repo.getPositionToken(a.name)
+    case 'save_position_token': return repo.savePositionToken(a.name, a.token, a.event_id, a.event_type)
+    case 'get_lag_metrics': return repo.getLagMetrics(a.name, a.event_types)
+    case 'reset_checkpoint': return repo.resetCheckpoint(a.name)
+    case 'get_all_checkpoints': return repo.getAllCheckpoints()
+    case 'create_events_table': return repo.createEventsTable()
+    case 'create_lag_index': return repo.createLagIndex()
+    case 'append_events': {
+      const events = []
+      for (const e of a.events) events.push({ eventId: e.event_id, eventType: e.event_type, timestamp: await eventTime(repo, e.at) })
+      return repo.appendEvents(events)
+    }
+    default: throw new Error(`unknown op ${step.op}`)
+  }
+}
+
+async function runCase(c, repo) {
+  const started = Date.now()
+  for (const [i, step] of (c.steps ?? []).entries()) {
+    const where = `${c.id} step ${i + 1} (${step.op})`
+    let actual
+    try {
+      const copies = step.concurrently ?? 1
+      const results = await Promise.all(Array.from({ length: copies }, () => perform(repo, step)))
+      actual = toJson(results.at(-1) ?? null)
+    } catch (err) {
+      assert.ok(step.error, `${where}: unexpected ${err.name}: ${err.message}`)
+      assert.ok(err instanceof waypost.WaypostError, `${where}: ${err.name} is not a WaypostError: ${err.message}`)
+      assert.equal(err.code, step.error, `${where}: ${err.message}`)
+      continue
+    }
+    assert.ok(!step.error, `${where}: expected a ${step.error} error, got ${JSON.stringify(actual)}`)
+    if ('expect' in step) {
+      const differs = matches(step.expect, actual, started)
+      assert.equal(differs, null, `${where}: at ${differs}: expected ${JSON.stringify(step.expect)}, got ${JSON.stringify(actual)}`)
+    }
+  }
+}
+
+function optionsFor(c) {
+  const spec = c.repository ?? {}
+  const options = {}
+  if ('table' in spec) options.table = spec.table
+  if ('events_table' in spec) {
+    const e = spec.events_table
+    if (e === null) options.events = { eventsTable: false }
+    else {
+      options.events = { eventsTable: e.table ?? 'events' }
+      if ('event_id_column' in e) options.events.eventIdColumn = e.event_id_column
+      if ('event_type_column' in e) options.events.eventTypeColumn = e.event_type_column
+      if ('timestamp_column' in e) options.events.timestampColumn = e.timestamp_column
+      if ('position_column' in e) options.events.positionColumn = e.position_column ?? false
+    }
+  }
+  return options
+}
+
+async function check(c, open) {
+  const expectedError = c.repository?.open_error
+  let repo
+  try {
+    repo = await open(optionsFor(c))
+  } catch (err) {
+    assert.equal(err.code, expectedError, `${c.id}: opening failed: ${err.message}`)
+    return
+  }
+  assert.equal(expectedError, undefined, `${c.id}: opening should fail with ${expectedError}`)
+  try {
+    await runCase(c, repo)
+  } finally {
+    await repo.close()
+  }
+}
+
+const applies = (c, backend) => !c.backends || c.backends.includes(backend)
+
+test('every case file loads', () => {
+  assert.ok(cases.length >= 30)
+  assert.equal(new Set(cases.map((c) => c.id)).size, cases.length)
+})
+
+const dir = mkdtempSync(join(tmpdir(), 'waypost-node-'))
+after(() => rmSync(dir, { recursive: true, force: true }))
+const pg = postgresDatabase()
+
+for (const c of cases) {
+  if (applies(c, 'memory')) test(`memory ${c.id}: ${c.title}`, () => check(c, async () => new waypost.InMemoryCheckpointRepository()))
+  if (applies(c, 'sqlite')) {
+    test(`sqlite ${c.id}: ${c.title}`, () => check(c, (o) => waypost.SqliteCheckpointRepository.open(join(dir, `${c.id}.db`), o)))
+  }
+  if (applies(c, 'postgres')) {
+    test(`postgres ${c.id}: ${c.title}`, { skip: pg.skip }, () =>
+      check(c, (o) => waypost.PostgresCheckpointRepository.connect(pg.url, { ...o, schema: `wp_${randomUUID().replaceAll('-', '').slice(0, 12)}` })))
+  }
+}
