@@ -9,7 +9,7 @@ DEMO = target/debug/demo --db $(DEMO_DB)
 VENV ?= .venv
 PYTHON = $(VENV)/bin/python
 
-.PHONY: demo test bench bench-python lint check-features suites examples clean python python-test python-exit-check
+.PHONY: demo test bench bench-python lint check-features suites examples clean python python-test python-exit-check node node-test
 
 demo:
 	$(CARGO) build --quiet -p waypost-examples --bin demo
@@ -34,9 +34,9 @@ check-features:
 	$(CARGO) check --quiet -p waypost --no-default-features --features sqlite
 	$(CARGO) check --quiet -p waypost --no-default-features --features postgres
 
-suites: python
+suites: python node
 	$(CARGO) test --workspace --all-features
-	$(MAKE) --no-print-directory python-test python-exit-check
+	$(MAKE) --no-print-directory python-test python-exit-check node-test
 
 # The Python package: a virtualenv with the pinned tools, and the extension built into it.
 $(VENV)/.installed: bindings-python/requirements-dev.txt
@@ -73,6 +73,18 @@ examples:
 
 bench:
 	tests/support/with-postgres.sh $(CARGO) bench -p waypost --bench throughput
+
+# The Node package: npm ci (the napi CLI and nothing else), the addon built by napi, and
+# its generated loader and typings unchanged from what is committed.
+node:
+	cd bindings-node && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent
+
+node-test:
+	git diff --exit-code -- bindings-node/generated.js bindings-node/generated.d.ts
+	cd bindings-node && node --test tests/ ../tests/node/
+	node examples/node/quickstart.mjs
+	mkdir -p .demo && rm -f .demo/node.db*
+	WAYPOST_URL=sqlite:.demo/node.db node examples/node/quickstart.mjs
 
 # waypost beside eventsource-py 0.8.1 (installed into .venv for this only), release build.
 bench-python: $(VENV)/.installed

@@ -1,0 +1,88 @@
+// The public typings of waypost for Node: the classes of index.js over the generated
+// native types (generated.d.ts, produced by `napi build`).
+import type {
+  CheckpointData as NativeCheckpointData,
+  LagMetrics as NativeLagMetrics,
+  NewEventInput,
+  SqliteOptions,
+  PostgresOptions,
+  EventsTableOptions,
+} from './generated'
+
+export type { NewEventInput, SqliteOptions, PostgresOptions, EventsTableOptions }
+
+/** Missing values are `null`. */
+type Nullable<T> = { [K in keyof T]-?: undefined extends T[K] ? Exclude<T[K], undefined> | null : T[K] }
+
+/** One projection's stored checkpoint. */
+export type CheckpointData = Nullable<NativeCheckpointData>
+/** How far behind a projection is. */
+export type LagMetrics = Nullable<NativeLagMetrics>
+
+/** The checkpoint protocol shared by the three repository classes. */
+export declare abstract class CheckpointRepository {
+  /** The last processed event id (a lowercase UUID string), or `null`. */
+  getCheckpoint(projectionName: string): Promise<string | null>
+  /** Records an event as processed (UPSERT); keeps any stored position and token. */
+  updateCheckpoint(projectionName: string, eventId: string, eventType: string): Promise<void>
+  /** The last saved global position, or `null`. */
+  getPosition(subscriptionId: string): Promise<number | null>
+  /**
+   * Saves a global position (UPSERT); keeps any stored token.
+   * @param position a safe integer ≥ 0; anything else is an `InvalidArgumentError`
+   * @example await repo.savePosition('OrderProjection', 1000, event.id, 'OrderPlaced')
+   */
+  savePosition(subscriptionId: string, position: number, eventId: string, eventType: string): Promise<void>
+  /** The last saved opaque position token, or `null`. */
+  getPositionToken(subscriptionId: string): Promise<string | null>
+  /** Saves an opaque position token (UPSERT); keeps any stored integer position. */
+  savePositionToken(subscriptionId: string, token: string, eventId: string, eventType: string): Promise<void>
+  /** How far behind a projection is, or `null` without a checkpoint. */
+  getLagMetrics(projectionName: string, eventTypes?: string[] | null): Promise<LagMetrics | null>
+  /** Deletes a projection's checkpoint; a no-op when there is none. */
+  resetCheckpoint(projectionName: string): Promise<void>
+  /** Every checkpoint, ordered by name in byte order. */
+  getAllCheckpoints(): Promise<CheckpointData[]>
+  /** Creates the events table in waypost's layout, with the lag index, if missing. */
+  createEventsTable(): Promise<void>
+  /** Creates the index that makes filtered lag queries fast on an existing events table. */
+  createLagIndex(): Promise<void>
+  /** Appends events to the events table. */
+  appendEvents(events: NewEventInput[]): Promise<void>
+  /** Releases connections and threads; later calls reject with `UnavailableError`. */
+  close(): Promise<void>
+  toString(): string
+}
+
+/** Checkpoints in process memory (tests, tools). */
+export declare class InMemoryCheckpointRepository extends CheckpointRepository {
+  constructor()
+}
+
+/** Checkpoints in an SQLite file (WAL, synchronous=FULL). */
+export declare class SqliteCheckpointRepository extends CheckpointRepository {
+  /** @example const repo = await SqliteCheckpointRepository.open('checkpoints.db') */
+  static open(path: string, options?: SqliteOptions | null): Promise<SqliteCheckpointRepository>
+}
+
+/** Checkpoints in PostgreSQL; connects on the first call. */
+export declare class PostgresCheckpointRepository extends CheckpointRepository {
+  /** @example const repo = await PostgresCheckpointRepository.connect('postgres://app@db/app') */
+  static connect(url: string, options?: PostgresOptions | null): Promise<PostgresCheckpointRepository>
+}
+
+/** Opens `memory:`, `sqlite:PATH` or `postgres://…` with default options. */
+export declare function openRepository(url: string): Promise<CheckpointRepository>
+
+export type ErrorCode = 'InvalidArgument' | 'NotFound' | 'Conflict' | 'Unavailable' | 'Backend' | 'Unsupported'
+
+/** Base class of every waypost error. */
+export declare class WaypostError extends Error {
+  readonly code: ErrorCode
+}
+export declare class InvalidArgumentError extends WaypostError {}
+export declare class NotFoundError extends WaypostError {}
+export declare class ConflictError extends WaypostError {}
+export declare class UnavailableError extends WaypostError {}
+export declare class BackendError extends WaypostError {}
+export declare class UnsupportedError extends WaypostError {}

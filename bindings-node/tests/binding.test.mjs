@@ -1,0 +1,105 @@
+// What the conformance cases cannot show: JS conversions, error classes and codes,
+// concurrent Promises, closing while calls are in flight, CommonJS and ESM loading.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { createRequire } from 'node:module'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { randomUUID } from 'node:crypto'
+import * as esm from 'waypost'
+import waypost from '../index.js'
+
+const { InMemoryCheckpointRepository, SqliteCheckpointRepository, PostgresCheckpointRepository } = waypost
+const id = () => randomUUID()
+const dir = mkdtempSync(join(tmpdir(), 'waypost-binding-'))
+
+test('CommonJS require and ESM import give the same classes', () => {
+  const cjs = createRequire(import.meta.url)('../index.js')
+  assert.equal(cjs.InMemoryCheckpointRepository, esm.InMemoryCheckpointRepository)
+  assert.equal(typeof esm.openRepository, 'function')
+})
+
+test('positions are safe non-negative integers; anything else is InvalidArgument', async () => {
+  const repo = new InMemoryCheckpointRepository()
+  await repo.savePosition('p', Number.MAX_SAFE_INTEGER, id(), 'T')
+  assert.equal(await repo.getPosition('p'), Number.MAX_SAFE_INTEGER)
+  for (const bad of [-1, 1.5, Number.MAX_SAFE_INTEGER + 2, NaN, Infinity]) {
+    await assert.rejects(repo.savePosition('p', bad, id(), 'T'), (e) => e instanceof waypost.InvalidArgumentError && e.code === 'InvalidArgument')
+  }
+  await assert.rejects(repo.savePosition('p', '7', id(), 'T'), TypeError)
+  assert.equal(await repo.getPosition('p'), Number.MAX_SAFE_INTEGER)
+})
+
+test('event ids are validated UUID strings, read back lowercase', async () => {
+  const repo = new InMemoryCheckpointRepository()
+  const eventId = id()
+  await repo.updateCheckpoint('p', eventId.toUpperCase(), 'T')
+  assert.equal(await repo.getCheckpoint('p'), eventId)
+  await assert.rejects(repo.updateCheckpoint('p', 'not-a-uuid', 'T'), { code: 'InvalidArgument' })
+  await assert.rejects(repo.updateCheckpoint('p', 42, 'T'), TypeError)
+})
+
+test('missing is null, lastProcessedAt is a Date', async () => {
+  const repo = await SqliteCheckpointRepository.open(join(dir, 'dates.db'))
+  assert.equal(await repo.getPosition('nobody'), null)
+  const before = Date.now()
+  await repo.savePositionToken('p', 'cursor-1', id(), 'T')
+  const [record] = await repo.getAllCheckpoints()
+  assert.ok(record.lastProcessedAt instanceof Date)
+  assert.ok(record.lastProcessedAt.getTime() >= before - 1000 && record.lastProcessedAt.getTime() <= Date.now() + 1000)
+  assert.equal(record.globalPosition, null)
+  assert.equal(record.positionToken, 'cursor-1')
+  await repo.close()
+})
+
+test('error classes share a base and carry a code', async () => {
+  for (const [Class, code] of [
+    [waypost.InvalidArgumentError, 'InvalidArgument'], [waypost.NotFoundError, 'NotFound'],
+    [waypost.UnavailableError, 'Unavailable'], [waypost.UnsupportedError, 'Unsupported'],
+  ]) {
+    assert.ok(Class.prototype instanceof waypost.WaypostError)
+    assert.ok(Class.prototype instanceof Error)
+    void code
+  }
+  const repo = await SqliteCheckpointRepository.open(join(dir, 'missing.db'), { events: { eventsTable: 'nowhere' } })
+  await repo.updateCheckpoint('p', id(), 'T')
+  await assert.rejects(repo.getLagMetrics('p'), (e) => e instanceof waypost.NotFoundError && e.code === 'NotFound')
+  await assert.rejects(SqliteCheckpointRepository.open(join(dir, 'x.db'), { table: 'bad name' }), { code: 'InvalidArgument' })
+  await assert.rejects(SqliteCheckpointRepository.open(join(dir, 'no', 'such', 'dir.db')), { code: 'Unavailable' })
+  await assert.rejects(waypost.openRepository('mysql://h/db'), { code: 'InvalidArgument' })
+})
+
+test('an unreachable server rejects with Unavailable naming it, and toString hides the password', async () => {
+  const repo = await PostgresCheckpointRepository.connect('postgres://u:secret-password@127.0.0.1:1/db', { connectTimeoutMs: 1000 })
+  assert.ok(!String(repo).includes('secret-password'))
+  await assert.rejects(repo.getPosition('p'), (e) => e.code === 'Unavailable' && e.message.includes('127.0.0.1:1'))
+})
+
+test('concurrent Promises on one name each count once', async () => {
+  const repo = await SqliteCheckpointRepository.open(join(dir, 'concurrent.db'))
+  await Promise.all(Array.from({ length: 50 }, (_, k) => repo.savePosition(`n${k % 5}`, k, id(), 'T')))
+  const all = await repo.getAllCheckpoints()
+  assert.deepEqual(all.map((c) => [c.projectionName, c.eventsProcessed]), [['n0', 10], ['n1', 10], ['n2', 10], ['n3', 10], ['n4', 10]])
+  await repo.close()
+})
+
+test('closing while calls are in flight: each call settles, later calls are Unavailable', async () => {
+  const repo = await SqliteCheckpointRepository.open(join(dir, 'closing.db'))
+  const inflight = Array.from({ length: 20 }, (_, k) => repo.savePosition('p', k, id(), 'T'))
+  const closing = repo.close()
+  const outcomes = await Promise.allSettled(inflight)
+  await closing
+  for (const o of outcomes) {
+    assert.ok(o.status === 'fulfilled' || o.reason.code === 'Unavailable', String(o.reason))
+  }
+  await assert.rejects(repo.getPosition('p'), { code: 'Unavailable' })
+  const reopened = await SqliteCheckpointRepository.open(join(dir, 'closing.db'))
+  const [record] = await reopened.getAllCheckpoints()
+  assert.equal(record.eventsProcessed, outcomes.filter((o) => o.status === 'fulfilled').length)
+  await reopened.close()
+})
+
+test('the classes cannot be built around anything but a native handle', () => {
+  assert.throws(() => new SqliteCheckpointRepository({}), TypeError)
+})
