@@ -9,7 +9,7 @@ DEMO = target/debug/demo --db $(DEMO_DB)
 VENV ?= .venv
 PYTHON = $(VENV)/bin/python
 
-.PHONY: demo test bench bench-python lint check-features suites examples clean python python-test python-exit-check node node-test
+.PHONY: demo test bench bench-python bench-node lint check-features suites examples clean python python-test python-exit-check node node-test
 
 demo:
 	$(CARGO) build --quiet -p waypost-examples --bin demo
@@ -85,6 +85,13 @@ node-test:
 	node examples/node/quickstart.mjs
 	mkdir -p .demo && rm -f .demo/node.db*
 	WAYPOST_URL=sqlite:.demo/node.db node examples/node/quickstart.mjs
+
+# waypost beside raw better-sqlite3 and pg loops (installed under bindings-node/bench only).
+bench-node:
+	cd bindings-node/bench && npm install --no-audit --no-fund --loglevel=error
+	cd bindings-node && npm ci --no-audit --no-fund --loglevel=error && npm run build:release --silent
+	tests/support/with-postgres.sh node bindings-node/bench/compare.mjs
+	cd bindings-node && npm run build --silent
 
 # waypost beside eventsource-py 0.8.1 (installed into .venv for this only), release build.
 bench-python: $(VENV)/.installed
