@@ -315,3 +315,29 @@ async fn sqlite_calls_work_from_a_local_set_with_the_default_options() {
         .await;
     assert_eq!(repo.get_position("p").await.unwrap(), Some(3));
 }
+
+#[test]
+fn many_first_opens_of_one_new_sqlite_file_all_succeed() {
+    for round in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(format!("fresh-{round}.db"));
+        let barrier = Arc::new(std::sync::Barrier::new(8));
+        let openers: Vec<_> = (0..8)
+            .map(|_| {
+                let (path, barrier) = (path.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                    barrier.wait();
+                    rt.block_on(async {
+                        let repo = SqliteRepository::open(&path, SqliteOptions::default()).await?;
+                        repo.update_checkpoint("p", Uuid::new_v4(), "T").await?;
+                        repo.close().await
+                    })
+                })
+            })
+            .collect();
+        for opener in openers {
+            opener.join().unwrap().expect("every concurrent first open succeeds");
+        }
+    }
+}

@@ -209,16 +209,42 @@ fn map_err(e: rusqlite::Error) -> Error {
     }
 }
 
+/// Switches the file to WAL. Processes opening a new file at once each hold a shared
+/// lock while asking for the exclusive one the switch needs; SQLite breaks that deadlock
+/// by failing one of them at once, without its busy handler, so the switch is retried
+/// here within the busy timeout. (This runs on the SQLite thread, never a tokio worker.)
+fn enable_wal(conn: &Connection, busy_timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + busy_timeout;
+    loop {
+        let outcome = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0));
+        let retry = match &outcome {
+            Ok(mode) if mode.eq_ignore_ascii_case("wal") || mode.eq_ignore_ascii_case("memory") => return Ok(()),
+            // Another connection was using the file: the mode could not change yet.
+            Ok(_) => true,
+            Err(e) => matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            ),
+        };
+        if !retry || Instant::now() >= deadline {
+            return match outcome {
+                Ok(mode) => {
+                    Err(Error::unavailable(format!("sqlite could not switch to WAL (journal_mode is {mode})"), None))
+                }
+                Err(e) => Err(map_err(e)),
+            };
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 fn open_connection(path: &Path, options: &SqliteOptions, sql: &Sql) -> Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let mut conn = Connection::open_with_flags(path, flags).map_err(|e| {
         Error::unavailable(format!("cannot open sqlite database {}: {e}", path.display()), Some(e.into()))
     })?;
     conn.busy_timeout(options.busy_timeout).map_err(map_err)?;
-    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0)).map_err(map_err)?;
-    if !mode.eq_ignore_ascii_case("wal") && !mode.eq_ignore_ascii_case("memory") {
-        return Err(Error::backend(format!("sqlite refused WAL mode (journal_mode is {mode})"), None));
-    }
+    enable_wal(&conn, options.busy_timeout)?;
     let sync = if options.synchronous_full { "FULL" } else { "NORMAL" };
     conn.pragma_update(None, "synchronous", sync).map_err(map_err)?;
     conn.set_prepared_statement_cache_capacity(32);

@@ -122,3 +122,32 @@ async fn a_killed_postgres_writer_loses_no_returned_write() {
     repo.close().await.unwrap();
     drop_schema(&url, &schema).await;
 }
+
+#[tokio::test]
+async fn eight_processes_opening_a_new_sqlite_file_at_once_all_succeed() {
+    // Each first open switches the new file to WAL; SQLite fails all but one of the
+    // racing switches at once (a lock deadlock), and the repository must retry them.
+    for round in 0..10 {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join(format!("new-{round}.db")).display());
+        let mut children: Vec<Child> = (0..8)
+            .map(|_| {
+                Command::new(HAMMER)
+                    .args(["--url", &url, "--name", "hot", "--count", "5", "--wait-for-go"])
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::inherit())
+                    .spawn()
+                    .expect("start hammer")
+            })
+            .collect();
+        // All eight are running and waiting: release them together.
+        for child in &mut children {
+            use std::io::Write as _;
+            child.stdin.take().expect("stdin").write_all(b"go\n").expect("go");
+        }
+        finish(children);
+        let repo = waypost::open(&url).await.unwrap();
+        assert_eq!(repo.get_all_checkpoints().await.unwrap()[0].events_processed, 40);
+    }
+}

@@ -1,6 +1,7 @@
 //! A writer process for the multi-process tests: `hammer --url URL [--schema S]
 //! --name NAME --count N [--positions]` performs N writes to one checkpoint and prints
-//! `saved K` after each write returned.
+//! `saved K` after each write returned. With `--wait-for-go` it opens the store only
+//! once a line arrives on stdin.
 //!
 //! With `--positions` it saves positions 1..=N (so a test can kill it and check that
 //! every printed position is stored); otherwise it calls `update_checkpoint`.
@@ -22,6 +23,11 @@ async fn main() -> Result<(), waypost::Error> {
     let name = arg("--name").expect("--name");
     let count: i64 = arg("--count").and_then(|c| c.parse().ok()).expect("--count N");
     let positions = std::env::args().any(|a| a == "--positions");
+    if std::env::args().any(|a| a == "--wait-for-go") {
+        // A start line on stdin lets a test release several writers at the same moment.
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).expect("stdin");
+    }
     let repo: Arc<dyn CheckpointRepository> = match arg("--schema") {
         Some(schema) => {
             Arc::new(PostgresRepository::connect(&url, PostgresOptions { schema, ..PostgresOptions::default() }).await?)
