@@ -226,8 +226,7 @@ impl Repository {
 
     /// Same as :meth:`close`.
     async fn aclose(&self) -> PyResult<()> {
-        let repo = self.repo()?;
-        drive(async move { repo.close().await })?.await
+        self.close().await
     }
 
     async fn __aenter__(slf: Py<Self>) -> Py<Self> {
@@ -236,8 +235,7 @@ impl Repository {
 
     #[pyo3(signature = (*_exc))]
     async fn __aexit__(&self, _exc: Py<pyo3::types::PyTuple>) -> PyResult<bool> {
-        let repo = self.repo()?;
-        drive(async move { repo.close().await })?.await?;
+        self.close().await?;
         Ok(false)
     }
 
