@@ -28,6 +28,15 @@ export declare class NativeRepository {
   close(): Promise<void>
   /** A description that names the store without credentials. */
   describe(): string
+  getCheckpointSync(projectionName: string): string | null
+  updateCheckpointSync(projectionName: string, eventId: string, eventType: string): void
+  getPositionSync(subscriptionId: string): number | null
+  savePositionSync(subscriptionId: string, position: number, eventId: string, eventType: string): void
+  getPositionTokenSync(subscriptionId: string): string | null
+  savePositionTokenSync(subscriptionId: string, token: string, eventId: string, eventType: string): void
+  getLagMetricsSync(projectionName: string, eventTypes?: Array<string> | undefined | null): LagMetrics | null
+  resetCheckpointSync(projectionName: string): void
+  getAllCheckpointsSync(): Array<CheckpointData>
 }
 
 /** One projection's stored checkpoint. */

@@ -41,6 +41,15 @@ function translate(err) {
   return err
 }
 
+// For calls answered synchronously: errors are translated the same way.
+function now(run) {
+  try {
+    return run()
+  } catch (err) {
+    throw translate(err)
+  }
+}
+
 async function call(run) {
   try {
     return await run()
@@ -95,9 +104,29 @@ class CheckpointRepository {
   toString() { return `${this.constructor.name}(${this[NATIVE].describe()})` }
 }
 
-/** Checkpoints in process memory (tests, tools). */
+/** Checkpoints in process memory (tests, tools). Each call is answered on the spot
+ * (no hop to the native runtime); the methods still return Promises. */
 class InMemoryCheckpointRepository extends CheckpointRepository {
   constructor() { super(native.NativeRepository.memory()) }
+  async getCheckpoint(projectionName) { return now(() => this[NATIVE].getCheckpointSync(projectionName)) }
+  async updateCheckpoint(projectionName, eventId, eventType) {
+    return now(() => this[NATIVE].updateCheckpointSync(projectionName, eventId, eventType))
+  }
+  async getPosition(subscriptionId) { return now(() => this[NATIVE].getPositionSync(subscriptionId)) }
+  async savePosition(subscriptionId, position, eventId, eventType) {
+    return now(() => this[NATIVE].savePositionSync(subscriptionId, position, eventId, eventType))
+  }
+  async getPositionToken(subscriptionId) { return now(() => this[NATIVE].getPositionTokenSync(subscriptionId)) }
+  async savePositionToken(subscriptionId, token, eventId, eventType) {
+    return now(() => this[NATIVE].savePositionTokenSync(subscriptionId, token, eventId, eventType))
+  }
+  async getLagMetrics(projectionName, eventTypes) {
+    return withNulls(now(() => this[NATIVE].getLagMetricsSync(projectionName, eventTypes)), LAG_FIELDS)
+  }
+  async resetCheckpoint(projectionName) { return now(() => this[NATIVE].resetCheckpointSync(projectionName)) }
+  async getAllCheckpoints() {
+    return now(() => this[NATIVE].getAllCheckpointsSync()).map((r) => withNulls(r, RECORD_FIELDS))
+  }
 }
 
 /** Checkpoints in an SQLite file (WAL, synchronous=FULL). */

@@ -103,3 +103,28 @@ test('closing while calls are in flight: each call settles, later calls are Unav
 test('the classes cannot be built around anything but a native handle', () => {
   assert.throws(() => new SqliteCheckpointRepository({}), TypeError)
 })
+
+test('the in-memory repository answers within the current turn (no native hop)', async () => {
+  const repo = new InMemoryCheckpointRepository()
+  await repo.savePosition('p', 3, id(), 'T')
+  let answered = false
+  const pending = repo.getPosition('p').then((v) => { answered = v === 3 })
+  // A call through napi's runtime settles in a later macrotask; this one settles after a
+  // few microtasks, before any timer or I/O callback could run.
+  for (let i = 0; i < 5; i++) await Promise.resolve()
+  assert.equal(answered, true)
+  await pending
+  await assert.rejects(repo.savePosition('p', -1, id(), 'T'), { code: 'InvalidArgument' })
+  await assert.rejects(repo.getCheckpoint(7), TypeError)
+})
+
+test('a SQLite call settles only after the native runtime answers', async () => {
+  const repo = await SqliteCheckpointRepository.open(join(dir, 'turn.db'))
+  let answered = false
+  const pending = repo.getPosition('p').then(() => { answered = true })
+  for (let i = 0; i < 5; i++) await Promise.resolve()
+  assert.equal(answered, false)
+  await pending
+  assert.equal(answered, true)
+  await repo.close()
+})
