@@ -18,7 +18,7 @@ mod _waypost {
         open, InMemoryCheckpointRepository, PostgreSQLCheckpointRepository, Repository, SQLiteCheckpointRepository,
     };
     #[pymodule_export]
-    use super::runtime::_shutdown;
+    use super::runtime::{_after_fork_in_child, _shutdown};
 
     use pyo3::prelude::*;
 
@@ -27,6 +27,9 @@ mod _waypost {
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
         let shutdown = m.getattr("_shutdown")?;
         m.py().import("atexit")?.call_method1("register", (shutdown,))?;
+        let kwargs = pyo3::types::PyDict::new(m.py());
+        kwargs.set_item("after_in_child", m.getattr("_after_fork_in_child")?)?;
+        m.py().import("os")?.call_method("register_at_fork", (), Some(&kwargs))?;
         Ok(())
     }
 }

@@ -18,7 +18,7 @@ use waypost::{
 use crate::convert::{postgres_dsn, EventId, EventTypes, Position};
 use crate::errors::to_py_err;
 use crate::records::{CheckpointData, LagMetrics};
-use crate::runtime::{drive, handle};
+use crate::runtime::{drive, handle, InRuntime};
 
 fn invalid(message: String) -> PyErr {
     to_py_err(waypost::Error::InvalidArgument { message })
@@ -29,11 +29,32 @@ fn invalid(message: String) -> PyErr {
 pub struct Repository {
     /// Always `Some` until dropped (taken in `Drop` to drop it inside the runtime).
     inner: Option<Arc<dyn CheckpointRepository>>,
+    /// How long a call may wait on the Python thread before yielding to the loop.
+    spin: Duration,
 }
+
+/// An SQLite write takes about 100 µs here; the wake from the SQLite thread to the
+/// event loop costs as much again. Waiting a little longer than the write keeps
+/// the common case on the Python thread without holding the loop for long.
+const SQLITE_SPIN: Duration = Duration::from_micros(250);
 
 impl Repository {
     fn new(inner: Arc<dyn CheckpointRepository>) -> Self {
-        Repository { inner: Some(inner) }
+        Repository { inner: Some(inner), spin: Duration::ZERO }
+    }
+
+    fn spinning(mut self, spin: Duration) -> Self {
+        self.spin = spin;
+        self
+    }
+
+    /// Wraps a core call for awaiting, with this repository's spin.
+    fn drive<F, T>(&self, future: F) -> PyResult<InRuntime<F>>
+    where
+        F: std::future::Future<Output = waypost::Result<T>> + Send,
+        T: Send,
+    {
+        drive(self.spin, future)
     }
 
     fn repo(&self) -> PyResult<Arc<dyn CheckpointRepository>> {
@@ -70,7 +91,7 @@ impl Repository {
     ///     When the store cannot be reached.
     async fn get_checkpoint(&self, projection_name: String) -> PyResult<Option<Uuid>> {
         let repo = self.repo()?;
-        drive(async move { repo.get_checkpoint(&projection_name).await })?.await
+        self.drive(async move { repo.get_checkpoint(&projection_name).await })?.await
     }
 
     /// Records an event as processed (UPSERT); keeps any stored position and token.
@@ -93,13 +114,13 @@ impl Repository {
     ///     When the store cannot be reached.
     async fn update_checkpoint(&self, projection_name: String, event_id: EventId, event_type: String) -> PyResult<()> {
         let repo = self.repo()?;
-        drive(async move { repo.update_checkpoint(&projection_name, event_id.0, &event_type).await })?.await
+        self.drive(async move { repo.update_checkpoint(&projection_name, event_id.0, &event_type).await })?.await
     }
 
     /// The last saved global position, or ``None``.
     async fn get_position(&self, subscription_id: String) -> PyResult<Option<i64>> {
         let repo = self.repo()?;
-        drive(async move { repo.get_position(&subscription_id).await })?.await
+        self.drive(async move { repo.get_position(&subscription_id).await })?.await
     }
 
     /// Saves a global position (UPSERT); keeps any stored token.
@@ -126,13 +147,14 @@ impl Repository {
         event_type: String,
     ) -> PyResult<()> {
         let repo = self.repo()?;
-        drive(async move { repo.save_position(&subscription_id, position.0, event_id.0, &event_type).await })?.await
+        self.drive(async move { repo.save_position(&subscription_id, position.0, event_id.0, &event_type).await })?
+            .await
     }
 
     /// The last saved opaque position token, or ``None``.
     async fn get_position_token(&self, subscription_id: String) -> PyResult<Option<String>> {
         let repo = self.repo()?;
-        drive(async move { repo.get_position_token(&subscription_id).await })?.await
+        self.drive(async move { repo.get_position_token(&subscription_id).await })?.await
     }
 
     /// Saves an opaque position token (UPSERT); keeps any stored integer position.
@@ -144,7 +166,8 @@ impl Repository {
         event_type: String,
     ) -> PyResult<()> {
         let repo = self.repo()?;
-        drive(async move { repo.save_position_token(&subscription_id, &token, event_id.0, &event_type).await })?.await
+        self.drive(async move { repo.save_position_token(&subscription_id, &token, event_id.0, &event_type).await })?
+            .await
     }
 
     /// How far behind a projection is.
@@ -171,37 +194,38 @@ impl Repository {
         event_types: Option<EventTypes>,
     ) -> PyResult<Option<LagMetrics>> {
         let repo = self.repo()?;
-        let metrics = drive(async move {
-            let types = event_types.map(|t| t.0);
-            repo.get_lag_metrics(&projection_name, types.as_deref()).await
-        })?
-        .await?;
+        let metrics = self
+            .drive(async move {
+                let types = event_types.map(|t| t.0);
+                repo.get_lag_metrics(&projection_name, types.as_deref()).await
+            })?
+            .await?;
         Ok(metrics.map(LagMetrics))
     }
 
     /// Deletes a projection's checkpoint; a no-op when there is none.
     async fn reset_checkpoint(&self, projection_name: String) -> PyResult<()> {
         let repo = self.repo()?;
-        drive(async move { repo.reset_checkpoint(&projection_name).await })?.await
+        self.drive(async move { repo.reset_checkpoint(&projection_name).await })?.await
     }
 
     /// Every checkpoint, ordered by name in byte order.
     async fn get_all_checkpoints(&self) -> PyResult<Vec<CheckpointData>> {
         let repo = self.repo()?;
-        let all = drive(async move { repo.get_all_checkpoints().await })?.await?;
+        let all = self.drive(async move { repo.get_all_checkpoints().await })?.await?;
         Ok(all.into_iter().map(CheckpointData).collect())
     }
 
     /// Creates the events table in waypost's layout, with the lag index, if missing.
     async fn create_events_table(&self) -> PyResult<()> {
         let repo = self.repo()?;
-        drive(async move { repo.create_events_table().await })?.await
+        self.drive(async move { repo.create_events_table().await })?.await
     }
 
     /// Creates the index that makes filtered lag queries fast on an existing events table.
     async fn create_lag_index(&self) -> PyResult<()> {
         let repo = self.repo()?;
-        drive(async move { repo.create_lag_index().await })?.await
+        self.drive(async move { repo.create_lag_index().await })?.await
     }
 
     /// Appends ``(event_id, event_type, timestamp or None)`` tuples to the events table.
@@ -215,13 +239,13 @@ impl Repository {
                 timestamp: at.map_or_else(waypost::time::now, |t| t.with_timezone(&Utc)),
             })
             .collect();
-        drive(async move { repo.append_events(&events).await })?.await
+        self.drive(async move { repo.append_events(&events).await })?.await
     }
 
     /// Releases connections and threads; later calls raise ``UnavailableError``.
     async fn close(&self) -> PyResult<()> {
         let repo = self.repo()?;
-        drive(async move { repo.close().await })?.await
+        self.drive(async move { repo.close().await })?.await
     }
 
     /// Same as :meth:`close`.
@@ -346,7 +370,8 @@ impl SQLiteCheckpointRepository {
         };
         let handle = handle()?;
         let repo = py.detach(|| handle.block_on(SqliteRepository::open(path, options))).map_err(to_py_err)?;
-        Ok(PyClassInitializer::from(Repository::new(Arc::new(repo))).add_subclass(SQLiteCheckpointRepository))
+        let base = Repository::new(Arc::new(repo)).spinning(SQLITE_SPIN);
+        Ok(PyClassInitializer::from(base).add_subclass(SQLiteCheckpointRepository))
     }
 }
 

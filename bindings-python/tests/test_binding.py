@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import pickle
 import sqlite3
 import threading
@@ -252,6 +253,39 @@ async def test_other_threads_run_while_a_call_waits(tmp_path: Path) -> None:
     assert await repo.get_position("p") == 1
 
 
+async def test_the_event_loop_runs_other_tasks_while_a_write_waits(tmp_path: Path) -> None:
+    # A write may keep the loop for a few hundred microseconds at most; one that waits
+    # longer yields, so another task gets to run while it waits.
+    path = tmp_path / "waits.db"
+    repo = waypost.SQLiteCheckpointRepository(path)
+    await repo.get_position("p")
+    locked, other_task_ran = threading.Event(), threading.Event()
+
+    def hold_the_lock_until_the_other_task_ran() -> None:
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        locked.set()
+        other_task_ran.wait(timeout=10)
+        conn.execute("COMMIT")
+        conn.close()
+
+    thread = threading.Thread(target=hold_the_lock_until_the_other_task_ran)
+    thread.start()
+    locked.wait()
+
+    async def other_task() -> None:
+        other_task_ran.set()
+
+    write = asyncio.ensure_future(repo.save_position("p", 1, uuid.uuid4(), "T"))
+    await asyncio.sleep(0)  # the write starts and finds the file locked
+    await other_task()
+    await write
+    thread.join()
+    assert other_task_ran.is_set()
+    assert await repo.get_position("p") == 1
+    await repo.close()
+
+
 def test_one_repository_works_from_several_event_loops(tmp_path: Path, postgres_url: str, schema: str) -> None:
     repos = [
         waypost.InMemoryCheckpointRepository(),
@@ -274,6 +308,24 @@ async def test_close_and_async_with(tmp_path: Path) -> None:
     await other.aclose()
     with pytest.raises(waypost.UnavailableError):
         await other.get_position("p")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork exists on POSIX only")
+def test_a_forked_child_gets_an_error_not_a_hang(tmp_path: Path) -> None:
+    repo = waypost.SQLiteCheckpointRepository(tmp_path / "fork.db")
+    asyncio.run(repo.save_position("p", 1, uuid.uuid4(), "T"))
+    pid = os.fork()
+    if pid == 0:  # the child: the runtime's threads did not come along
+        code = 1
+        try:
+            asyncio.run(repo.get_position("p"))
+        except waypost.WaypostError as error:
+            code = 0 if "forked" in str(error) else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert asyncio.run(repo.get_position("p")) == 1  # the parent is unaffected
 
 
 def test_version_is_the_crates() -> None:

@@ -19,6 +19,7 @@ __all__ = [
     "SQLiteCheckpointRepository",
     "_Repository",
     "__version__",
+    "_after_fork_in_child",
     "_shutdown",
     "open",
 ]
@@ -172,3 +173,4 @@ class PostgreSQLCheckpointRepository(_Repository):
 
 def open(url: str, **options: Any) -> _Repository: ...
 def _shutdown() -> None: ...
+def _after_fork_in_child() -> None: ...
