@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 import waypost
 
-SECONDS = float(os.environ.get("BENCH_SECONDS", "1.5"))
+SECONDS = float(os.environ.get("BENCH_SECONDS", "1.0"))
 EVENTS = 1_000_000
 ROWS = 10_000
 STORE = "bench"
@@ -84,29 +84,51 @@ def header(title: str) -> None:
     print(f"{'operation':<46} {'waypost':>12} {'eventsource':>12} {'speed-up':>9}")
 
 
+ROUNDS = 2
+
+
+async def best_of(ours: Callable[[], Awaitable[float]], theirs: Callable[[], Awaitable[float]]) -> tuple[float, float]:
+    """Best rate of each over ROUNDS alternating runs: neither side always runs first
+    on a freshly grown file, and a noisy second (fsync times swing here) counts less."""
+    a: list[float] = []
+    b: list[float] = []
+    for _ in range(ROUNDS):
+        a.append(await ours())
+        b.append(await theirs())
+    return max(a), max(b)
+
+
 async def protocol(label: str, ours: Any, theirs: Any) -> None:
     """save_position, update_checkpoint, get_position, and 8 concurrent tasks."""
     event_id = uuid.uuid4()
     row(
         "save_position",
-        await rate(lambda n: ours.save_position("p", n, event_id, "OrderPlaced")),
-        await rate(lambda n: theirs.save_position("p", Position(STORE, (n,)), event_id, "OrderPlaced")),
+        *await best_of(
+            lambda: rate(lambda n: ours.save_position("p", n, event_id, "OrderPlaced")),
+            lambda: rate(lambda n: theirs.save_position("p", Position(STORE, (n,)), event_id, "OrderPlaced")),
+        ),
     )
     row(
         "update_checkpoint",
-        await rate(lambda n: ours.update_checkpoint("u", event_id, "OrderPlaced")),
-        await rate(lambda n: theirs.update_checkpoint("u", event_id, "OrderPlaced")),
+        *await best_of(
+            lambda: rate(lambda n: ours.update_checkpoint("u", event_id, "OrderPlaced")),
+            lambda: rate(lambda n: theirs.update_checkpoint("u", event_id, "OrderPlaced")),
+        ),
     )
     row(
         "get_position",
-        await rate(lambda n: ours.get_position("p")),
-        await rate(lambda n: theirs.get_position("p")),
+        *await best_of(
+            lambda: rate(lambda n: ours.get_position("p")),
+            lambda: rate(lambda n: theirs.get_position("p")),
+        ),
     )
     row(
         "save_position, 8 concurrent tasks",
-        await concurrent_rate(lambda t, n: ours.save_position(f"t{t}", n, event_id, "OrderPlaced")),
-        await concurrent_rate(
-            lambda t, n: theirs.save_position(f"t{t}", Position(STORE, (n,)), event_id, "OrderPlaced")
+        *await best_of(
+            lambda: concurrent_rate(lambda t, n: ours.save_position(f"t{t}", n, event_id, "OrderPlaced")),
+            lambda: concurrent_rate(
+                lambda t, n: theirs.save_position(f"t{t}", Position(STORE, (n,)), event_id, "OrderPlaced")
+            ),
         ),
     )
 
