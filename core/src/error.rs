@@ -57,6 +57,13 @@ pub enum Error {
         /// Which operation on which repository.
         message: String,
     },
+    /// A work claim is no longer current (another worker took the item over, or it was
+    /// finished or released); nothing was written.
+    #[error("lease lost: {message}")]
+    LeaseLost {
+        /// Which claim.
+        message: String,
+    },
 }
 
 /// The portable classification of an [`Error`]: the same word in Rust, Python and JS.
@@ -75,17 +82,20 @@ pub enum ErrorKind {
     Backend,
     /// See [`Error::Unsupported`].
     Unsupported,
+    /// See [`Error::LeaseLost`].
+    LeaseLost,
 }
 
 impl ErrorKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ErrorKind; 6] = [
+    pub const ALL: [ErrorKind; 7] = [
         ErrorKind::InvalidArgument,
         ErrorKind::NotFound,
         ErrorKind::Conflict,
         ErrorKind::Unavailable,
         ErrorKind::Backend,
         ErrorKind::Unsupported,
+        ErrorKind::LeaseLost,
     ];
 
     /// The kind's name, as used by the bindings and the conformance cases (`"Conflict"`).
@@ -97,6 +107,7 @@ impl ErrorKind {
             ErrorKind::Unavailable => "Unavailable",
             ErrorKind::Backend => "Backend",
             ErrorKind::Unsupported => "Unsupported",
+            ErrorKind::LeaseLost => "LeaseLost",
         }
     }
 
@@ -127,6 +138,7 @@ impl Error {
             Error::Unavailable { .. } => ErrorKind::Unavailable,
             Error::Backend { .. } => ErrorKind::Backend,
             Error::Unsupported { .. } => ErrorKind::Unsupported,
+            Error::LeaseLost { .. } => ErrorKind::LeaseLost,
         }
     }
 

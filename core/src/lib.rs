@@ -34,6 +34,7 @@
 
 mod backends;
 mod checkpoint;
+pub mod claims;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod error;
@@ -52,6 +53,10 @@ pub use backends::sqlite::{SqliteRepository, SqliteSettings};
 pub use checkpoint::{
     parse_event_id, position_from_i128, validate_name, validate_position, validate_token, CheckpointData, LagMetrics,
     NewEvent, MAX_NAME_CHARS, MAX_TOKEN_CHARS,
+};
+pub use claims::{
+    Claim, ClaimCounts, ClaimLedger, ClaimRecord, ClaimStatus, ClaimsOptions, ItemStats, DEFAULT_CLAIMS_TABLE,
+    DEFAULT_MAX_RETRIES,
 };
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use ident::{Identifier, MAX_IDENTIFIER_BYTES};

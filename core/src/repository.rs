@@ -1,9 +1,12 @@
 //! The [`CheckpointRepository`] trait and its contract.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::checkpoint::{CheckpointData, LagMetrics, NewEvent};
+use crate::claims::{ClaimLedger, ClaimsOptions};
 use crate::error::{Error, Result};
 
 /// A store of projection checkpoints: the protocol of eventsource-py's
@@ -162,5 +165,16 @@ pub trait CheckpointRepository: Send + Sync + std::fmt::Debug {
     /// `Backend` if the store failed while shutting down.
     async fn close(&self) -> Result<()> {
         Ok(())
+    }
+
+    /// The work-claims ledger in `options.table` of this store, sharing its connections
+    /// (see [`crate::claims`]). The table is created on first use.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a bad table name or `max_retries`; `Unsupported` for a
+    /// repository without claims.
+    fn claims(self: Arc<Self>, options: ClaimsOptions) -> Result<Arc<dyn ClaimLedger>> {
+        options.validate()?;
+        Err(Error::unsupported(format!("{self:?} has no claims ledger")))
     }
 }

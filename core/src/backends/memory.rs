@@ -2,12 +2,18 @@
 //! completes on its first poll.
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use chrono::{DateTime, Utc};
+
 use crate::checkpoint::{self, CheckpointData, LagMetrics, Mark, NewEvent, Write};
+use crate::claims::{
+    self, Change, Claim, ClaimCounts, ClaimLedger, ClaimRecord, ClaimStatus, ClaimsOptions, ItemStats,
+};
 use crate::error::{Error, Result};
 use crate::lag::{self, LatestEvent};
 use crate::repository::CheckpointRepository;
@@ -51,6 +57,8 @@ struct State {
     closed: bool,
     rows: BTreeMap<String, CheckpointData>,
     events: Vec<StoredEvent>,
+    /// Claims ledgers by table name.
+    claims: BTreeMap<String, BTreeMap<String, ClaimRecord>>,
 }
 
 #[derive(Debug)]
@@ -196,6 +204,114 @@ impl CheckpointRepository for MemoryRepository {
         state.closed = true;
         state.rows.clear();
         state.events.clear();
+        state.claims.clear();
         Ok(())
+    }
+
+    fn claims(self: Arc<Self>, options: ClaimsOptions) -> Result<Arc<dyn ClaimLedger>> {
+        let table = options.validate()?;
+        Ok(Arc::new(MemoryClaims { repo: self, table: table.as_str().to_owned(), max_retries: options.max_retries }))
+    }
+}
+
+/// The claims ledger of a [`MemoryRepository`]: every call completes on its first poll.
+struct MemoryClaims {
+    repo: Arc<MemoryRepository>,
+    table: String,
+    max_retries: u32,
+}
+
+impl std::fmt::Debug for MemoryClaims {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryClaims").field("table", &self.table).finish_non_exhaustive()
+    }
+}
+
+impl MemoryClaims {
+    fn change(&self, key: &str, holder: Option<&Claim>, change: Change<'_>) -> Result<Option<Claim>> {
+        let mut state = self.repo.state()?;
+        let ledger = state.claims.entry(self.table.clone()).or_default();
+        let applied = claims::apply(key, ledger.get(key).cloned(), holder, change, crate::time::now())?;
+        if let Some(record) = applied.store {
+            ledger.insert(key.to_owned(), record);
+        }
+        Ok(applied.claim)
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&BTreeMap<String, ClaimRecord>) -> T) -> Result<T> {
+        let state = self.repo.state()?;
+        let empty = BTreeMap::new();
+        Ok(f(state.claims.get(&self.table).unwrap_or(&empty)))
+    }
+
+    fn held(&self, claim: &Claim, change: Change<'_>) -> Result<Option<Claim>> {
+        claims::check_claim(claim)?;
+        self.change(&claim.key, Some(claim), change)
+    }
+}
+
+#[async_trait]
+impl ClaimLedger for MemoryClaims {
+    async fn claim(
+        &self,
+        key: &str,
+        item_type: &str,
+        item_timestamp: DateTime<Utc>,
+        worker_id: &str,
+        lease: Duration,
+    ) -> Result<Option<Claim>> {
+        claims::check_claim_args(key, item_type, worker_id, lease)?;
+        let max_retries = self.max_retries;
+        self.change(key, None, Change::Claim { item_type, item_timestamp, worker_id, lease, max_retries })
+    }
+
+    async fn heartbeat(&self, claim: &Claim, lease: Duration) -> Result<Claim> {
+        claims::check_lease(lease)?;
+        self.held(claim, Change::Heartbeat { lease })?.ok_or_else(|| claims::lease_lost(claim))
+    }
+
+    async fn complete(&self, claim: &Claim, stats: ItemStats) -> Result<()> {
+        claims::check_stats(&stats)?;
+        self.held(claim, Change::Complete(stats)).map(drop)
+    }
+
+    async fn fail(&self, claim: &Claim, message: &str) -> Result<()> {
+        claims::check_message(message)?;
+        self.held(claim, Change::Fail(message)).map(drop)
+    }
+
+    async fn release(&self, claim: &Claim) -> Result<()> {
+        self.held(claim, Change::Release).map(drop)
+    }
+
+    async fn is_processed(&self, key: &str) -> Result<bool> {
+        claims::validate_key(key)?;
+        self.read(|l| l.get(key).is_some_and(|r| r.status == ClaimStatus::Completed))
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<ClaimRecord>> {
+        claims::validate_key(key)?;
+        self.read(|l| l.get(key).cloned())
+    }
+
+    async fn stats(&self) -> Result<ClaimCounts> {
+        self.read(|l| {
+            let mut counts = ClaimCounts { total: l.len() as u64, ..ClaimCounts::default() };
+            for r in l.values() {
+                match r.status {
+                    ClaimStatus::Processing => counts.processing += 1,
+                    ClaimStatus::Completed => counts.completed += 1,
+                    ClaimStatus::Failed => counts.failed += 1,
+                }
+            }
+            counts
+        })
+    }
+
+    async fn list(&self, status: Option<ClaimStatus>, limit: u32) -> Result<Vec<ClaimRecord>> {
+        claims::check_limit(limit)?;
+        self.read(|l| {
+            l.values().filter(|r| status.is_none_or(|s| r.status == s)).take(limit as usize).cloned().collect()
+        })
     }
 }

@@ -15,6 +15,7 @@ use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 use crate::checkpoint::{self, CheckpointData, LagMetrics, Mark, NewEvent, Write};
+use crate::claims::{ClaimLedger, ClaimsOptions};
 use crate::error::{Error, Result};
 use crate::ident::Identifier;
 use crate::lag::{self, LatestEvent};
@@ -33,8 +34,8 @@ pub struct PostgresRepository {
     /// that find it busy use the pool.
     lane: tokio::sync::Mutex<Option<PoolConnection<Postgres>>>,
     address: String,
-    sql: Arc<Sql>,
-    create_schema: bool,
+    pub(crate) sql: Arc<Sql>,
+    pub(crate) create_schema: bool,
     ready: OnceCell<()>,
 }
 
@@ -49,8 +50,8 @@ impl std::fmt::Debug for PostgresRepository {
 }
 
 #[derive(Debug)]
-struct Sql {
-    schema: Identifier,
+pub(crate) struct Sql {
+    pub(crate) schema: Identifier,
     qualified: String,
     events: Option<Events>,
     get_event_id: Arc<str>,
@@ -208,7 +209,7 @@ impl PostgresRepository {
         &self.address
     }
 
-    async fn ready(&self) -> Result<&PgPool> {
+    pub(crate) async fn ready(&self) -> Result<&PgPool> {
         if self.create_schema {
             self.ready.get_or_try_init(|| self.migrate()).await?;
         }
@@ -259,7 +260,7 @@ impl PostgresRepository {
     }
 
     /// Maps sqlx's errors onto waypost's kinds, naming the server for connection failures.
-    fn map_err(&self, e: sqlx::Error) -> Error {
+    pub(crate) fn map_err(&self, e: sqlx::Error) -> Error {
         match e {
             sqlx::Error::Database(db) => {
                 let message = db.message().to_owned();
@@ -289,7 +290,7 @@ impl PostgresRepository {
     }
 
     /// Runs one statement on the free lane connection, else on a pooled one.
-    async fn run(&self, q: Query<'_, Postgres, PgArguments>, fetch: Fetch) -> Result<Vec<PgRow>> {
+    pub(crate) async fn run(&self, q: Query<'_, Postgres, PgArguments>, fetch: Fetch) -> Result<Vec<PgRow>> {
         let pool = self.ready().await?;
         let result = match self.lane.try_lock() {
             Ok(mut lane) => {
@@ -363,7 +364,7 @@ impl PostgresRepository {
 
 /// What a statement returns.
 #[derive(Debug, Clone, Copy)]
-enum Fetch {
+pub(crate) enum Fetch {
     Nothing,
     Optional,
     All,
@@ -536,10 +537,15 @@ impl CheckpointRepository for PostgresRepository {
         self.pool.close().await;
         Ok(())
     }
+
+    fn claims(self: Arc<Self>, options: ClaimsOptions) -> Result<Arc<dyn ClaimLedger>> {
+        let table = options.validate()?;
+        Ok(Arc::new(super::postgres_claims::PostgresClaims::new(self, &table, options.max_retries)))
+    }
 }
 
 /// Quotes a value built only from validated identifiers as an SQL string literal.
-fn quote_literal(s: &str) -> String {
+pub(crate) fn quote_literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 

@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::checkpoint::{self, CheckpointData, LagMetrics, Mark, NewEvent, Write};
+use crate::claims::{ClaimLedger, ClaimsOptions};
 use crate::error::{Error, Result};
 use crate::ident::Identifier;
 use crate::lag::{self, LatestEvent};
@@ -80,7 +81,7 @@ pub struct SqliteSettings {
 
 /// Every statement, built once from validated identifiers.
 #[derive(Debug)]
-struct Sql {
+pub(crate) struct Sql {
     table: Identifier,
     events: Option<EventsNames>,
     get_event_id: String,
@@ -184,7 +185,7 @@ fn to_conversion(e: Error) -> rusqlite::Error {
 }
 
 /// Maps rusqlite's errors onto waypost's kinds.
-fn map_err(e: rusqlite::Error) -> Error {
+pub(crate) fn map_err(e: rusqlite::Error) -> Error {
     use rusqlite::ErrorCode as C;
     if let rusqlite::Error::FromSqlConversionFailure(_, _, inner) = e {
         return match inner.downcast::<Error>() {
@@ -350,7 +351,7 @@ impl SqliteRepository {
     /// connection is free, else on the SQLite thread. If the caller's future is dropped
     /// while queued, the job still runs to completion: a write happens entirely or not
     /// at all.
-    async fn run<R, F>(&self, f: F) -> Result<R>
+    pub(crate) async fn run<R, F>(&self, f: F) -> Result<R>
     where
         R: Send + 'static,
         F: FnOnce(&mut Connection, &Sql) -> Result<R> + Send + 'static,
@@ -686,5 +687,10 @@ impl CheckpointRepository for SqliteRepository {
             let _ = stopped.await;
         }
         Ok(())
+    }
+
+    fn claims(self: Arc<Self>, options: ClaimsOptions) -> Result<Arc<dyn ClaimLedger>> {
+        let table = options.validate()?;
+        Ok(Arc::new(super::sqlite_claims::SqliteClaims::new(self, &table, options.max_retries)))
     }
 }
