@@ -74,7 +74,7 @@ export declare class PostgresCheckpointRepository extends CheckpointRepository {
 /** Opens `memory:`, `sqlite:PATH` or `postgres://…` with default options. */
 export declare function openRepository(url: string): Promise<CheckpointRepository>
 
-export type ErrorCode = 'InvalidArgument' | 'NotFound' | 'Conflict' | 'Unavailable' | 'Backend' | 'Unsupported'
+export type ErrorCode = 'InvalidArgument' | 'NotFound' | 'Conflict' | 'Unavailable' | 'Backend' | 'Unsupported' | 'LeaseLost'
 
 /** Base class of every waypost error. */
 export declare class WaypostError extends Error {
@@ -86,3 +86,5 @@ export declare class ConflictError extends WaypostError {}
 export declare class UnavailableError extends WaypostError {}
 export declare class BackendError extends WaypostError {}
 export declare class UnsupportedError extends WaypostError {}
+/** A work claim is no longer current; nothing was written. */
+export declare class LeaseLostError extends WaypostError {}

@@ -18,6 +18,7 @@ class ConflictError extends WaypostError {}
 class UnavailableError extends WaypostError {}
 class BackendError extends WaypostError {}
 class UnsupportedError extends WaypostError {}
+class LeaseLostError extends WaypostError {}
 
 const BY_CODE = {
   InvalidArgument: InvalidArgumentError,
@@ -26,6 +27,7 @@ const BY_CODE = {
   Unavailable: UnavailableError,
   Backend: BackendError,
   Unsupported: UnsupportedError,
+  LeaseLost: LeaseLostError,
 }
 
 // The native side reports core errors as "Kind: message"; a failed argument conversion
@@ -163,3 +165,4 @@ module.exports.ConflictError = ConflictError
 module.exports.UnavailableError = UnavailableError
 module.exports.BackendError = BackendError
 module.exports.UnsupportedError = UnsupportedError
+module.exports.LeaseLostError = LeaseLostError

@@ -57,6 +57,7 @@ test('error classes share a base and carry a code', async () => {
   for (const [Class, code] of [
     [waypost.InvalidArgumentError, 'InvalidArgument'], [waypost.NotFoundError, 'NotFound'],
     [waypost.UnavailableError, 'Unavailable'], [waypost.UnsupportedError, 'Unsupported'],
+    [waypost.LeaseLostError, 'LeaseLost'],
   ]) {
     assert.ok(Class.prototype instanceof waypost.WaypostError)
     assert.ok(Class.prototype instanceof Error)

@@ -31,6 +31,7 @@ pub fn to_py_err(err: waypost::Error) -> PyErr {
         ErrorKind::Unavailable => "UnavailableError",
         ErrorKind::Backend => "BackendError",
         ErrorKind::Unsupported => "UnsupportedError",
+        ErrorKind::LeaseLost => "LeaseLostError",
         _ => "WaypostError",
     };
     Python::attach(|py| {

@@ -96,8 +96,9 @@ def test_exception_classes_follow_the_error_kinds() -> None:
     assert issubclass(waypost.UnavailableError, ConnectionError)
     assert issubclass(waypost.NotFoundError, LookupError)
     codes = {cls.code for cls in (waypost.InvalidArgumentError, waypost.NotFoundError, waypost.ConflictError,
-                                  waypost.UnavailableError, waypost.BackendError, waypost.UnsupportedError)}
-    assert codes == {"InvalidArgument", "NotFound", "Conflict", "Unavailable", "Backend", "Unsupported"}
+                                  waypost.UnavailableError, waypost.BackendError, waypost.UnsupportedError,
+                                  waypost.LeaseLostError)}
+    assert codes == {"InvalidArgument", "NotFound", "Conflict", "Unavailable", "Backend", "Unsupported", "LeaseLost"}
 
 
 async def test_an_unreachable_server_is_unavailable_with_a_cause() -> None:

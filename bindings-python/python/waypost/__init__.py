@@ -20,6 +20,7 @@ from ._errors import (
     NotFoundError,
     UnavailableError,
     UnsupportedError,
+    LeaseLostError,
     WaypostError,
 )
 from ._protocol import CheckpointRepository
@@ -46,6 +47,7 @@ __all__ = [
     "SQLiteCheckpointRepository",
     "UnavailableError",
     "UnsupportedError",
+    "LeaseLostError",
     "WaypostError",
     "__version__",
     "open",

@@ -48,6 +48,13 @@ class UnsupportedError(WaypostError, NotImplementedError):
     code = "Unsupported"
 
 
+class LeaseLostError(WaypostError):
+    """A work claim is no longer current (another worker took the item over, or it was
+    finished or released); nothing was written."""
+
+    code = "LeaseLost"
+
+
 __all__ = [
     "WaypostError",
     "InvalidArgumentError",
@@ -56,4 +63,5 @@ __all__ = [
     "UnavailableError",
     "BackendError",
     "UnsupportedError",
+    "LeaseLostError",
 ]
