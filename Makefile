@@ -9,7 +9,7 @@ DEMO = target/debug/demo --db $(DEMO_DB)
 VENV ?= .venv
 PYTHON = $(VENV)/bin/python
 
-.PHONY: demo test bench bench-python bench-node lint check-features suites examples clean python python-test python-exit-check node node-test
+.PHONY: demo test bench bench-claims bench-python bench-node lint check-features suites examples clean python python-test python-exit-check node node-test
 
 demo:
 	$(CARGO) build --quiet -p waypost-examples --bin demo
@@ -73,6 +73,11 @@ examples:
 
 bench:
 	tests/support/with-postgres.sh $(CARGO) bench -p waypost --bench throughput
+
+# Claims per second for 1 and 4 worker processes on SQLite and PostgreSQL.
+bench-claims:
+	$(CARGO) build --release --quiet -p waypost-examples --bin claimer
+	tests/support/with-postgres.sh tests/support/bench-claims.sh
 
 # The Node package: npm ci (the napi CLI and nothing else), the addon built by napi, and
 # its generated loader and typings unchanged from what is committed.
