@@ -38,6 +38,7 @@ struct ClaimsSql {
     ddl: Vec<String>,
     claim: String,
     expire: String,
+    peek: String,
     heartbeat: String,
     complete: String,
     fail: String,
@@ -112,6 +113,11 @@ impl PostgresClaims {
                  error_message = {} WHERE item_key = $1 AND status = 'processing' AND lease_expires_at <= now() \
                  AND retry_count >= $2",
                 quote_literal(LEASE_EXPIRED)
+            ),
+            // $1 key, $2 max retries: whether a claim could change anything (no lock taken).
+            peek: format!(
+                "SELECT NOT (status = 'completed' OR (status = 'failed' AND retry_count >= $2) \
+                 OR (status = 'processing' AND coalesce(lease_expires_at > now(), false))) FROM {t} WHERE item_key = $1"
             ),
             heartbeat: format!(
                 "UPDATE {t} SET lease_expires_at = {} WHERE {fenced} RETURNING retry_count, lease_expires_at",
@@ -237,6 +243,15 @@ impl ClaimLedger for PostgresClaims {
         claims::check_claim_args(key, item_type, worker_id, lease)?;
         self.ready().await?;
         let max_retries = i32::try_from(self.max_retries).unwrap_or(i32::MAX);
+        // An item that cannot be taken is answered by a read: the upsert below would lock
+        // its row and commit even when it changes nothing.
+        let peek = sqlx::query(AssertSqlSafe(self.sql.peek.clone())).bind(key).bind(max_retries);
+        if let Some(row) = self.repo.run(peek, Fetch::Optional).await?.pop() {
+            let may_change: bool = row.try_get(0).map_err(|e| self.repo.map_err(e))?;
+            if !may_change {
+                return Ok(None);
+            }
+        }
         let q = sqlx::query(AssertSqlSafe(self.sql.claim.clone()))
             .bind(key)
             .bind(item_type)

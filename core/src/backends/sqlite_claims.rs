@@ -110,14 +110,20 @@ impl SqliteClaims {
     async fn change(&self, key: String, holder: Option<Claim>, change: OwnedChange) -> Result<Option<Claim>> {
         let max_retries = self.max_retries;
         self.run(move |c, sql| {
+            let read = |c: &Connection| -> Result<Option<ClaimRecord>> {
+                let row = c.prepare_cached(&sql.select).map_err(map_err)?.query_row([&key], record).optional();
+                row.map_err(map_err)?.transpose()
+            };
+            // A claim that would be refused (done, held, out of retries) is answered from a
+            // plain read, without taking the write lock other processes wait for.
+            if let OwnedChange::Claim { .. } = change {
+                let now = time::now();
+                if claims::decide(read(c)?.as_ref(), now, max_retries) == claims::Decision::Refuse {
+                    return Ok(None);
+                }
+            }
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_err)?;
-            let record = tx
-                .prepare_cached(&sql.select)
-                .map_err(map_err)?
-                .query_row([&key], record)
-                .optional()
-                .map_err(map_err)?;
-            let record = record.transpose()?;
+            let record = read(&tx)?;
             let applied = claims::apply(&key, record, holder.as_ref(), change.as_change(max_retries), time::now())?;
             if let Some(r) = &applied.store {
                 store(&tx, &sql.upsert, r)?;
