@@ -40,6 +40,7 @@ pub mod conformance;
 mod error;
 mod ident;
 mod lag;
+pub mod manager;
 mod open;
 mod options;
 mod repository;
@@ -60,6 +61,7 @@ pub use claims::{
 };
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use ident::{Identifier, MAX_IDENTIFIER_BYTES};
+pub use manager::{ClaimManager, ManagerMode, ManagerOptions};
 pub use open::{open, parse_url, Target};
 pub use options::{EventsTable, PostgresOptions, SqliteOptions, DEFAULT_CHECKPOINT_TABLE};
 pub use repository::CheckpointRepository;

@@ -1,0 +1,167 @@
+//! `ClaimManager`: claims by key, automatic heartbeats, release on close, and the
+//! explicit fallback to memory.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use waypost::{
+    CheckpointRepository, ClaimManager, ErrorKind, ItemStats, ManagerMode, ManagerOptions, MemoryRepository,
+    PostgresOptions, PostgresRepository, SqliteOptions, SqliteRepository,
+};
+
+fn options(worker: &str) -> ManagerOptions {
+    ManagerOptions { worker_id: Some(worker.into()), ..ManagerOptions::default() }
+}
+
+fn at() -> chrono::DateTime<chrono::Utc> {
+    waypost::time::now()
+}
+
+async fn claims_by_key(repo: Arc<dyn CheckpointRepository>) {
+    let a = ClaimManager::new(repo.clone(), options("a")).await.unwrap();
+    let b = ClaimManager::new(repo.clone(), options("b")).await.unwrap();
+    assert!(a.claim_file("one.csv", "csv", at()).await.unwrap());
+    assert!(!b.claim_file("one.csv", "csv", at()).await.unwrap(), "a live claim is never taken");
+    assert_eq!(a.held(), vec!["one.csv".to_owned()]);
+    let err = b.complete_file("one.csv", ItemStats::default()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::LeaseLost, "b holds nothing: {err}");
+    let stats = ItemStats { records_total: 5, records_filtered: 1, records_persisted: 4, processing_time_ms: 12 };
+    a.complete_file("one.csv", stats).await.unwrap();
+    assert!(a.held().is_empty());
+    assert_eq!(a.complete_file("one.csv", stats).await.unwrap_err().kind(), ErrorKind::LeaseLost);
+    assert!(b.is_processed("one.csv").await.unwrap());
+    assert_eq!(b.get("one.csv").await.unwrap().unwrap().stats, Some(stats));
+
+    assert!(a.claim_file("two.csv", "csv", at()).await.unwrap());
+    a.fail_file("two.csv", "bad header").await.unwrap();
+    assert!(b.claim_file("two.csv", "csv", at()).await.unwrap(), "a failed item is retried");
+    assert_eq!(b.get("two.csv").await.unwrap().unwrap().retry_count, 1);
+    let counts = a.stats().await.unwrap();
+    assert_eq!((counts.total, counts.completed, counts.processing), (2, 1, 1));
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_by_key_on_memory() {
+    claims_by_key(Arc::new(MemoryRepository::new())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_by_key_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = SqliteRepository::open(dir.path().join("m.db"), SqliteOptions::default()).await.unwrap();
+    claims_by_key(Arc::new(repo)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_by_key_on_postgres() {
+    let Some(url) = support::postgres_url().await else { return };
+    let scratch = support::Scratch::new(&url, "manager").await;
+    let options = PostgresOptions { schema: scratch.schema.clone(), ..PostgresOptions::default() };
+    let repo = PostgresRepository::connect(&url, options).await.unwrap();
+    claims_by_key(Arc::new(repo)).await;
+    scratch.drop_schema().await;
+}
+
+/// With a 60 ms lease renewed every 20 ms, a claim outlives many leases; another worker
+/// cannot take it, and the stored lease moves forward.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_keep_a_held_claim_alive() {
+    let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+    let short = ManagerOptions { lease: Duration::from_millis(60), ..options("holder") };
+    let holder = ClaimManager::new(repo.clone(), short).await.unwrap();
+    let other = ClaimManager::new(repo.clone(), options("other")).await.unwrap();
+    assert!(holder.claim_file("slow.csv", "csv", at()).await.unwrap());
+    let first_lease = holder.get("slow.csv").await.unwrap().unwrap().lease_expires_at.unwrap();
+    let mut rounds = holder.heartbeat_rounds();
+    let started = *rounds.borrow();
+    // Six rounds of 20 ms: twice the lease has passed since the claim.
+    tokio::time::timeout(Duration::from_secs(10), rounds.wait_for(|n| *n >= started + 6)).await.unwrap().unwrap();
+    let record = holder.get("slow.csv").await.unwrap().unwrap();
+    assert!(record.lease_expires_at.unwrap() > first_lease + chrono::Duration::milliseconds(60));
+    assert!(!other.claim_file("slow.csv", "csv", at()).await.unwrap(), "the renewed claim is still live");
+    holder.complete_file("slow.csv", ItemStats::default()).await.unwrap();
+}
+
+/// Closing releases what is still held: another worker takes it at once, as attempt 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_releases_held_claims() {
+    let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+    let leaving = ClaimManager::new(repo.clone(), options("leaving")).await.unwrap();
+    assert!(leaving.claim_file("x.csv", "csv", at()).await.unwrap());
+    leaving.close().await.unwrap();
+    let next = ClaimManager::new(repo.clone(), options("next")).await.unwrap();
+    assert!(next.claim_file("x.csv", "csv", at()).await.unwrap());
+    assert_eq!(next.get("x.csv").await.unwrap().unwrap().retry_count, 0);
+}
+
+async fn unreachable_store() -> Arc<dyn CheckpointRepository> {
+    let options = PostgresOptions { connect_timeout: Duration::from_secs(2), ..PostgresOptions::default() };
+    // Port 1 on loopback refuses at once.
+    Arc::new(PostgresRepository::connect("postgres://nobody@127.0.0.1:1/none", options).await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_store_is_an_error_without_fallback() {
+    let err = ClaimManager::new(unreachable_store().await, options("w")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fallback_to_memory_is_explicit_and_visible() {
+    let manager =
+        ClaimManager::new(unreachable_store().await, ManagerOptions { fallback_to_memory: true, ..options("w") })
+            .await
+            .unwrap();
+    assert_eq!(manager.mode(), ManagerMode::Memory);
+    let warning = manager.take_warning().expect("a warning");
+    assert!(warning.contains("memory"), "{warning}");
+    assert_eq!(manager.take_warning(), None, "warned once");
+    assert!(manager.claim_file("a.csv", "csv", at()).await.unwrap());
+    manager.complete_file("a.csv", ItemStats::default()).await.unwrap();
+    assert!(manager.is_processed("a.csv").await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_options_are_refused() {
+    let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+    for bad in [
+        options(""),
+        ManagerOptions { lease: Duration::ZERO, ..options("w") },
+        ManagerOptions { table: "no such; table".into(), ..options("w") },
+        ManagerOptions { max_retries: 5000, ..options("w") },
+    ] {
+        let err = ClaimManager::new(repo.clone(), bad.clone()).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{bad:?}: {err}");
+    }
+    let m = ClaimManager::new(repo, ManagerOptions::default()).await.unwrap();
+    let id = m.worker_id();
+    let parts: Vec<&str> = id.split('_').collect();
+    assert_eq!(parts.len(), 3, "{id}");
+    assert_eq!(parts[0], "worker");
+    assert!(parts[1].parse::<i64>().unwrap() > 1_700_000_000_000, "{id}");
+    assert!(parts[2].len() == 6 && parts[2].chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()), "{id}");
+}
+
+/// A store lost after start (here: closed, which is `Unavailable` like a dropped server):
+/// the next claim falls back when allowed, and fails otherwise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_lost_at_claim_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo: Arc<dyn CheckpointRepository> =
+        Arc::new(SqliteRepository::open(dir.path().join("lost.db"), SqliteOptions::default()).await.unwrap());
+    let strict = ClaimManager::new(repo.clone(), options("strict")).await.unwrap();
+    let lenient = ClaimManager::new(repo.clone(), ManagerOptions { fallback_to_memory: true, ..options("lenient") })
+        .await
+        .unwrap();
+    assert_eq!(lenient.mode(), ManagerMode::Store);
+    repo.close().await.unwrap();
+    let err = strict.claim_file("a.csv", "csv", at()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert!(lenient.claim_file("a.csv", "csv", at()).await.unwrap());
+    assert_eq!(lenient.mode(), ManagerMode::Memory);
+    assert!(lenient.take_warning().is_some());
+}
