@@ -3,6 +3,7 @@
 
 mod convert;
 mod errors;
+mod manager;
 mod records;
 mod repository;
 mod runtime;
@@ -11,6 +12,8 @@ use pyo3::prelude::*;
 
 #[pymodule]
 mod _waypost {
+    #[pymodule_export]
+    use super::manager::Manager;
     #[pymodule_export]
     use super::records::{CheckpointData, LagMetrics};
     #[pymodule_export]

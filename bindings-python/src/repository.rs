@@ -57,7 +57,7 @@ impl Repository {
         drive(self.spin, future)
     }
 
-    fn repo(&self) -> PyResult<Arc<dyn CheckpointRepository>> {
+    pub(crate) fn repo(&self) -> PyResult<Arc<dyn CheckpointRepository>> {
         self.inner.clone().ok_or_else(|| crate::errors::waypost_error("repository is being dropped"))
     }
 }

@@ -56,6 +56,24 @@ pub struct ManagerOptions {
     pub table: String,
 }
 
+impl ManagerOptions {
+    /// Checks every option without touching a store.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a bad worker id, table or `max_retries`, or a lease over 30
+    /// days or under 10 ms.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(id) = &self.worker_id {
+            validate_name("worker id", id)?;
+        }
+        claims::check_lease(self.lease)?;
+        if self.lease < Duration::from_millis(10) {
+            return Err(Error::invalid("lease must be at least 10 ms"));
+        }
+        ClaimsOptions { table: self.table.clone(), max_retries: self.max_retries }.validate().map(drop)
+    }
+}
+
 impl Default for ManagerOptions {
     fn default() -> Self {
         ManagerOptions {
@@ -136,12 +154,8 @@ impl ClaimManager {
     /// days or under 10 ms; `Unsupported` for a repository without claims; `Unavailable`
     /// when the store cannot be reached and `fallback_to_memory` is off.
     pub async fn new(repo: Arc<dyn CheckpointRepository>, options: ManagerOptions) -> Result<ClaimManager> {
+        options.validate()?;
         let worker_id = options.worker_id.clone().unwrap_or_else(default_worker_id);
-        validate_name("worker id", &worker_id)?;
-        claims::check_lease(options.lease)?;
-        if options.lease < Duration::from_millis(10) {
-            return Err(Error::invalid("lease must be at least 10 ms"));
-        }
         let claims_options = ClaimsOptions { table: options.table.clone(), max_retries: options.max_retries };
         let ledger = repo.claims(claims_options.clone())?;
         let inner = Arc::new(Inner {

@@ -23,6 +23,7 @@ from ._errors import (
     LeaseLostError,
     WaypostError,
 )
+from ._manager import CheckpointManager, Claimed
 from ._protocol import CheckpointRepository
 from ._waypost import (
     CheckpointData,
@@ -37,6 +38,8 @@ from ._waypost import (
 __all__ = [
     "BackendError",
     "CheckpointData",
+    "CheckpointManager",
+    "Claimed",
     "CheckpointRepository",
     "ConflictError",
     "InMemoryCheckpointRepository",

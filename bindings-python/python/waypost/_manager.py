@@ -1,0 +1,110 @@
+"""CheckpointManager: per-item work claims for file and queue workers.
+
+Each item (a file URL, a message id) is processed by exactly one live worker, retried a
+bounded number of times, and never stuck because a worker died: claims carry leases that
+the manager renews in the background, and fencing epochs so that a worker that comes back
+late cannot overwrite the one that took over. The rules live in waypost's core; see
+``waypost.CheckpointManager.claim_file``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from types import TracebackType
+
+from ._waypost import _CheckpointManager
+
+
+class Claimed:
+    """What ``async with manager.claim(...)`` gives: whether the item is this worker's,
+    and the figures to report when the block finishes."""
+
+    __slots__ = ("url", "claimed", "total_rows", "filtered_rows", "persisted_rows")
+
+    def __init__(self, url: str, claimed: bool) -> None:
+        self.url = url
+        self.claimed = claimed
+        self.total_rows = 0
+        self.filtered_rows = 0
+        self.persisted_rows = 0
+
+    def __bool__(self) -> bool:
+        return self.claimed
+
+    def __repr__(self) -> str:
+        return f"Claimed(url={self.url!r}, claimed={self.claimed})"
+
+
+class _ClaimBlock:
+    def __init__(self, manager: CheckpointManager, url: str, file_type: str, timestamp: dt.datetime) -> None:
+        self._manager = manager
+        self._args = (url, file_type, timestamp)
+        self._claimed: Claimed | None = None
+        self._started = 0.0
+
+    async def __aenter__(self) -> Claimed:
+        import time
+
+        url = self._args[0]
+        self._claimed = Claimed(url, await self._manager.claim_file(*self._args))
+        self._started = time.monotonic()
+        return self._claimed
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        import time
+
+        c = self._claimed
+        if c is None or not c.claimed:
+            return False
+        if exc is None:
+            await self._manager.complete_file(
+                c.url,
+                total_rows=c.total_rows,
+                filtered_rows=c.filtered_rows,
+                persisted_rows=c.persisted_rows,
+                duration_ms=int((time.monotonic() - self._started) * 1000),
+            )
+        else:
+            await self._manager.fail_file(c.url, f"{type(exc).__name__}: {exc}"[:8192])
+        return False
+
+
+class CheckpointManager(_CheckpointManager):
+    """Per-item work claims for one worker over a repository's store.
+
+    >>> import asyncio, datetime as dt, waypost
+    >>> async def main():
+    ...     manager = waypost.CheckpointManager(waypost.InMemoryCheckpointRepository(), worker_id="w1")
+    ...     async with manager.claim("s3://bucket/a.csv", "csv", dt.datetime.now(dt.timezone.utc)) as c:
+    ...         if c:
+    ...             c.total_rows = c.persisted_rows = 3
+    ...     done = await manager.is_processed("s3://bucket/a.csv")
+    ...     await manager.close()
+    ...     return done
+    >>> asyncio.run(main())
+    True
+    """
+
+    def claim(self, url: str, file_type: str, timestamp: dt.datetime) -> _ClaimBlock:
+        """``async with manager.claim(url, type, timestamp) as c:`` claims the item; if
+        ``c.claimed`` (also ``bool(c)``), the block is this worker's to run. A block that
+        finishes completes the item with ``c.total_rows`` … and its duration; one that
+        raises fails it with the exception's text (and the exception propagates)."""
+        return _ClaimBlock(self, url, file_type, timestamp)
+
+    async def __aenter__(self) -> CheckpointManager:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        await self.close()
+        return False

@@ -1,0 +1,136 @@
+"""CheckpointManager from Python: claims by URL on every backend, the ``claim`` block,
+typed errors and bad input, and the explicit fallback to memory."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import waypost
+
+NOW = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
+    if request.param == "memory":
+        repo: Any = waypost.InMemoryCheckpointRepository()
+    elif request.param == "sqlite":
+        repo = waypost.SQLiteCheckpointRepository(tmp_path / "claims.db")
+    else:
+        url = request.getfixturevalue("postgres_url")
+        repo = waypost.PostgreSQLCheckpointRepository(url, schema=request.getfixturevalue("schema"))
+    yield repo
+    await repo.close()
+
+
+async def test_claims_by_url(store: Any) -> None:
+    a = waypost.CheckpointManager(store, worker_id="a")
+    b = waypost.CheckpointManager(store, worker_id="b")
+    assert await a.claim_file("s3://b/one.csv", "csv", NOW) is True
+    assert await b.claim_file("s3://b/one.csv", "csv", NOW) is False
+    with pytest.raises(waypost.LeaseLostError):
+        await b.complete_file("s3://b/one.csv", total_rows=1)
+    await a.complete_file("s3://b/one.csv", total_rows=5, filtered_rows=1, persisted_rows=4, duration_ms=12)
+    assert await b.is_processed("s3://b/one.csv")
+    with pytest.raises(waypost.LeaseLostError):
+        await a.complete_file("s3://b/one.csv")
+
+    assert await a.claim_file("s3://b/two.csv", "csv", NOW)
+    await a.fail_file("s3://b/two.csv", "bad header")
+    assert await b.claim_file("s3://b/two.csv", "csv", NOW), "a failed file is retried"
+    await b.release_file("s3://b/two.csv")
+    assert await a.get_stats() == {"total": 2, "processing": 1, "completed": 1, "failed": 0}
+    assert a.mode == "store"
+    await a.close()
+    await b.close()
+
+
+async def test_the_claim_block_completes_or_fails(store: Any) -> None:
+    async with waypost.CheckpointManager(store, worker_id="w") as manager:
+        async with manager.claim("ok.csv", "csv", NOW) as c:
+            assert c and c.claimed
+            c.total_rows, c.persisted_rows = 3, 3
+        assert await manager.is_processed("ok.csv")
+
+        with pytest.raises(ZeroDivisionError):
+            async with manager.claim("bad.csv", "csv", NOW) as c:
+                assert c
+                1 / 0
+        assert not await manager.is_processed("bad.csv")
+        assert await manager.get_stats() == {"total": 2, "processing": 0, "completed": 1, "failed": 1}
+
+        ran = False
+        async with manager.claim("ok.csv", "csv", NOW) as c:
+            ran = True
+            assert not c, "a completed file is not claimed again"
+        assert ran
+
+
+async def test_a_file_failing_every_time_is_tried_max_retries_plus_one_times() -> None:
+    manager = waypost.CheckpointManager(waypost.InMemoryCheckpointRepository(), max_retries=2)
+    attempts = 0
+    while await manager.claim_file("flaky.csv", "csv", NOW):
+        attempts += 1
+        await manager.fail_file("flaky.csv", f"attempt {attempts}")
+    assert attempts == 3
+    await manager.close()
+
+
+async def test_bad_input_is_refused() -> None:
+    repo = waypost.InMemoryCheckpointRepository()
+    for bad in ({"lease_ms": 0}, {"max_retries": 5000}, {"table": "bad table"}, {"worker_id": ""}):
+        with pytest.raises(waypost.InvalidArgumentError):
+            waypost.CheckpointManager(repo, **bad)
+    with pytest.raises(TypeError):
+        waypost.CheckpointManager(object())  # type: ignore[arg-type]
+    manager = waypost.CheckpointManager(repo)
+    with pytest.raises(waypost.InvalidArgumentError):
+        await manager.claim_file("", "csv", NOW)
+    with pytest.raises(waypost.InvalidArgumentError):
+        await manager.claim_file("x" * 2049, "csv", NOW)
+    with pytest.raises(TypeError, match="url"):
+        await manager.claim_file(42, "csv", NOW)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="timestamp"):
+        await manager.claim_file("a.csv", "csv", "yesterday")  # type: ignore[arg-type]
+    assert await manager.claim_file("a.csv", "csv", NOW)
+    with pytest.raises(waypost.InvalidArgumentError):
+        await manager.complete_file("a.csv", total_rows=-1)
+    await manager.complete_file("a.csv", total_rows=1)
+    assert await manager.get_stats() == {"total": 1, "processing": 0, "completed": 1, "failed": 0}
+    await manager.close()
+
+
+def test_the_default_worker_id() -> None:
+    manager = waypost.CheckpointManager(waypost.InMemoryCheckpointRepository())
+    assert re.fullmatch(r"worker_\d{13}_[a-z0-9]{6}", manager.get_worker_id())
+    assert "worker_" in repr(manager)
+
+
+def unreachable() -> Any:
+    return waypost.PostgreSQLCheckpointRepository("postgres://nobody@127.0.0.1:1/none", connect_timeout=2.0)
+
+
+async def test_an_unreachable_store_raises_without_fallback() -> None:
+    manager = waypost.CheckpointManager(unreachable())
+    with pytest.raises(waypost.UnavailableError):
+        await manager.claim_file("a.csv", "csv", NOW)
+
+
+async def test_fallback_to_memory_warns_once_and_shows() -> None:
+    manager = waypost.CheckpointManager(unreachable(), fallback_to_memory=True)
+    with pytest.warns(RuntimeWarning, match="memory"):
+        assert await manager.claim_file("a.csv", "csv", NOW)
+    assert manager.mode == "memory"
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        await manager.complete_file("a.csv")
+    assert await manager.is_processed("a.csv")
+    await manager.close()
