@@ -9,6 +9,26 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/**
+ * Per-item work claims over a repository's store: the core's `ClaimManager`, built on
+ * the first call (it reaches the store and starts the heartbeat).
+ */
+export declare class NativeManager {
+  constructor(store: NativeRepository, options?: ManagerOptions | undefined | null)
+  claimFile(url: string, fileType: string, timestamp: Date): Promise<boolean>
+  completeFile(url: string, stats?: FileStats | undefined | null): Promise<void>
+  failFile(url: string, message: string): Promise<void>
+  releaseFile(url: string): Promise<void>
+  isProcessed(url: string): Promise<boolean>
+  getStats(): Promise<ClaimStats>
+  workerId(): string
+  /** `"store"`, or `"memory"` after a fallback. */
+  mode(): string
+  /** The fallback notice, once. */
+  takeWarning(): string | null
+  close(): Promise<void>
+}
+
 /** A checkpoint repository; `index.js` wraps it in the documented classes. */
 export declare class NativeRepository {
   /** A repository in process memory. */
@@ -50,6 +70,14 @@ export interface CheckpointData {
   positionToken?: string
 }
 
+/** How many items stand where, counted in the store. */
+export interface ClaimStats {
+  total: number
+  processing: number
+  completed: number
+  failed: number
+}
+
 /** Prepares a PostgreSQL repository; it connects on the first call. */
 export declare function connectPostgres(url: string, options?: PostgresOptions | undefined | null): Promise<NativeRepository>
 
@@ -63,6 +91,14 @@ export interface EventsTableOptions {
   positionColumn?: string | boolean
 }
 
+/** What a worker reports when it completes a file. */
+export interface FileStats {
+  totalRows?: number
+  filteredRows?: number
+  persistedRows?: number
+  durationMs?: number
+}
+
 /** How far behind a projection is. */
 export interface LagMetrics {
   projectionName: string
@@ -73,6 +109,15 @@ export interface LagMetrics {
   lastProcessedAt?: string
   streamHead?: number
   eventsBehind?: number
+}
+
+/** Options of `new CheckpointManager(store, options)`. */
+export interface ManagerOptions {
+  workerId?: string
+  maxRetries?: number
+  leaseMs?: number
+  fallbackToMemory?: boolean
+  table?: string
 }
 
 /**

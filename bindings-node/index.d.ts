@@ -74,6 +74,57 @@ export declare class PostgresCheckpointRepository extends CheckpointRepository {
 /** Opens `memory:`, `sqlite:PATH` or `postgres://…` with default options. */
 export declare function openRepository(url: string): Promise<CheckpointRepository>
 
+export interface CheckpointManagerOptions {
+  /** Default: `worker_<unix ms>_<6 random characters>`. */
+  workerId?: string
+  /** Claims after the first attempt; default 3, at most 1000. */
+  maxRetries?: number
+  /** Lease length; default 300000 (5 minutes), renewed every third of it while held. */
+  leaseMs?: number
+  /** Switch to an in-process ledger when the store is unreachable (warns once); default false. */
+  fallbackToMemory?: boolean
+  /** The claims table; default `work_claims`. */
+  table?: string
+}
+
+export interface FileStats {
+  totalRows?: number
+  filteredRows?: number
+  persistedRows?: number
+  durationMs?: number
+}
+
+export interface ClaimStats {
+  total: number
+  processing: number
+  completed: number
+  failed: number
+}
+
+/**
+ * Per-item work claims for one worker: each item is processed by one live worker at a
+ * time, retried up to `maxRetries` times, and taken over when a worker dies and its lease
+ * runs out. A worker that comes back late gets `LeaseLostError` and changes nothing.
+ */
+export declare class CheckpointManager {
+  constructor(store: CheckpointRepository, options?: CheckpointManagerOptions)
+  /** `'store'`, or `'memory'` after a fallback. */
+  readonly mode: 'store' | 'memory'
+  getWorkerId(): string
+  /** `true` when the item is now this worker's; `false` when done, held elsewhere or out of retries. */
+  claimFile(url: string, type: string, timestamp: Date): Promise<boolean>
+  /** @throws LeaseLostError when this worker holds no live claim on `url`. */
+  completeFile(url: string, stats?: FileStats): Promise<void>
+  /** @throws LeaseLostError when this worker holds no live claim on `url`. */
+  failFile(url: string, message: string): Promise<void>
+  /** Hands the item back without counting an attempt. */
+  releaseFile(url: string): Promise<void>
+  isProcessed(url: string): Promise<boolean>
+  getStats(): Promise<ClaimStats>
+  /** Stops the heartbeat and releases every item still held. */
+  close(): Promise<void>
+}
+
 export type ErrorCode = 'InvalidArgument' | 'NotFound' | 'Conflict' | 'Unavailable' | 'Backend' | 'Unsupported' | 'LeaseLost'
 
 /** Base class of every waypost error. */

@@ -37,7 +37,7 @@ function translate(err) {
   if (match && BY_CODE[match[1]]) {
     return new BY_CODE[match[1]](match[2], match[1], { cause: err })
   }
-  if (err instanceof Error && (err.code === 'InvalidArg' || err.code === 'NumberExpected' || err.code === 'StringExpected')) {
+  if (err instanceof Error && ['InvalidArg', 'NumberExpected', 'StringExpected', 'DateExpected', 'ObjectExpected', 'BooleanExpected'].includes(err.code)) {
     return new TypeError(err.message, { cause: err })
   }
   return err
@@ -145,6 +145,40 @@ class PostgresCheckpointRepository extends CheckpointRepository {
   }
 }
 
+/** Per-item work claims for one worker (the checkpoint-resume pattern for files and
+ * queues): each item is processed by one live worker at a time, retried up to
+ * `maxRetries` times, and taken over when a worker dies and its lease runs out. Leases
+ * are renewed in the background while items are held; a worker that comes back late
+ * gets LeaseLostError and changes nothing. The rules live in waypost's core. */
+class CheckpointManager {
+  constructor(store, options) {
+    if (!(store instanceof CheckpointRepository)) {
+      throw new TypeError('store must be a waypost repository (InMemoryCheckpointRepository, SqliteCheckpointRepository, PostgresCheckpointRepository)')
+    }
+    this[NATIVE] = now(() => new native.NativeManager(store[NATIVE], options))
+  }
+  /** 'store', or 'memory' after a fallback (only with fallbackToMemory: true). */
+  get mode() { return this[NATIVE].mode() }
+  getWorkerId() { return this[NATIVE].workerId() }
+  async #run(run) {
+    try {
+      return await call(run)
+    } finally {
+      const warning = this[NATIVE].takeWarning()
+      if (warning) console.warn(warning)
+    }
+  }
+  claimFile(url, type, timestamp) { return this.#run(() => this[NATIVE].claimFile(url, type, timestamp)) }
+  completeFile(url, stats) { return this.#run(() => this[NATIVE].completeFile(url, stats)) }
+  failFile(url, message) { return this.#run(() => this[NATIVE].failFile(url, message)) }
+  releaseFile(url) { return this.#run(() => this[NATIVE].releaseFile(url)) }
+  isProcessed(url) { return this.#run(() => this[NATIVE].isProcessed(url)) }
+  getStats() { return this.#run(() => this[NATIVE].getStats()) }
+  /** Stops the heartbeat and releases every item still held. */
+  close() { return call(() => this[NATIVE].close()) }
+  toString() { return `CheckpointManager(${this.getWorkerId()}, ${this.mode})` }
+}
+
 /** Opens `memory:`, `sqlite:PATH` or `postgres://…` with default options. */
 async function openRepository(url) {
   const kind = await call(() => native.repositoryKind(url))
@@ -158,6 +192,7 @@ module.exports.InMemoryCheckpointRepository = InMemoryCheckpointRepository
 module.exports.SqliteCheckpointRepository = SqliteCheckpointRepository
 module.exports.PostgresCheckpointRepository = PostgresCheckpointRepository
 module.exports.openRepository = openRepository
+module.exports.CheckpointManager = CheckpointManager
 module.exports.WaypostError = WaypostError
 module.exports.InvalidArgumentError = InvalidArgumentError
 module.exports.NotFoundError = NotFoundError

@@ -1,0 +1,108 @@
+// CheckpointManager from Node: claims by URL on every backend, typed errors and bad
+// input, the retry limit, and the explicit fallback to memory.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { randomUUID } from 'node:crypto'
+import { createRequire } from 'node:module'
+
+import { postgresDatabase } from './support.mjs'
+
+const waypost = createRequire(import.meta.url)('../../bindings-node/index.js')
+const NOW = new Date('2026-01-01T00:00:00Z')
+const pg = postgresDatabase()
+
+const stores = {
+  memory: async () => new waypost.InMemoryCheckpointRepository(),
+  sqlite: async () => waypost.SqliteCheckpointRepository.open(join(mkdtempSync(join(tmpdir(), 'wp-claims-')), 'c.db')),
+  postgres: async () => waypost.PostgresCheckpointRepository.connect(pg.url, {
+    schema: `wp_${randomUUID().replaceAll('-', '').slice(0, 12)}`,
+  }),
+}
+
+for (const [backend, open] of Object.entries(stores)) {
+  test(`claims by url on ${backend}`, { skip: backend === 'postgres' && pg.skip }, async () => {
+    const store = await open()
+    const a = new waypost.CheckpointManager(store, { workerId: 'a' })
+    const b = new waypost.CheckpointManager(store, { workerId: 'b' })
+    assert.equal(await a.claimFile('s3://b/one.csv', 'csv', NOW), true)
+    assert.equal(await b.claimFile('s3://b/one.csv', 'csv', NOW), false)
+    await assert.rejects(b.completeFile('s3://b/one.csv', { totalRows: 1 }), waypost.LeaseLostError)
+    await a.completeFile('s3://b/one.csv', { totalRows: 5, filteredRows: 1, persistedRows: 4, durationMs: 12 })
+    assert.equal(await b.isProcessed('s3://b/one.csv'), true)
+    await assert.rejects(a.completeFile('s3://b/one.csv'), (err) => err instanceof waypost.LeaseLostError && err.code === 'LeaseLost')
+
+    assert.equal(await a.claimFile('s3://b/two.csv', 'csv', NOW), true)
+    await a.failFile('s3://b/two.csv', 'bad header')
+    assert.equal(await b.claimFile('s3://b/two.csv', 'csv', NOW), true, 'a failed file is retried')
+    await b.releaseFile('s3://b/two.csv')
+    assert.deepEqual(await a.getStats(), { total: 2, processing: 1, completed: 1, failed: 0 })
+    assert.equal(a.mode, 'store')
+    await a.close()
+    await b.close()
+    await store.close()
+  })
+}
+
+test('a file failing every time is attempted maxRetries + 1 times', async () => {
+  const manager = new waypost.CheckpointManager(new waypost.InMemoryCheckpointRepository(), { maxRetries: 2 })
+  let attempts = 0
+  while (await manager.claimFile('flaky.csv', 'csv', NOW)) {
+    attempts += 1
+    await manager.failFile('flaky.csv', `attempt ${attempts}`)
+  }
+  assert.equal(attempts, 3)
+  await manager.close()
+})
+
+test('bad input gets typed errors', async () => {
+  const store = new waypost.InMemoryCheckpointRepository()
+  for (const bad of [{ leaseMs: 0 }, { maxRetries: 5000 }, { table: 'bad table' }, { workerId: '' }, { leaseMs: -1 }]) {
+    assert.throws(() => new waypost.CheckpointManager(store, bad), waypost.InvalidArgumentError, JSON.stringify(bad))
+  }
+  assert.throws(() => new waypost.CheckpointManager({}), TypeError)
+  const manager = new waypost.CheckpointManager(store)
+  await assert.rejects(manager.claimFile('', 'csv', NOW), waypost.InvalidArgumentError)
+  await assert.rejects(manager.claimFile('x'.repeat(2049), 'csv', NOW), waypost.InvalidArgumentError)
+  await assert.rejects(manager.claimFile('a.csv', 'csv', '2026-01-01'), TypeError)
+  await assert.rejects(manager.claimFile(42, 'csv', NOW), TypeError)
+  assert.equal(await manager.claimFile('a.csv', 'csv', NOW), true)
+  await assert.rejects(manager.completeFile('a.csv', { totalRows: -1 }), waypost.InvalidArgumentError)
+  await assert.rejects(manager.completeFile('a.csv', { durationMs: 1.5 }), waypost.InvalidArgumentError)
+  await manager.completeFile('a.csv', { totalRows: 1 })
+  assert.deepEqual(await manager.getStats(), { total: 1, processing: 0, completed: 1, failed: 0 })
+  await manager.close()
+})
+
+test('the default worker id', () => {
+  const manager = new waypost.CheckpointManager(new waypost.InMemoryCheckpointRepository())
+  assert.match(manager.getWorkerId(), /^worker_\d{13}_[a-z0-9]{6}$/)
+  assert.match(String(manager), /^CheckpointManager\(worker_/)
+})
+
+const unreachable = () => waypost.PostgresCheckpointRepository.connect('postgres://nobody@127.0.0.1:1/none', { connectTimeoutMs: 2000 })
+
+test('an unreachable store rejects without fallback', async () => {
+  const manager = new waypost.CheckpointManager(await unreachable())
+  await assert.rejects(manager.claimFile('a.csv', 'csv', NOW), waypost.UnavailableError)
+})
+
+test('fallbackToMemory switches, warns once and shows it', async () => {
+  const manager = new waypost.CheckpointManager(await unreachable(), { fallbackToMemory: true })
+  const warnings = []
+  const original = console.warn
+  console.warn = (message) => warnings.push(message)
+  try {
+    assert.equal(await manager.claimFile('a.csv', 'csv', NOW), true)
+    await manager.completeFile('a.csv')
+  } finally {
+    console.warn = original
+  }
+  assert.equal(manager.mode, 'memory')
+  assert.equal(warnings.length, 1)
+  assert.match(warnings[0], /memory/)
+  assert.equal(await manager.isProcessed('a.csv'), true)
+  await manager.close()
+})
