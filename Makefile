@@ -53,6 +53,7 @@ python-test:
 	$(PYTHON) -m mypy bindings-python/python/waypost examples/python
 	$(PYTHON) examples/python/tutorial_checkpoints.py
 	$(PYTHON) examples/python/health_check.py
+	$(PYTHON) examples/python/file_worker.py
 	mkdir -p .demo && rm -f .demo/tutorial.db*
 	WAYPOST_URL=sqlite:.demo/tutorial.db $(PYTHON) examples/python/tutorial_checkpoints.py
 
@@ -88,6 +89,7 @@ node-test:
 	git diff --exit-code -- bindings-node/generated.js bindings-node/generated.d.ts
 	cd bindings-node && node --test tests/ ../tests/node/
 	node examples/node/quickstart.mjs
+	node examples/node/file-worker/index.mjs
 	mkdir -p .demo && rm -f .demo/node.db*
 	WAYPOST_URL=sqlite:.demo/node.db node examples/node/quickstart.mjs
 
