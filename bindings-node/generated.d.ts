@@ -9,6 +9,20 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** The claims ledger itself, for callers that keep each claim (with its epoch). */
+export declare class NativeLedger {
+  constructor(store: NativeRepository, options?: LedgerOptions | undefined | null)
+  claim(key: string, itemType: string, itemTimestamp: Date, workerId: string, leaseMs: number): Promise<Claim | null>
+  heartbeat(claim: Claim, leaseMs: number): Promise<Claim>
+  complete(claim: Claim, stats?: ItemStats | undefined | null): Promise<void>
+  fail(claim: Claim, message: string): Promise<void>
+  release(claim: Claim): Promise<void>
+  isProcessed(key: string): Promise<boolean>
+  get(key: string): Promise<ClaimRecord | null>
+  stats(): Promise<ClaimStats>
+  list(status?: string | undefined | null, limit?: number | undefined | null): Promise<Array<ClaimRecord>>
+}
+
 /**
  * Per-item work claims over a repository's store: the core's `ClaimManager`, built on
  * the first call (it reaches the store and starts the heartbeat).
@@ -70,6 +84,32 @@ export interface CheckpointData {
   positionToken?: string
 }
 
+/** A claim: what `ClaimLedger.claim` returns and the other calls take back. */
+export interface Claim {
+  key: string
+  workerId: string
+  epoch: number
+  attempt: number
+  leaseExpiresAt: Date
+}
+
+/** One item's whole record. */
+export interface ClaimRecord {
+  key: string
+  itemType: string
+  itemTimestamp: Date
+  status: string
+  retryCount: number
+  workerId?: string
+  epoch: number
+  leaseExpiresAt?: Date
+  startedAt?: Date
+  completedAt?: Date
+  createdAt: Date
+  errorMessage?: string
+  stats?: ItemStats
+}
+
 /** How many items stand where, counted in the store. */
 export interface ClaimStats {
   total: number
@@ -99,6 +139,14 @@ export interface FileStats {
   durationMs?: number
 }
 
+/** What a completing worker reported. */
+export interface ItemStats {
+  recordsTotal?: number
+  recordsFiltered?: number
+  recordsPersisted?: number
+  processingTimeMs?: number
+}
+
 /** How far behind a projection is. */
 export interface LagMetrics {
   projectionName: string
@@ -109,6 +157,12 @@ export interface LagMetrics {
   lastProcessedAt?: string
   streamHead?: number
   eventsBehind?: number
+}
+
+/** Options of `new ClaimLedger(store, options)`. */
+export interface LedgerOptions {
+  table?: string
+  maxRetries?: number
 }
 
 /** Options of `new CheckpointManager(store, options)`. */

@@ -125,6 +125,58 @@ export declare class CheckpointManager {
   close(): Promise<void>
 }
 
+export interface Claim {
+  key: string
+  workerId: string
+  /** The fencing epoch: grows on every claim of the item. */
+  epoch: number
+  /** 1 for the first attempt, 2 for the first retry, … */
+  attempt: number
+  leaseExpiresAt: Date
+}
+
+export interface ItemStats {
+  recordsTotal?: number
+  recordsFiltered?: number
+  recordsPersisted?: number
+  processingTimeMs?: number
+}
+
+export interface ClaimRecord {
+  key: string
+  itemType: string
+  itemTimestamp: Date
+  status: 'processing' | 'completed' | 'failed'
+  retryCount: number
+  workerId: string | null
+  epoch: number
+  leaseExpiresAt: Date | null
+  startedAt: Date | null
+  completedAt: Date | null
+  createdAt: Date
+  errorMessage: string | null
+  stats: Required<ItemStats> | null
+}
+
+/** The claims ledger itself, for callers that keep each claim (with its epoch) themselves. */
+export declare class ClaimLedger {
+  constructor(store: CheckpointRepository, options?: { table?: string; maxRetries?: number })
+  /** The claim, or null when the item is done, held by a live claim, or out of retries. */
+  claim(key: string, itemType: string, itemTimestamp: Date, workerId: string, leaseMs: number): Promise<Claim | null>
+  /** @throws LeaseLostError when the claim is no longer current. */
+  heartbeat(claim: Claim, leaseMs: number): Promise<Claim>
+  /** @throws LeaseLostError when the claim is no longer current. */
+  complete(claim: Claim, stats?: ItemStats): Promise<void>
+  /** @throws LeaseLostError when the claim is no longer current. */
+  fail(claim: Claim, message: string): Promise<void>
+  /** Hands the item back without counting an attempt. */
+  release(claim: Claim): Promise<void>
+  isProcessed(key: string): Promise<boolean>
+  get(key: string): Promise<ClaimRecord | null>
+  stats(): Promise<ClaimStats>
+  list(status?: 'processing' | 'completed' | 'failed', limit?: number): Promise<ClaimRecord[]>
+}
+
 export type ErrorCode = 'InvalidArgument' | 'NotFound' | 'Conflict' | 'Unavailable' | 'Backend' | 'Unsupported' | 'LeaseLost'
 
 /** Base class of every waypost error. */

@@ -179,6 +179,30 @@ class CheckpointManager {
   toString() { return `CheckpointManager(${this.getWorkerId()}, ${this.mode})` }
 }
 
+const CLAIM_RECORD_FIELDS = ['workerId', 'leaseExpiresAt', 'startedAt', 'completedAt', 'errorMessage', 'stats']
+
+/** The claims ledger itself, for callers that keep each claim (with its fencing epoch)
+ * themselves; CheckpointManager is the worker API on top of it. */
+class ClaimLedger {
+  constructor(store, options) {
+    if (!(store instanceof CheckpointRepository)) throw new TypeError('store must be a waypost repository')
+    this[NATIVE] = now(() => new native.NativeLedger(store[NATIVE], options))
+  }
+  async claim(key, itemType, itemTimestamp, workerId, leaseMs) {
+    return (await call(() => this[NATIVE].claim(key, itemType, itemTimestamp, workerId, leaseMs))) ?? null
+  }
+  heartbeat(claim, leaseMs) { return call(() => this[NATIVE].heartbeat(claim, leaseMs)) }
+  complete(claim, stats) { return call(() => this[NATIVE].complete(claim, stats)) }
+  fail(claim, message) { return call(() => this[NATIVE].fail(claim, message)) }
+  release(claim) { return call(() => this[NATIVE].release(claim)) }
+  isProcessed(key) { return call(() => this[NATIVE].isProcessed(key)) }
+  async get(key) { return withNulls((await call(() => this[NATIVE].get(key))) ?? null, CLAIM_RECORD_FIELDS) }
+  stats() { return call(() => this[NATIVE].stats()) }
+  async list(status, limit) {
+    return (await call(() => this[NATIVE].list(status, limit))).map((r) => withNulls(r, CLAIM_RECORD_FIELDS))
+  }
+}
+
 /** Opens `memory:`, `sqlite:PATH` or `postgres://…` with default options. */
 async function openRepository(url) {
   const kind = await call(() => native.repositoryKind(url))
@@ -193,6 +217,7 @@ module.exports.SqliteCheckpointRepository = SqliteCheckpointRepository
 module.exports.PostgresCheckpointRepository = PostgresCheckpointRepository
 module.exports.openRepository = openRepository
 module.exports.CheckpointManager = CheckpointManager
+module.exports.ClaimLedger = ClaimLedger
 module.exports.WaypostError = WaypostError
 module.exports.InvalidArgumentError = InvalidArgumentError
 module.exports.NotFoundError = NotFoundError

@@ -13,7 +13,7 @@ use pyo3::prelude::*;
 #[pymodule]
 mod _waypost {
     #[pymodule_export]
-    use super::manager::Manager;
+    use super::manager::{Ledger, Manager};
     #[pymodule_export]
     use super::records::{CheckpointData, LagMetrics};
     #[pymodule_export]

@@ -4,22 +4,17 @@
 // cases' snake_case), same matchers.
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync, readdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { randomUUID } from 'node:crypto'
 import waypost from '../../bindings-node/index.js'
-import { postgresDatabase } from './support.mjs'
+import { loadCases, matches, postgresDatabase, snake } from './support.mjs'
 
 const casesDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'conformance', 'cases')
-const cases = readdirSync(casesDir)
-  .filter((f) => f.endsWith('.json'))
-  .sort()
-  .flatMap((f) => {
-    const data = JSON.parse(readFileSync(join(casesDir, f), 'utf8'))
-    return Array.isArray(data) ? data : [data]
-  })
+const cases = loadCases(casesDir)
+
 
 const iso = (d) => {
   if (d == null) return null
@@ -28,7 +23,6 @@ const iso = (d) => {
   return d.toISOString().replace('Z', '+00:00')
 }
 
-const snake = (s) => s.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase())
 
 function toJson(value) {
   if (Array.isArray(value)) return value.map(toJson)
@@ -37,32 +31,6 @@ function toJson(value) {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [snake(k), toJson(v)]))
   }
   return value
-}
-
-function matches(expected, actual, started, path = 'result') {
-  if (expected === '$any') return actual != null ? null : path
-  if (expected === '$recent') {
-    if (typeof actual !== 'string') return path
-    const t = Date.parse(actual)
-    return t >= started - 1000 && t <= Date.now() + 1000 ? null : path
-  }
-  if (Array.isArray(expected)) {
-    if (!Array.isArray(actual) || actual.length !== expected.length) return `${path}.length`
-    for (let i = 0; i < expected.length; i++) {
-      const where = matches(expected[i], actual[i], started, `${path}[${i}]`)
-      if (where) return where
-    }
-    return null
-  }
-  if (expected && typeof expected === 'object') {
-    if (!actual || typeof actual !== 'object') return path
-    for (const [key, value] of Object.entries(expected)) {
-      const where = matches(value, actual[key] ?? null, started, `${path}.${key}`)
-      if (where) return where
-    }
-    return null
-  }
-  return Object.is(expected, actual) || expected === actual ? null : path
 }
 
 // Event times go in as ISO strings with microseconds (a Date holds milliseconds): the

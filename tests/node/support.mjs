@@ -4,6 +4,8 @@
 // Without a server the PostgreSQL tests are skipped, and under CI=true that is a failure.
 import { execFileSync } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
+import { readFileSync, readdirSync } from 'node:fs'
+import { join } from 'node:path'
 
 const LOCAL = 'postgres://postgres@127.0.0.1:5432/postgres'
 
@@ -35,4 +37,45 @@ export function postgresDatabase() {
   parsed.pathname = `/${database}`
   cached = { skip: false, url: parsed.toString() }
   return cached
+}
+
+/** camelCase to the cases' snake_case. */
+export const snake = (s) => s.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase())
+
+/** null when `actual` matches `expected` (as the Rust runner's matcher does), else where it differs. */
+export function matches(expected, actual, started, path = 'result') {
+  if (expected === '$any') return actual != null ? null : path
+  if (expected === '$recent') {
+    if (typeof actual !== 'string') return path
+    const t = Date.parse(actual)
+    return t >= started - 1000 && t <= Date.now() + 1000 ? null : path
+  }
+  if (Array.isArray(expected)) {
+    if (!Array.isArray(actual) || actual.length !== expected.length) return `${path}.length`
+    for (let i = 0; i < expected.length; i++) {
+      const where = matches(expected[i], actual[i], started, `${path}[${i}]`)
+      if (where) return where
+    }
+    return null
+  }
+  if (expected && typeof expected === 'object') {
+    if (!actual || typeof actual !== 'object') return path
+    for (const [key, value] of Object.entries(expected)) {
+      const where = matches(value, actual[key] ?? null, started, `${path}.${key}`)
+      if (where) return where
+    }
+    return null
+  }
+  return Object.is(expected, actual) || expected === actual ? null : path
+}
+
+/** Every case in the `*.json` files of `dir`, ordered by file name. */
+export function loadCases(dir) {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .flatMap((f) => {
+      const data = JSON.parse(readFileSync(join(dir, f), 'utf8'))
+      return Array.isArray(data) ? data : [data]
+    })
 }

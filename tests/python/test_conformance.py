@@ -32,9 +32,9 @@ NAME_KEYWORD = {
 }
 
 
-def load_cases() -> list[dict[str, Any]]:
+def load_cases(directory: Path = CASES_DIR) -> list[dict[str, Any]]:
     cases: list[dict[str, Any]] = []
-    for file in sorted(CASES_DIR.glob("*.json")):
+    for file in sorted(directory.glob("*.json")):
         data = json.loads(file.read_text())
         cases.extend(data if isinstance(data, list) else [data])
     return cases
@@ -130,20 +130,27 @@ async def run_case(case: dict[str, Any], repo: Any) -> None:
     for index, step in enumerate(case.get("steps", []), start=1):
         where = f"{case['id']} step {index} ({step['op']})"
         copies = step.get("concurrently", 1)
-        try:
+
+        async def once() -> Any:
             if copies > 1:
-                results = await asyncio.gather(*(perform(repo, step) for _ in range(copies)))
-                actual = results[-1]
-            else:
-                actual = await perform(repo, step)
-        except waypost.WaypostError as error:
-            assert "error" in step, f"{where}: unexpected {type(error).__name__}: {error}"
-            assert error.code == step["error"], f"{where}: expected {step['error']}, got {error.code}: {error}"
-            continue
-        assert "error" not in step, f"{where}: expected a {step['error']} error, got {actual!r}"
-        if "expect" in step:
-            differs = matches(step["expect"], actual, started)
-            assert differs is None, f"{where}: at {differs}: expected {step['expect']!r}, got {actual!r}"
+                return (await asyncio.gather(*(perform(repo, step) for _ in range(copies))))[-1]
+            return await perform(repo, step)
+
+        await check_step(where, step, once, started)
+
+
+async def check_step(where: str, step: dict[str, Any], run: Any, started: dt.datetime) -> None:
+    """Runs a step and checks its outcome against its ``expect`` or ``error``."""
+    try:
+        actual = await run()
+    except waypost.WaypostError as error:
+        assert "error" in step, f"{where}: unexpected {type(error).__name__}: {error}"
+        assert error.code == step["error"], f"{where}: expected {step['error']}, got {error.code}: {error}"
+        return
+    assert "error" not in step, f"{where}: expected a {step['error']} error, got {actual!r}"
+    if "expect" in step:
+        differs = matches(step["expect"], actual, started)
+        assert differs is None, f"{where}: at {differs}: expected {step['expect']!r}, got {actual!r}"
 
 
 def options_for(case: dict[str, Any]) -> dict[str, Any]:

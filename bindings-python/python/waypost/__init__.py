@@ -27,6 +27,7 @@ from ._manager import CheckpointManager, Claimed
 from ._protocol import CheckpointRepository
 from ._waypost import (
     CheckpointData,
+    ClaimLedger,
     InMemoryCheckpointRepository,
     LagMetrics,
     PostgreSQLCheckpointRepository,
@@ -39,6 +40,7 @@ __all__ = [
     "BackendError",
     "CheckpointData",
     "CheckpointManager",
+    "ClaimLedger",
     "Claimed",
     "CheckpointRepository",
     "ConflictError",
