@@ -170,6 +170,9 @@ pub(crate) struct Write<'a> {
     pub event_type: &'a str,
     pub at: DateTime<Utc>,
     pub mark: Mark<'a>,
+    /// How many events this write covers: added to `events_processed` (1 for the
+    /// protocol methods).
+    pub count: i64,
 }
 
 impl<'a> Write<'a> {
@@ -181,7 +184,16 @@ impl<'a> Write<'a> {
             Mark::Position(p) => validate_position(p)?,
             Mark::Token(t) => validate_token(t)?,
         }
-        Ok(Write { name, event_id, event_type, at: time::now(), mark })
+        Ok(Write { name, event_id, event_type, at: time::now(), mark, count: 1 })
+    }
+
+    /// The same write covering `count` events (1 or more).
+    pub fn covering(mut self, count: u32) -> Result<Self> {
+        if count == 0 {
+            return Err(Error::invalid("a checkpoint covers at least 1 event, got 0"));
+        }
+        self.count = i64::from(count);
+        Ok(self)
     }
 
     /// The row a first write creates.
@@ -204,7 +216,7 @@ impl<'a> Write<'a> {
         row.last_event_id = Some(self.event_id);
         row.last_event_type = Some(self.event_type.to_owned());
         row.last_processed_at = Some(self.at);
-        row.events_processed = row.events_processed.saturating_add(1);
+        row.events_processed = row.events_processed.saturating_add(self.count);
         match self.mark {
             Mark::EventOnly => {}
             Mark::Position(p) => row.global_position = Some(p),

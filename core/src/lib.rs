@@ -34,6 +34,7 @@
 
 mod backends;
 mod checkpoint;
+pub mod checkpointer;
 pub mod claims;
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -55,6 +56,7 @@ pub use checkpoint::{
     parse_event_id, position_from_i128, validate_name, validate_position, validate_token, CheckpointData, LagMetrics,
     NewEvent, MAX_NAME_CHARS, MAX_TOKEN_CHARS,
 };
+pub use checkpointer::{Checkpointer, Strategy};
 pub use claims::{
     Claim, ClaimCounts, ClaimLedger, ClaimRecord, ClaimStatus, ClaimsOptions, ItemStats, DEFAULT_CLAIMS_TABLE,
     DEFAULT_MAX_RETRIES,

@@ -79,6 +79,29 @@ pub trait CheckpointRepository: Send + Sync + std::fmt::Debug {
     async fn save_position(&self, subscription_id: &str, position: i64, event_id: Uuid, event_type: &str)
         -> Result<()>;
 
+    /// Saves a global position that covers `count` events at once (a batched
+    /// checkpoint): like [`save_position`](Self::save_position), but `events_processed`
+    /// grows by `count`. The protocol methods count 1 per call.
+    ///
+    /// The default implementation accepts only `count == 1`.
+    ///
+    /// # Errors
+    /// As `save_position`; `InvalidArgument` for a count of 0.
+    async fn save_position_covering(
+        &self,
+        subscription_id: &str,
+        position: i64,
+        event_id: Uuid,
+        event_type: &str,
+        count: u32,
+    ) -> Result<()> {
+        match count {
+            1 => self.save_position(subscription_id, position, event_id, event_type).await,
+            0 => Err(Error::invalid("a checkpoint covers at least 1 event, got 0")),
+            _ => Err(Error::unsupported(format!("{self:?} cannot save a checkpoint covering {count} events"))),
+        }
+    }
+
     /// The last saved opaque position token (a CDC log position, a cursor), or `None`.
     ///
     /// # Errors

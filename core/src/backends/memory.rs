@@ -126,6 +126,18 @@ impl CheckpointRepository for MemoryRepository {
         self.write(Write::new(subscription_id, event_id, event_type, Mark::Position(position))?)
     }
 
+    async fn save_position_covering(
+        &self,
+        subscription_id: &str,
+        position: i64,
+        event_id: Uuid,
+        event_type: &str,
+        count: u32,
+    ) -> Result<()> {
+        let write = Write::new(subscription_id, event_id, event_type, Mark::Position(position))?.covering(count)?;
+        self.write(write)
+    }
+
     async fn get_position_token(&self, subscription_id: &str) -> Result<Option<String>> {
         self.read(subscription_id, |r| r.position_token.clone())
     }

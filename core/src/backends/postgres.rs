@@ -93,11 +93,13 @@ impl Sql {
         let upsert = |extra_col: &str, extra_set: &str| -> Arc<str> {
             format!(
                 "INSERT INTO {t} AS c (projection_name, last_event_id, last_event_type, last_processed_at, \
-                 events_processed, created_at, updated_at{extra_col}) VALUES ($1, $2, $3, $4, 1, $4, $4{}) \
+                 events_processed, created_at, updated_at{extra_col}) VALUES ($1, $2, $3, $4, {count}, $4, $4{value}) \
                  ON CONFLICT (projection_name) DO UPDATE SET last_event_id = EXCLUDED.last_event_id, \
                  last_event_type = EXCLUDED.last_event_type, last_processed_at = EXCLUDED.last_processed_at, \
-                 events_processed = c.events_processed + 1, updated_at = EXCLUDED.updated_at{extra_set}",
-                if extra_col.is_empty() { "" } else { ", $5" }
+                 events_processed = c.events_processed + {count}, updated_at = EXCLUDED.updated_at{extra_set}",
+                // The count is the last parameter: $5, or $6 after a position or token.
+                count = if extra_col.is_empty() { "$5" } else { "$6" },
+                value = if extra_col.is_empty() { "" } else { ", $5" },
             )
             .into()
         };
@@ -325,7 +327,7 @@ impl PostgresRepository {
             Mark::Position(p) => q.bind(p),
             Mark::Token(t) => q.bind(t),
         };
-        self.run(q, Fetch::Nothing).await.map(drop)
+        self.run(q.bind(w.count), Fetch::Nothing).await.map(drop)
     }
 
     async fn read_column<T>(&self, name: &str, sql: &Arc<str>) -> Result<Option<T>>
@@ -421,6 +423,18 @@ impl CheckpointRepository for PostgresRepository {
         event_type: &str,
     ) -> Result<()> {
         self.write(Write::new(subscription_id, event_id, event_type, Mark::Position(position))?).await
+    }
+
+    async fn save_position_covering(
+        &self,
+        subscription_id: &str,
+        position: i64,
+        event_id: Uuid,
+        event_type: &str,
+        count: u32,
+    ) -> Result<()> {
+        let write = Write::new(subscription_id, event_id, event_type, Mark::Position(position))?.covering(count)?;
+        self.write(write).await
     }
 
     async fn get_position_token(&self, subscription_id: &str) -> Result<Option<String>> {

@@ -106,11 +106,13 @@ impl Sql {
         let upsert = |extra_col: &str, extra_set: &str| {
             format!(
                 "INSERT INTO {t} AS c (projection_name, last_event_id, last_event_type, last_processed_at, \
-                 events_processed, created_at, updated_at{extra_col}) VALUES (?1, ?2, ?3, ?4, 1, ?4, ?4{}) \
+                 events_processed, created_at, updated_at{extra_col}) VALUES (?1, ?2, ?3, ?4, {count}, ?4, ?4{value}) \
                  ON CONFLICT (projection_name) DO UPDATE SET last_event_id = excluded.last_event_id, \
                  last_event_type = excluded.last_event_type, last_processed_at = excluded.last_processed_at, \
-                 events_processed = c.events_processed + 1, updated_at = excluded.updated_at{extra_set}",
-                if extra_col.is_empty() { "" } else { ", ?5" }
+                 events_processed = c.events_processed + {count}, updated_at = excluded.updated_at{extra_set}",
+                // The count is the last parameter: ?5, or ?6 after a position or token.
+                count = if extra_col.is_empty() { "?5" } else { "?6" },
+                value = if extra_col.is_empty() { "" } else { ", ?5" },
             )
         };
         Ok(Sql {
@@ -383,14 +385,17 @@ impl SqliteRepository {
     async fn write(&self, w: Write<'_>) -> Result<()> {
         let (name, id, event_type, at) =
             (w.name.to_owned(), w.event_id.to_string(), w.event_type.to_owned(), time::isoformat(&w.at));
+        let n = w.count;
         match w.mark {
-            Mark::EventOnly => self.run(move |c, s| exec(c, &s.upsert_event, params![name, id, event_type, at])).await,
+            Mark::EventOnly => {
+                self.run(move |c, s| exec(c, &s.upsert_event, params![name, id, event_type, at, n])).await
+            }
             Mark::Position(p) => {
-                self.run(move |c, s| exec(c, &s.upsert_position, params![name, id, event_type, at, p])).await
+                self.run(move |c, s| exec(c, &s.upsert_position, params![name, id, event_type, at, p, n])).await
             }
             Mark::Token(t) => {
                 let t = t.to_owned();
-                self.run(move |c, s| exec(c, &s.upsert_token, params![name, id, event_type, at, t])).await
+                self.run(move |c, s| exec(c, &s.upsert_token, params![name, id, event_type, at, t, n])).await
             }
         }
     }
@@ -527,6 +532,18 @@ impl CheckpointRepository for SqliteRepository {
         event_type: &str,
     ) -> Result<()> {
         self.write(Write::new(subscription_id, event_id, event_type, Mark::Position(position))?).await
+    }
+
+    async fn save_position_covering(
+        &self,
+        subscription_id: &str,
+        position: i64,
+        event_id: Uuid,
+        event_type: &str,
+        count: u32,
+    ) -> Result<()> {
+        let write = Write::new(subscription_id, event_id, event_type, Mark::Position(position))?.covering(count)?;
+        self.write(write).await
     }
 
     async fn get_position_token(&self, subscription_id: &str) -> Result<Option<String>> {
