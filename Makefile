@@ -105,6 +105,7 @@ bench-python: $(VENV)/.installed
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r bindings-python/requirements-bench.txt
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/maturin develop -q --release
 	tests/support/with-postgres.sh $(PYTHON) bindings-python/bench/compare_eventsource.py
+	tests/support/with-postgres.sh $(PYTHON) bindings-python/bench/strategies.py
 
 clean:
 	rm -rf .demo $(VENV)

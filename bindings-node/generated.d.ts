@@ -9,6 +9,20 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** The core's `Checkpointer`: saves one projection's position by a strategy. */
+export declare class NativeCheckpointer {
+  constructor(store: NativeRepository, projectionName: string, options?: CheckpointerOptions | undefined | null)
+  record(position: number, eventId: string, eventType: string): Promise<void>
+  flush(): Promise<void>
+  /**
+   * The final save runs as a task of the native runtime: it completes even if nobody
+   * awaits the returned Promise.
+   */
+  close(): Promise<void>
+  saves(): Promise<number>
+  unsaved(): Promise<number>
+}
+
 /** The claims ledger itself, for callers that keep each claim (with its epoch). */
 export declare class NativeLedger {
   constructor(store: NativeRepository, options?: LedgerOptions | undefined | null)
@@ -82,6 +96,14 @@ export interface CheckpointData {
   eventsProcessed: number
   globalPosition?: number
   positionToken?: string
+}
+
+/** Options of `new Checkpointer(store, name, options)`: neither saves after every event. */
+export interface CheckpointerOptions {
+  /** Save after this many events. */
+  every?: number
+  /** Save when this many milliseconds have passed since the last save. */
+  intervalMs?: number
 }
 
 /** A claim: what `ClaimLedger.claim` returns and the other calls take back. */

@@ -835,6 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.NativeCheckpointer = nativeBinding.NativeCheckpointer
 module.exports.NativeLedger = nativeBinding.NativeLedger
 module.exports.NativeManager = nativeBinding.NativeManager
 module.exports.NativeRepository = nativeBinding.NativeRepository

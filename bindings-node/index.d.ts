@@ -125,6 +125,28 @@ export declare class CheckpointManager {
   close(): Promise<void>
 }
 
+export interface CheckpointerOptions {
+  /** Save after this many events. */
+  every?: number
+  /** Save when this many milliseconds have passed since the last save (also with no new event). */
+  intervalMs?: number
+}
+
+/**
+ * Saves one projection's position by a strategy: after every event (no options), every
+ * `every` events, every `intervalMs`, or both, whichever comes first. One write covers
+ * every event since the previous save. `close()` always saves the last recorded position.
+ */
+export declare class Checkpointer {
+  constructor(store: CheckpointRepository, projectionName: string, options?: CheckpointerOptions)
+  /** Records that the event at `position` was handled; saves if the strategy says so. */
+  record(position: number, eventId: string, eventType: string): Promise<void>
+  flush(): Promise<void>
+  close(): Promise<void>
+  saves(): Promise<number>
+  unsaved(): Promise<number>
+}
+
 export interface Claim {
   key: string
   workerId: string

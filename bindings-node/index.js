@@ -179,6 +179,23 @@ class CheckpointManager {
   toString() { return `CheckpointManager(${this.getWorkerId()}, ${this.mode})` }
 }
 
+/** Saves one projection's position by a strategy: after every event (no options), every
+ * `every` events, every `intervalMs` milliseconds (also with no new event), or both,
+ * whichever comes first; one write covers every event since the previous save. An error
+ * of a background save rejects the next call; `close()` always saves the last recorded
+ * position, and its save completes on the native side even if nobody awaits it. */
+class Checkpointer {
+  constructor(store, projectionName, options) {
+    if (!(store instanceof CheckpointRepository)) throw new TypeError('store must be a waypost repository')
+    this[NATIVE] = now(() => new native.NativeCheckpointer(store[NATIVE], projectionName, options))
+  }
+  record(position, eventId, eventType) { return call(() => this[NATIVE].record(position, eventId, eventType)) }
+  flush() { return call(() => this[NATIVE].flush()) }
+  close() { return call(() => this[NATIVE].close()) }
+  saves() { return call(() => this[NATIVE].saves()) }
+  unsaved() { return call(() => this[NATIVE].unsaved()) }
+}
+
 const CLAIM_RECORD_FIELDS = ['workerId', 'leaseExpiresAt', 'startedAt', 'completedAt', 'errorMessage', 'stats']
 
 /** The claims ledger itself, for callers that keep each claim (with its fencing epoch)
@@ -218,6 +235,7 @@ module.exports.PostgresCheckpointRepository = PostgresCheckpointRepository
 module.exports.openRepository = openRepository
 module.exports.CheckpointManager = CheckpointManager
 module.exports.ClaimLedger = ClaimLedger
+module.exports.Checkpointer = Checkpointer
 module.exports.WaypostError = WaypostError
 module.exports.InvalidArgumentError = InvalidArgumentError
 module.exports.NotFoundError = NotFoundError

@@ -1,6 +1,7 @@
 //! waypost for Python: the `waypost._waypost` extension module. Registration only; the
 //! pieces live in their own modules.
 
+mod checkpointer;
 mod convert;
 mod errors;
 mod manager;
@@ -12,6 +13,8 @@ use pyo3::prelude::*;
 
 #[pymodule]
 mod _waypost {
+    #[pymodule_export]
+    use super::checkpointer::Checkpointer;
     #[pymodule_export]
     use super::manager::{Ledger, Manager};
     #[pymodule_export]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,19 +13,6 @@ import pytest
 import waypost
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
-
-
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
-    if request.param == "memory":
-        repo: Any = waypost.InMemoryCheckpointRepository()
-    elif request.param == "sqlite":
-        repo = waypost.SQLiteCheckpointRepository(tmp_path / "claims.db")
-    else:
-        url = request.getfixturevalue("postgres_url")
-        repo = waypost.PostgreSQLCheckpointRepository(url, schema=request.getfixturevalue("schema"))
-    yield repo
-    await repo.close()
 
 
 async def test_claims_by_url(store: Any) -> None:

@@ -122,8 +122,8 @@ impl std::fmt::Debug for Checkpointer {
 }
 
 impl Checkpointer {
-    /// A checkpointer for `name` on `repo`. With an interval strategy it starts a
-    /// background tick, so it must then be created within a tokio runtime.
+    /// A checkpointer for `name` on `repo`. With an interval strategy, its first
+    /// `record` starts the background tick on the current tokio runtime.
     ///
     /// # Errors
     /// `InvalidArgument` for a bad name or strategy (`Every(0)`, a zero interval).
@@ -136,8 +136,7 @@ impl Checkpointer {
             strategy,
             state: tokio::sync::Mutex::new(State { last_save: Some(Instant::now()), ..State::default() }),
         });
-        let tick = strategy.interval().map(|interval| tokio::spawn(tick(Arc::downgrade(&inner), interval)));
-        Ok(Checkpointer { inner, tick: Mutex::new(tick) })
+        Ok(Checkpointer { inner, tick: Mutex::new(None) })
     }
 
     /// Records that the event at `position` was handled; saves if the strategy says so.
@@ -149,6 +148,7 @@ impl Checkpointer {
     pub async fn record(&self, position: i64, event_id: Uuid, event_type: &str) -> Result<()> {
         validate_position(position)?;
         validate_name("event type", event_type)?;
+        self.start_tick();
         let mut state = self.inner.state.lock().await;
         if state.closed {
             return Err(Error::invalid("the checkpointer is closed"));
@@ -195,6 +195,14 @@ impl Checkpointer {
             // The final save went through: the earlier failure is healed, but still reported.
             Some(e) => Err(e),
             None => saved,
+        }
+    }
+
+    fn start_tick(&self) {
+        let Some(interval) = self.inner.strategy.interval() else { return };
+        let mut tick = self.tick.lock().unwrap_or_else(PoisonError::into_inner);
+        if tick.is_none() && !self.inner.state.try_lock().is_ok_and(|s| s.closed) {
+            *tick = Some(tokio::spawn(self::tick(Arc::downgrade(&self.inner), interval)));
         }
     }
 

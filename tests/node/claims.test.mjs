@@ -3,13 +3,10 @@
 // run_claims_case in core/src/conformance.rs (camelCase names mapped back to snake_case).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { randomUUID } from 'node:crypto'
 import waypost from '../../bindings-node/index.js'
-import { loadCases, matches, postgresDatabase, snake } from './support.mjs'
+import { loadCases, matches, storeOpeners, snake } from './support.mjs'
 
 const casesDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'conformance', 'claims')
 const cases = loadCases(casesDir)
@@ -93,19 +90,12 @@ test('every claims case file loads', () => {
   assert.equal(new Set(cases.map((c) => c.id)).size, cases.length)
 })
 
-const pg = postgresDatabase()
-const backends = {
-  memory: async () => new waypost.InMemoryCheckpointRepository(),
-  sqlite: async () => waypost.SqliteCheckpointRepository.open(join(mkdtempSync(join(tmpdir(), 'wp-cl-')), 'c.db')),
-  postgres: async () => waypost.PostgresCheckpointRepository.connect(pg.url, {
-    schema: `wp_${randomUUID().replaceAll('-', '').slice(0, 12)}`,
-  }),
-}
+const backends = storeOpeners(waypost)
 
-for (const [backend, open] of Object.entries(backends)) {
+for (const [backend, opener] of Object.entries(backends)) {
   for (const c of cases) {
-    test(`${backend} ${c.id}: ${c.title}`, { skip: backend === 'postgres' && pg.skip }, async () => {
-      const repo = await open()
+    test(`${backend} ${c.id}: ${c.title}`, { skip: opener.skip }, async () => {
+      const repo = await opener.open()
       try {
         await check(c, repo)
       } finally {

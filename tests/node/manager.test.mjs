@@ -2,29 +2,18 @@
 // input, the retry limit, and the explicit fallback to memory.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { randomUUID } from 'node:crypto'
 import { createRequire } from 'node:module'
 
-import { postgresDatabase } from './support.mjs'
+import { storeOpeners } from './support.mjs'
 
 const waypost = createRequire(import.meta.url)('../../bindings-node/index.js')
 const NOW = new Date('2026-01-01T00:00:00Z')
-const pg = postgresDatabase()
 
-const stores = {
-  memory: async () => new waypost.InMemoryCheckpointRepository(),
-  sqlite: async () => waypost.SqliteCheckpointRepository.open(join(mkdtempSync(join(tmpdir(), 'wp-claims-')), 'c.db')),
-  postgres: async () => waypost.PostgresCheckpointRepository.connect(pg.url, {
-    schema: `wp_${randomUUID().replaceAll('-', '').slice(0, 12)}`,
-  }),
-}
+const stores = storeOpeners(waypost)
 
-for (const [backend, open] of Object.entries(stores)) {
-  test(`claims by url on ${backend}`, { skip: backend === 'postgres' && pg.skip }, async () => {
-    const store = await open()
+for (const [backend, opener] of Object.entries(stores)) {
+  test(`claims by url on ${backend}`, { skip: opener.skip }, async () => {
+    const store = await opener.open()
     const a = new waypost.CheckpointManager(store, { workerId: 'a' })
     const b = new waypost.CheckpointManager(store, { workerId: 'b' })
     assert.equal(await a.claimFile('s3://b/one.csv', 'csv', NOW), true)

@@ -4,7 +4,8 @@
 // Without a server the PostgreSQL tests are skipped, and under CI=true that is a failure.
 import { execFileSync } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { readFileSync, readdirSync } from 'node:fs'
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 const LOCAL = 'postgres://postgres@127.0.0.1:5432/postgres'
@@ -78,4 +79,22 @@ export function loadCases(dir) {
       const data = JSON.parse(readFileSync(join(dir, f), 'utf8'))
       return Array.isArray(data) ? data : [data]
     })
+}
+
+/** Openers of a fresh repository per backend (PostgreSQL in a schema of its own). */
+export function storeOpeners(waypost) {
+  const pg = postgresDatabase()
+  return {
+    memory: { skip: false, open: async () => new waypost.InMemoryCheckpointRepository() },
+    sqlite: {
+      skip: false,
+      open: async () => waypost.SqliteCheckpointRepository.open(join(mkdtempSync(join(tmpdir(), 'wp-store-')), 's.db')),
+    },
+    postgres: {
+      skip: pg.skip,
+      open: async () => waypost.PostgresCheckpointRepository.connect(pg.url, {
+        schema: `wp_${randomUUID().replaceAll('-', '').slice(0, 12)}`,
+      }),
+    },
+  }
 }

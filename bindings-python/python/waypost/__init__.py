@@ -23,6 +23,7 @@ from ._errors import (
     LeaseLostError,
     WaypostError,
 )
+from ._checkpointer import Checkpointer
 from ._manager import CheckpointManager, Claimed
 from ._protocol import CheckpointRepository
 from ._waypost import (
@@ -40,6 +41,7 @@ __all__ = [
     "BackendError",
     "CheckpointData",
     "CheckpointManager",
+    "Checkpointer",
     "ClaimLedger",
     "Claimed",
     "CheckpointRepository",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from types import TracebackType
 
+from ._closing import ClosesOnExit
 from ._waypost import _CheckpointManager
 
 
@@ -74,7 +75,7 @@ class _ClaimBlock:
         return False
 
 
-class CheckpointManager(_CheckpointManager):
+class CheckpointManager(ClosesOnExit, _CheckpointManager):
     """Per-item work claims for one worker over a repository's store.
 
     >>> import asyncio, datetime as dt, waypost
@@ -97,14 +98,3 @@ class CheckpointManager(_CheckpointManager):
         raises fails it with the exception's text (and the exception propagates)."""
         return _ClaimBlock(self, url, file_type, timestamp)
 
-    async def __aenter__(self) -> CheckpointManager:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool:
-        await self.close()
-        return False

@@ -1,0 +1,61 @@
+// Checkpointer from Node: saves when the strategy says, one write covering the events
+// since the last, the final save on close.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
+import waypost from '../../bindings-node/index.js'
+import { storeOpeners } from './support.mjs'
+
+const stores = storeOpeners(waypost)
+
+const processed = async (repo, name) => (await repo.getAllCheckpoints()).find((c) => c.projectionName === name).eventsProcessed
+
+for (const [backend, opener] of Object.entries(stores)) {
+  test(`every 3 on ${backend}`, { skip: opener.skip }, async () => {
+    const repo = await opener.open()
+    const c = new waypost.Checkpointer(repo, 'every3', { every: 3 })
+    await c.record(1, randomUUID(), 'T')
+    await c.record(2, randomUUID(), 'T')
+    assert.equal(await repo.getPosition('every3'), null)
+    await c.record(3, randomUUID(), 'T')
+    assert.equal(await repo.getPosition('every3'), 3)
+    for (let p = 4; p <= 7; p++) await c.record(p, randomUUID(), 'T')
+    assert.deepEqual([await repo.getPosition('every3'), await c.saves(), await c.unsaved()], [6, 2, 1])
+    await c.close()
+    assert.equal(await repo.getPosition('every3'), 7)
+    assert.equal(await processed(repo, 'every3'), 7)
+    await assert.rejects(c.record(8, randomUUID(), 'T'), waypost.InvalidArgumentError)
+    await repo.close()
+  })
+}
+
+test('every event by default; a long interval saves only on close', async () => {
+  const repo = new waypost.InMemoryCheckpointRepository()
+  const each = new waypost.Checkpointer(repo, 'each')
+  for (let p = 0; p < 5; p++) {
+    await each.record(p, randomUUID(), 'T')
+    assert.equal(await repo.getPosition('each'), p)
+  }
+  assert.equal(await each.saves(), 5)
+  const hourly = new waypost.Checkpointer(repo, 'hourly', { intervalMs: 3_600_000 })
+  for (let p = 1; p <= 100; p++) await hourly.record(p, randomUUID(), 'T')
+  assert.equal(await repo.getPosition('hourly'), null)
+  await hourly.close()
+  assert.equal(await repo.getPosition('hourly'), 100)
+  assert.equal(await processed(repo, 'hourly'), 100)
+})
+
+test('bad input gets typed errors', async () => {
+  const repo = new waypost.InMemoryCheckpointRepository()
+  for (const bad of [{ every: 0 }, { every: 1.5 }, { every: -1 }, { intervalMs: 0 }, { intervalMs: -5 }]) {
+    assert.throws(() => new waypost.Checkpointer(repo, 'x', bad), waypost.InvalidArgumentError, JSON.stringify(bad))
+  }
+  assert.throws(() => new waypost.Checkpointer(repo, ''), waypost.InvalidArgumentError)
+  assert.throws(() => new waypost.Checkpointer({}, 'x'), TypeError)
+  const c = new waypost.Checkpointer(repo, 'x', { every: 2 })
+  await assert.rejects(c.record(-1, randomUUID(), 'T'), waypost.InvalidArgumentError)
+  await assert.rejects(c.record(1, 'not-a-uuid', 'T'), waypost.InvalidArgumentError)
+  await assert.rejects(c.record('1', randomUUID(), 'T'), TypeError)
+  assert.equal(await c.unsaved(), 0)
+  await c.close()
+})
