@@ -51,7 +51,7 @@ pub use backends::memory::MemoryRepository;
 #[cfg(feature = "postgres")]
 pub use backends::postgres::PostgresRepository;
 #[cfg(feature = "sqlite")]
-pub use backends::sqlite::{SqliteRepository, SqliteSettings};
+pub use backends::sqlite::{SqliteRepository, SqliteSettings, SqliteTransaction};
 pub use checkpoint::{
     parse_event_id, position_from_i128, validate_name, validate_position, validate_token, CheckpointData, LagMetrics,
     NewEvent, MAX_NAME_CHARS, MAX_TOKEN_CHARS,

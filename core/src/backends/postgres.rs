@@ -211,6 +211,49 @@ impl PostgresRepository {
         &self.address
     }
 
+    /// Saves a position on the caller's connection — inside the caller's open
+    /// transaction, so that the checkpoint commits or rolls back with their read-model
+    /// writes (exactly-once projections). Pass `&mut *tx` for a `sqlx::Transaction`.
+    ///
+    /// ```no_run
+    /// # async fn demo(repo: &waypost::PostgresRepository, pool: &sqlx::PgPool) -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut tx = pool.begin().await?;
+    /// sqlx::query("INSERT INTO order_totals (order_id, total) VALUES ($1, $2)")
+    ///     .bind(42_i64).bind(99_i64).execute(&mut *tx).await?;
+    /// repo.save_position_on(&mut tx, "OrderTotals", 1001, uuid::Uuid::new_v4(), "OrderPlaced").await?;
+    /// tx.commit().await?; // both, or neither
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`CheckpointRepository::save_position`]; errors of the caller's connection are
+    /// mapped the same way.
+    pub async fn save_position_on(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        subscription_id: &str,
+        position: i64,
+        event_id: Uuid,
+        event_type: &str,
+    ) -> Result<()> {
+        self.write_on(conn, Write::new(subscription_id, event_id, event_type, Mark::Position(position))?).await
+    }
+
+    /// [`update_checkpoint`](CheckpointRepository::update_checkpoint) on the caller's
+    /// connection; see [`save_position_on`](Self::save_position_on).
+    ///
+    /// # Errors
+    /// As `update_checkpoint`.
+    pub async fn update_checkpoint_on(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        projection_name: &str,
+        event_id: Uuid,
+        event_type: &str,
+    ) -> Result<()> {
+        self.write_on(conn, Write::new(projection_name, event_id, event_type, Mark::EventOnly)?).await
+    }
+
     pub(crate) async fn ready(&self) -> Result<&PgPool> {
         if self.create_schema {
             self.ready.get_or_try_init(|| self.migrate()).await?;
@@ -314,7 +357,8 @@ impl PostgresRepository {
         result.map_err(|e| self.map_err(e))
     }
 
-    async fn write(&self, w: Write<'_>) -> Result<()> {
+    /// The write's statement with its parameters bound.
+    fn write_query<'q>(&self, w: &Write<'q>) -> Query<'q, Postgres, PgArguments> {
         let s = &self.sql;
         let sql = match w.mark {
             Mark::EventOnly => &s.upsert_event,
@@ -327,7 +371,16 @@ impl PostgresRepository {
             Mark::Position(p) => q.bind(p),
             Mark::Token(t) => q.bind(t),
         };
-        self.run(q.bind(w.count), Fetch::Nothing).await.map(drop)
+        q.bind(w.count)
+    }
+
+    async fn write_on(&self, conn: &mut sqlx::PgConnection, w: Write<'_>) -> Result<()> {
+        self.ready().await?;
+        self.write_query(&w).execute(conn).await.map(drop).map_err(|e| self.map_err(e))
+    }
+
+    async fn write(&self, w: Write<'_>) -> Result<()> {
+        self.run(self.write_query(&w), Fetch::Nothing).await.map(drop)
     }
 
     async fn read_column<T>(&self, name: &str, sql: &Arc<str>) -> Result<Option<T>>

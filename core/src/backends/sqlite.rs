@@ -187,6 +187,62 @@ fn to_conversion(e: Error) -> rusqlite::Error {
 }
 
 /// Maps rusqlite's errors onto waypost's kinds.
+/// A transaction of [`SqliteRepository::transaction`]: the caller's statements go
+/// through [`connection`](Self::connection), checkpoint writes through the methods.
+pub struct SqliteTransaction<'t> {
+    tx: &'t rusqlite::Transaction<'t>,
+    sql: &'t Sql,
+}
+
+impl SqliteTransaction<'_> {
+    /// The connection, inside the transaction, for the caller's own statements.
+    pub fn connection(&self) -> &Connection {
+        self.tx
+    }
+
+    /// [`save_position`](CheckpointRepository::save_position) inside this transaction.
+    ///
+    /// # Errors
+    /// As `save_position`.
+    pub fn save_position(&self, subscription_id: &str, position: i64, event_id: Uuid, event_type: &str) -> Result<()> {
+        self.write(Write::new(subscription_id, event_id, event_type, Mark::Position(position))?)
+    }
+
+    /// [`update_checkpoint`](CheckpointRepository::update_checkpoint) inside this transaction.
+    ///
+    /// # Errors
+    /// As `update_checkpoint`.
+    pub fn update_checkpoint(&self, projection_name: &str, event_id: Uuid, event_type: &str) -> Result<()> {
+        self.write(Write::new(projection_name, event_id, event_type, Mark::EventOnly)?)
+    }
+
+    fn write(&self, w: Write<'_>) -> Result<()> {
+        let (id, at) = (w.event_id.to_string(), time::isoformat(&w.at));
+        let c: &Connection = self.tx;
+        let mut stmt = match w.mark {
+            Mark::EventOnly => c.prepare_cached(&self.sql.upsert_event),
+            Mark::Position(_) => c.prepare_cached(&self.sql.upsert_position),
+            Mark::Token(_) => c.prepare_cached(&self.sql.upsert_token),
+        }
+        .map_err(map_err)?;
+        match w.mark {
+            Mark::EventOnly => stmt.execute(params![w.name, id, w.event_type, at, w.count]),
+            Mark::Position(p) => stmt.execute(params![w.name, id, w.event_type, at, p, w.count]),
+            Mark::Token(t) => stmt.execute(params![w.name, id, w.event_type, at, t, w.count]),
+        }
+        .map_err(map_err)?;
+        Ok(())
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    /// A rusqlite error from the caller's own statements in a transaction, classified as
+    /// waypost's are.
+    fn from(e: rusqlite::Error) -> Self {
+        map_err(e)
+    }
+}
+
 pub(crate) fn map_err(e: rusqlite::Error) -> Error {
     use rusqlite::ErrorCode as C;
     if let rusqlite::Error::FromSqlConversionFailure(_, _, inner) = e {
@@ -380,6 +436,46 @@ impl SqliteRepository {
         });
         jobs.send(job).map_err(|_| closed())?;
         reply_rx.await.map_err(|_| Error::backend("the sqlite thread failed while running the call", None))?
+    }
+
+    /// Runs `f` in one transaction (`BEGIN IMMEDIATE`) on the repository's connection, on
+    /// its SQLite thread: the caller's read-model writes and the checkpoint writes made
+    /// through the [`SqliteTransaction`] commit together when `f` returns `Ok`, and roll
+    /// back together when it returns `Err` (or panics). Exactly-once projections use this.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use waypost::{CheckpointRepository, SqliteOptions, SqliteRepository};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let repo = SqliteRepository::open(dir.path().join("app.db"), SqliteOptions::default()).await?;
+    /// let event_id = uuid::Uuid::new_v4();
+    /// repo.transaction(move |tx| {
+    ///     tx.connection().execute_batch("CREATE TABLE IF NOT EXISTS totals (order_id INTEGER PRIMARY KEY, total INTEGER)")?;
+    ///     tx.connection().execute("INSERT INTO totals VALUES (?1, ?2)", (42, 99))?;
+    ///     tx.save_position("OrderTotals", 1001, event_id, "OrderPlaced")
+    /// })
+    /// .await?;
+    /// assert_eq!(repo.get_position("OrderTotals").await?, Some(1001));
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// What `f` returns (nothing is committed then); `Unavailable` when the file stays
+    /// locked past the busy timeout; errors of the commit.
+    pub async fn transaction<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&SqliteTransaction<'_>) -> Result<R> + Send + 'static,
+    {
+        self.run(move |c, sql| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(map_err)?;
+            let out = f(&SqliteTransaction { tx: &tx, sql })?;
+            tx.commit().map_err(map_err)?;
+            Ok(out)
+        })
+        .await
     }
 
     async fn write(&self, w: Write<'_>) -> Result<()> {
