@@ -187,6 +187,23 @@ impl<'a> Write<'a> {
         Ok(Write { name, event_id, event_type, at: time::now(), mark, count: 1 })
     }
 
+    /// The write a checkpoint statement of `kind` performs.
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+    pub fn for_statement(
+        name: &'a str,
+        event_id: Uuid,
+        event_type: &'a str,
+        kind: &'a crate::statement::StatementKind,
+    ) -> Result<Self> {
+        use crate::statement::StatementKind;
+        let mark = match kind {
+            StatementKind::SavePosition(p) => Mark::Position(*p),
+            StatementKind::UpdateCheckpoint => Mark::EventOnly,
+            StatementKind::SavePositionToken(t) => Mark::Token(t),
+        };
+        Write::new(name, event_id, event_type, mark)
+    }
+
     /// The same write covering `count` events (1 or more).
     pub fn covering(mut self, count: u32) -> Result<Self> {
         if count == 0 {

@@ -45,6 +45,7 @@ pub mod manager;
 mod open;
 mod options;
 mod repository;
+pub mod statement;
 pub mod time;
 
 pub use backends::memory::MemoryRepository;
@@ -67,6 +68,7 @@ pub use manager::{ClaimManager, ManagerMode, ManagerOptions};
 pub use open::{open, parse_url, Target};
 pub use options::{EventsTable, PostgresOptions, SqliteOptions, DEFAULT_CHECKPOINT_TABLE};
 pub use repository::CheckpointRepository;
+pub use statement::{CheckpointStatement, StatementKind, StatementParam};
 
 pub use chrono;
 pub use uuid;

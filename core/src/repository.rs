@@ -8,6 +8,7 @@ use uuid::Uuid;
 use crate::checkpoint::{CheckpointData, LagMetrics, NewEvent};
 use crate::claims::{ClaimLedger, ClaimsOptions};
 use crate::error::{Error, Result};
+use crate::statement::{CheckpointStatement, StatementKind};
 
 /// A store of projection checkpoints: the protocol of eventsource-py's
 /// `CheckpointRepository`, in Rust.
@@ -188,6 +189,24 @@ pub trait CheckpointRepository: Send + Sync + std::fmt::Debug {
     /// `Backend` if the store failed while shutting down.
     async fn close(&self) -> Result<()> {
         Ok(())
+    }
+
+    /// The SQL and parameters of a checkpoint write on this store, to run inside the
+    /// caller's own transaction with their own driver (see [`crate::statement`]). The
+    /// checkpoint table is created first if missing.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a bad name, event type, position or token; `Unsupported`
+    /// for a store without SQL (memory).
+    async fn checkpoint_statement(
+        &self,
+        name: &str,
+        event_id: Uuid,
+        event_type: &str,
+        kind: StatementKind,
+    ) -> Result<CheckpointStatement> {
+        let _ = (name, event_id, event_type, kind);
+        Err(Error::unsupported(format!("{self:?} has no SQL statements")))
     }
 
     /// The work-claims ledger in `options.table` of this store, sharing its connections

@@ -105,3 +105,78 @@ async fn postgres_commits_both_or_neither() {
     repo.close().await.unwrap();
     scratch.drop_schema().await;
 }
+
+/// Statement mode on SQLite: the caller runs the statement with their own rusqlite
+/// connection inside their own transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_statement_runs_in_the_callers_transaction() {
+    use waypost::{StatementKind, StatementParam};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stmt.db");
+    let repo = SqliteRepository::open(&path, SqliteOptions::default()).await.unwrap();
+    let mut own = rusqlite::Connection::open(&path).unwrap();
+    own.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+    for (position, commit) in [(7, true), (8, false)] {
+        let stmt = repo
+            .checkpoint_statement("Own", Uuid::new_v4(), "OrderPlaced", StatementKind::SavePosition(position))
+            .await
+            .unwrap();
+        assert!(stmt.sql.contains("?6"), "{}", stmt.sql);
+        let params: Vec<rusqlite::types::Value> = stmt
+            .params
+            .iter()
+            .map(|p| match p {
+                StatementParam::Text(t) => rusqlite::types::Value::Text(t.clone()),
+                StatementParam::Int(i) => rusqlite::types::Value::Integer(*i),
+                other => panic!("SQLite takes text and integers, got {other:?}"),
+            })
+            .collect();
+        let tx = own.transaction().unwrap();
+        tx.execute(&stmt.sql, rusqlite::params_from_iter(params)).unwrap();
+        if commit {
+            tx.commit().unwrap();
+        } // else dropped: rolled back
+    }
+    assert_eq!(repo.get_position("Own").await.unwrap(), Some(7));
+    assert_eq!(repo.get_all_checkpoints().await.unwrap()[0].events_processed, 1);
+    let err = repo.checkpoint_statement("", Uuid::new_v4(), "T", StatementKind::UpdateCheckpoint).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    let memory = waypost::MemoryRepository::new();
+    let err = memory.checkpoint_statement("x", Uuid::new_v4(), "T", StatementKind::UpdateCheckpoint).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsupported);
+    repo.close().await.unwrap();
+}
+
+/// Statement mode on PostgreSQL, run by sqlx on the caller's own transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_statement_runs_in_the_callers_transaction() {
+    use waypost::{StatementKind, StatementParam};
+    let Some(url) = support::postgres_url().await else { return };
+    let scratch = support::Scratch::new(&url, "stmt").await;
+    let options = PostgresOptions { schema: scratch.schema.clone(), events_table: None, ..PostgresOptions::default() };
+    let repo = PostgresRepository::connect(&url, options).await.unwrap();
+    for (token, commit) in [("lsn:1", true), ("lsn:2", false)] {
+        let kind = StatementKind::SavePositionToken(token.to_owned());
+        let stmt = repo.checkpoint_statement("Cdc", Uuid::new_v4(), "Row", kind).await.unwrap();
+        assert!(stmt.sql.contains("$6"), "{}", stmt.sql);
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(stmt.sql.clone()));
+        for p in &stmt.params {
+            q = match p {
+                StatementParam::Text(t) => q.bind(t.clone()),
+                StatementParam::Int(i) => q.bind(*i),
+                StatementParam::Uuid(u) => q.bind(*u),
+                StatementParam::Timestamp(t) => q.bind(*t),
+            };
+        }
+        let mut tx = scratch.admin().begin().await.unwrap();
+        q.execute(&mut *tx).await.unwrap();
+        if commit {
+            tx.commit().await.unwrap();
+        } else {
+            tx.rollback().await.unwrap();
+        }
+    }
+    assert_eq!(repo.get_position_token("Cdc").await.unwrap().as_deref(), Some("lsn:1"));
+    repo.close().await.unwrap();
+    scratch.drop_schema().await;
+}

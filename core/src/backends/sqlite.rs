@@ -18,6 +18,7 @@ use crate::ident::Identifier;
 use crate::lag::{self, LatestEvent};
 use crate::options::{EventsNames, SqliteOptions};
 use crate::repository::CheckpointRepository;
+use crate::statement::{CheckpointStatement, StatementKind};
 use crate::time;
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
@@ -640,6 +641,22 @@ impl CheckpointRepository for SqliteRepository {
     ) -> Result<()> {
         let write = Write::new(subscription_id, event_id, event_type, Mark::Position(position))?.covering(count)?;
         self.write(write).await
+    }
+
+    async fn checkpoint_statement(
+        &self,
+        name: &str,
+        event_id: Uuid,
+        event_type: &str,
+        kind: StatementKind,
+    ) -> Result<CheckpointStatement> {
+        let w = Write::for_statement(name, event_id, event_type, &kind)?;
+        let sql = match w.mark {
+            Mark::EventOnly => &self.sql.upsert_event,
+            Mark::Position(_) => &self.sql.upsert_position,
+            Mark::Token(_) => &self.sql.upsert_token,
+        };
+        Ok(CheckpointStatement { sql: sql.clone(), params: crate::statement::params_of(&w, false) })
     }
 
     async fn get_position_token(&self, subscription_id: &str) -> Result<Option<String>> {

@@ -1,0 +1,67 @@
+//! Statement mode: the exact SQL and parameters of a checkpoint write, for callers who
+//! keep their own driver (asyncpg, psycopg, SQLAlchemy, node-postgres, better-sqlite3)
+//! and run it inside their own transaction — so the checkpoint commits or rolls back
+//! with their read-model writes.
+//!
+//! The text is the repository's own UPSERT (same table, same semantics, counting one
+//! event); the placeholders are the store's: `$1 … $6` on PostgreSQL, `?1 … ?6` on
+//! SQLite (numbered, bound by position). Parameters are always bound, never pasted.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::checkpoint::{Mark, Write};
+
+/// Which write a [`CheckpointStatement`] performs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum StatementKind {
+    /// `save_position`: sets the integer position, keeps the token.
+    SavePosition(i64),
+    /// `update_checkpoint`: keeps any stored position and token.
+    UpdateCheckpoint,
+    /// `save_position_token`: sets the token, keeps the integer position.
+    SavePositionToken(String),
+}
+
+/// One bound parameter, typed as the store expects it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum StatementParam {
+    /// Text.
+    Text(String),
+    /// A 64-bit integer.
+    Int(i64),
+    /// A UUID (PostgreSQL's `uuid`; SQLite takes the event id as [`StatementParam::Text`]).
+    Uuid(Uuid),
+    /// A UTC timestamp (PostgreSQL's `timestamptz`; SQLite takes ISO 8601 text).
+    Timestamp(DateTime<Utc>),
+}
+
+/// The SQL text and parameters of one checkpoint write.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CheckpointStatement {
+    /// The statement, with numbered placeholders.
+    pub sql: String,
+    /// The parameters, in placeholder order.
+    pub params: Vec<StatementParam>,
+}
+
+/// The parameters of `w` in the order of the UPSERT statements: name, event id, event
+/// type, time, then the position or token if any, then the count. `typed`: the id and
+/// time as [`StatementParam::Uuid`] / [`StatementParam::Timestamp`] (PostgreSQL), else
+/// as text (SQLite).
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+pub(crate) fn params_of(w: &Write<'_>, typed: bool) -> Vec<StatementParam> {
+    let mut params = vec![
+        StatementParam::Text(w.name.to_owned()),
+        if typed { StatementParam::Uuid(w.event_id) } else { StatementParam::Text(w.event_id.to_string()) },
+        StatementParam::Text(w.event_type.to_owned()),
+        if typed { StatementParam::Timestamp(w.at) } else { StatementParam::Text(crate::time::isoformat(&w.at)) },
+    ];
+    match w.mark {
+        Mark::EventOnly => {}
+        Mark::Position(p) => params.push(StatementParam::Int(p)),
+        Mark::Token(t) => params.push(StatementParam::Text(t.to_owned())),
+    }
+    params.push(StatementParam::Int(w.count));
+    params
+}
