@@ -74,6 +74,11 @@ export declare class NativeRepository {
   createLagIndex(): Promise<void>
   appendEvents(events: Array<NewEventInput>): Promise<void>
   close(): Promise<void>
+  /**
+   * The SQL and parameters of a checkpoint write, for the caller's own driver and
+   * transaction: ids and timestamps as text, numbers as numbers.
+   */
+  checkpointStatement(kind: string, name: string, eventId: string, eventType: string, options?: StatementOptions | undefined | null): Promise<CheckpointStatement>
   /** A description that names the store without credentials. */
   describe(): string
   getCheckpointSync(projectionName: string): string | null
@@ -104,6 +109,12 @@ export interface CheckpointerOptions {
   every?: number
   /** Save when this many milliseconds have passed since the last save. */
   intervalMs?: number
+}
+
+/** A checkpoint write as SQL text and parameters (node-postgres' `{ text, values }`). */
+export interface CheckpointStatement {
+  text: string
+  values: Array<string | number>
 }
 
 /** A claim: what `ClaimLedger.claim` returns and the other calls take back. */
@@ -229,4 +240,10 @@ export interface SqliteOptions {
   createSchema?: boolean
   busyTimeoutMs?: number
   synchronous?: string
+}
+
+/** What `checkpointStatement` needs besides the kind: the position or the token. */
+export interface StatementOptions {
+  position?: number
+  token?: string
 }

@@ -52,6 +52,19 @@ export declare abstract class CheckpointRepository {
   /** Releases connections and threads; later calls reject with `UnavailableError`. */
   close(): Promise<void>
   toString(): string
+  /**
+   * The SQL and parameters of a checkpoint write, to run with your own driver inside your
+   * own transaction: `$1 …` placeholders on PostgreSQL (`client.query(text, values)`),
+   * `?1 …` on SQLite (`db.prepare(text).run(...values)`).
+   * @throws UnsupportedError on the in-memory repository.
+   */
+  checkpointStatement(
+    kind: 'savePosition' | 'updateCheckpoint' | 'savePositionToken',
+    name: string,
+    eventId: string,
+    eventType: string,
+    options?: { position?: number; token?: string },
+  ): Promise<{ text: string; values: Array<string | number> }>
 }
 
 /** Checkpoints in process memory (tests, tools). */

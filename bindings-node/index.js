@@ -103,6 +103,12 @@ class CheckpointRepository {
   createLagIndex() { return call(() => this[NATIVE].createLagIndex()) }
   appendEvents(events) { return call(() => this[NATIVE].appendEvents(events)) }
   close() { return call(() => this[NATIVE].close()) }
+  /** The SQL and parameters of a checkpoint write ({ text, values }), to run with your own
+   * driver inside your own transaction: kind 'savePosition' (with { position }),
+   * 'updateCheckpoint' or 'savePositionToken' (with { token }). */
+  checkpointStatement(kind, name, eventId, eventType, options) {
+    return call(() => this[NATIVE].checkpointStatement(kind, name, eventId, eventType, options))
+  }
   toString() { return `${this.constructor.name}(${this[NATIVE].describe()})` }
 }
 

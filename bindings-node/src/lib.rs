@@ -169,6 +169,20 @@ fn events_table(options: Option<EventsTableOptions>) -> Result<Option<EventsTabl
     Ok(Some(table))
 }
 
+/// What `checkpointStatement` needs besides the kind: the position or the token.
+#[napi(object)]
+pub struct StatementOptions {
+    pub position: Option<f64>,
+    pub token: Option<String>,
+}
+
+/// A checkpoint write as SQL text and parameters (node-postgres' `{ text, values }`).
+#[napi(object)]
+pub struct CheckpointStatement {
+    pub text: String,
+    pub values: Vec<Either<String, i64>>,
+}
+
 /// A checkpoint repository; `index.js` wraps it in the documented classes.
 #[napi]
 pub struct NativeRepository {
@@ -302,6 +316,44 @@ impl NativeRepository {
     #[napi]
     pub async fn close(&self) -> Result<()> {
         self.inner.close().await.map_err(to_js_err)
+    }
+
+    /// The SQL and parameters of a checkpoint write, for the caller's own driver and
+    /// transaction: ids and timestamps as text, numbers as numbers.
+    #[napi]
+    pub async fn checkpoint_statement(
+        &self,
+        kind: String,
+        name: String,
+        event_id: String,
+        event_type: String,
+        options: Option<StatementOptions>,
+    ) -> Result<CheckpointStatement> {
+        use waypost::{StatementKind, StatementParam};
+        let (position, token) = options.map_or((None, None), |o| (o.position, o.token));
+        let kind = match (kind.as_str(), position, token) {
+            ("savePosition", Some(p), None) => StatementKind::SavePosition(self::position(p)?),
+            ("updateCheckpoint", None, None) => StatementKind::UpdateCheckpoint,
+            ("savePositionToken", None, Some(t)) => StatementKind::SavePositionToken(t),
+            (k, _, _) => {
+                return Err(invalid(format!(
+                    "kind {k:?} takes: savePosition (with position), updateCheckpoint, savePositionToken (with token)"
+                )))
+            }
+        };
+        let id = self::event_id(&event_id)?;
+        let stmt = self.inner.checkpoint_statement(&name, id, &event_type, kind).await.map_err(to_js_err)?;
+        let values = stmt
+            .params
+            .into_iter()
+            .map(|p| match p {
+                StatementParam::Text(t) => Either::A(t),
+                StatementParam::Int(i) => Either::B(i),
+                StatementParam::Uuid(u) => Either::A(u.to_string()),
+                StatementParam::Timestamp(t) => Either::A(waypost::time::rfc3339(&t)),
+            })
+            .collect();
+        Ok(CheckpointStatement { text: stmt.sql, values })
     }
 
     /// A description that names the store without credentials.

@@ -216,6 +216,64 @@ impl Repository {
         Ok(all.into_iter().map(CheckpointData).collect())
     }
 
+    /// The SQL text and parameters of a checkpoint write, to run with your own driver
+    /// inside your own transaction (statement mode): ``kind`` is ``"save_position"``
+    /// (give ``position``), ``"update_checkpoint"`` or ``"save_position_token"`` (give
+    /// ``token``). Placeholders are ``$1 …`` on PostgreSQL (asyncpg:
+    /// ``await conn.execute(sql, *params)``) and ``?1 …`` on SQLite (sqlite3:
+    /// ``conn.execute(sql, params)``).
+    ///
+    /// Returns
+    /// -------
+    /// tuple[str, list]
+    ///     The statement and its parameters (str, int, uuid.UUID, datetime).
+    ///
+    /// Raises
+    /// ------
+    /// InvalidArgumentError
+    ///     For a bad kind, name, event type, position or token.
+    /// UnsupportedError
+    ///     On the in-memory repository.
+    #[pyo3(signature = (kind, name, event_id, event_type, *, position = None, token = None))]
+    async fn checkpoint_statement(
+        &self,
+        kind: String,
+        name: String,
+        event_id: EventId,
+        event_type: String,
+        position: Option<Position>,
+        token: Option<String>,
+    ) -> PyResult<(String, Vec<Py<PyAny>>)> {
+        use waypost::{StatementKind, StatementParam};
+        let kind = match (kind.as_str(), position, token) {
+            ("save_position", Some(p), None) => StatementKind::SavePosition(p.0),
+            ("update_checkpoint", None, None) => StatementKind::UpdateCheckpoint,
+            ("save_position_token", None, Some(t)) => StatementKind::SavePositionToken(t),
+            (k, _, _) => {
+                return Err(invalid(format!(
+                    "kind {k:?} takes: save_position (with position), update_checkpoint, \
+                     save_position_token (with token)"
+                )))
+            }
+        };
+        let repo = self.repo()?;
+        let stmt =
+            self.drive(async move { repo.checkpoint_statement(&name, event_id.0, &event_type, kind).await })?.await?;
+        Python::attach(|py| {
+            let params = stmt
+                .params
+                .iter()
+                .map(|p| match p {
+                    StatementParam::Text(t) => Ok(t.into_pyobject(py)?.into_any().unbind()),
+                    StatementParam::Int(i) => Ok(i.into_pyobject(py)?.into_any().unbind()),
+                    StatementParam::Uuid(u) => Ok(u.into_pyobject(py)?.into_any().unbind()),
+                    StatementParam::Timestamp(t) => Ok(t.into_pyobject(py)?.into_any().unbind()),
+                })
+                .collect::<PyResult<Vec<_>>>()?;
+            Ok((stmt.sql, params))
+        })
+    }
+
     /// Creates the events table in waypost's layout, with the lag index, if missing.
     async fn create_events_table(&self) -> PyResult<()> {
         let repo = self.repo()?;

@@ -100,6 +100,16 @@ class LagMetrics:
 class _Repository:
     """The checkpoint protocol shared by every repository class."""
 
+    async def checkpoint_statement(
+        self,
+        kind: str,
+        name: str,
+        event_id: UUID | str,
+        event_type: str,
+        *,
+        position: int | None = None,
+        token: str | None = None,
+    ) -> tuple[str, list[Any]]: ...
     async def get_checkpoint(self, projection_name: str) -> UUID | None: ...
     async def update_checkpoint(self, projection_name: str, event_id: UUID | str, event_type: str) -> None: ...
     async def get_position(self, subscription_id: str) -> int | None: ...
