@@ -13,16 +13,15 @@ use std::time::{Duration, Instant};
 
 use waypost::{CheckpointRepository, ClaimsOptions, ItemStats, PostgresOptions, PostgresRepository};
 
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
-}
-
 fn say(line: String) {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     writeln!(out, "{line}").and_then(|()| out.flush()).expect("stdout");
 }
+
+#[path = "../args.rs"]
+mod args;
+use args::arg;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), waypost::Error> {

@@ -12,10 +12,9 @@ use std::sync::Arc;
 use waypost::uuid::Uuid;
 use waypost::{CheckpointRepository, PostgresOptions, PostgresRepository};
 
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
-}
+#[path = "../args.rs"]
+mod args;
+use args::arg;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), waypost::Error> {
