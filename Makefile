@@ -54,6 +54,7 @@ python-test:
 	$(PYTHON) examples/python/tutorial_checkpoints.py
 	$(PYTHON) examples/python/health_check.py
 	$(PYTHON) examples/python/file_worker.py
+	$(PYTHON) examples/python/exactly_once.py
 	mkdir -p .demo && rm -f .demo/tutorial.db*
 	WAYPOST_URL=sqlite:.demo/tutorial.db $(PYTHON) examples/python/tutorial_checkpoints.py
 
