@@ -6,7 +6,11 @@ pub mod memory;
 pub mod postgres;
 #[cfg(feature = "postgres")]
 mod postgres_claims;
+#[cfg(feature = "postgres")]
+mod postgres_tx;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 #[cfg(feature = "sqlite")]
 mod sqlite_claims;
+#[cfg(feature = "sqlite")]
+mod sqlite_tx;

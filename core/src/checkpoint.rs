@@ -242,6 +242,56 @@ impl<'a> Write<'a> {
     }
 }
 
+/// A [`Write`] that owns its strings, for writes kept until a transaction commits.
+#[derive(Debug, Clone)]
+pub(crate) struct OwnedWrite {
+    name: String,
+    event_id: Uuid,
+    event_type: String,
+    at: DateTime<Utc>,
+    position: Option<i64>,
+    token: Option<String>,
+    count: i64,
+}
+
+impl From<Write<'_>> for OwnedWrite {
+    fn from(w: Write<'_>) -> Self {
+        let (position, token) = match w.mark {
+            Mark::EventOnly => (None, None),
+            Mark::Position(p) => (Some(p), None),
+            Mark::Token(t) => (None, Some(t.to_owned())),
+        };
+        OwnedWrite {
+            name: w.name.to_owned(),
+            event_id: w.event_id,
+            event_type: w.event_type.to_owned(),
+            at: w.at,
+            position,
+            token,
+            count: w.count,
+        }
+    }
+}
+
+impl OwnedWrite {
+    /// The write again, borrowing from `self`.
+    pub fn as_write(&self) -> Write<'_> {
+        let mark = match (self.position, &self.token) {
+            (Some(p), _) => Mark::Position(p),
+            (None, Some(t)) => Mark::Token(t),
+            (None, None) => Mark::EventOnly,
+        };
+        Write {
+            name: &self.name,
+            event_id: self.event_id,
+            event_type: &self.event_type,
+            at: self.at,
+            mark,
+            count: self.count,
+        }
+    }
+}
+
 /// Validates the `name` argument of a read or reset.
 pub(crate) fn check_name(name: &str) -> Result<()> {
     validate_name("projection name", name)

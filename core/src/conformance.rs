@@ -31,6 +31,7 @@ use crate::error::{Error, ErrorKind};
 use crate::options::EventsTable;
 use crate::repository::CheckpointRepository;
 use crate::time;
+use crate::transaction::{SqlValue, Transaction};
 
 /// One conformance case.
 #[derive(Debug, Clone)]
@@ -150,11 +151,25 @@ fn events_table(v: &Value) -> EventsTable {
 /// # Errors
 /// A message naming the case, the step and what differed.
 pub async fn run_case(case: &Case, repo: Arc<dyn CheckpointRepository>) -> Result<(), String> {
+    run_case_in(case, repo, "").await
+}
+
+/// Runs every step of `case` against `repo`, with `{ns}` in the SQL of transaction steps
+/// replaced by `namespace` (a quoted schema and a dot on PostgreSQL, so that the cases'
+/// tables stay in the case's own schema; empty on SQLite).
+///
+/// # Errors
+/// A message naming the case, the step and what differed.
+pub async fn run_case_in(case: &Case, repo: Arc<dyn CheckpointRepository>, namespace: &str) -> Result<(), String> {
     let started = time::now();
+    let mut tx: Option<Transaction> = None;
     for (index, step) in case.steps.iter().enumerate() {
         let fail = |what: String| format!("{} step {} ({}): {what}", case.id, index + 1, step["op"]);
         let copies = step.get("concurrently").and_then(Value::as_u64).unwrap_or(1);
-        let outcome = if copies > 1 {
+        let op = step["op"].as_str().unwrap_or_default();
+        let outcome = if matches!(op, "begin" | "commit" | "rollback") || op.starts_with("tx_") {
+            perform_tx(&*repo, &mut tx, step, namespace).await
+        } else if copies > 1 {
             let mut set = tokio::task::JoinSet::new();
             for _ in 0..copies {
                 let (repo, step) = (repo.clone(), step.clone());
@@ -232,6 +247,103 @@ fn position_arg(step: &Value) -> Result<i64, StepError> {
         .or_else(|| v.as_u64().map(i128::from))
         .ok_or_else(|| StepError::Case("position must be an integer".into()))?;
     Ok(crate::checkpoint::position_from_i128(wide)?)
+}
+
+/// The transaction steps: `begin`, `commit`, `rollback`, `tx_execute` and `tx_fetch_all`
+/// (`sql`, `params`), `tx_save_position`, `tx_update_checkpoint`, `tx_save_position_token`.
+async fn perform_tx(
+    repo: &dyn CheckpointRepository,
+    tx: &mut Option<Transaction>,
+    step: &Value,
+    namespace: &str,
+) -> Result<Value, StepError> {
+    let op = step["op"].as_str().unwrap_or_default();
+    if op == "begin" {
+        *tx = Some(repo.begin().await?);
+        return Ok(Value::Null);
+    }
+    let current = tx.as_ref().ok_or_else(|| StepError::Case(format!("{op} before begin")))?;
+    let name = || str_arg(step, "name");
+    let event = || -> Result<(uuid::Uuid, &str), StepError> {
+        Ok((parse_event_id(str_arg(step, "event_id")?)?, str_arg(step, "event_type")?))
+    };
+    let statement = || -> Result<(String, Vec<SqlValue>), StepError> {
+        let sql = str_arg(step, "sql")?.replace("{ns}", namespace);
+        let params = match step["args"].get("params") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(list)) => list.iter().map(sql_param).collect::<Result<_, _>>()?,
+            Some(_) => return Err(StepError::Case("params must be a list".into())),
+        };
+        Ok((sql, params))
+    };
+    Ok(match op {
+        "commit" => {
+            current.commit().await?;
+            Value::Null
+        }
+        "rollback" => {
+            current.rollback().await?;
+            Value::Null
+        }
+        "tx_execute" => {
+            let (sql, params) = statement()?;
+            json!(current.execute(&sql, &params).await?)
+        }
+        "tx_fetch_all" => {
+            let (sql, params) = statement()?;
+            let rows = current.fetch_all(&sql, &params).await?;
+            Value::Array(
+                rows.iter()
+                    .map(|row| Value::Object(row.iter().map(|(k, v)| (k.clone(), sql_json(v))).collect()))
+                    .collect(),
+            )
+        }
+        "tx_save_position" => {
+            let (id, ty) = event()?;
+            current.save_position(name()?, position_arg(step)?, id, ty).await?;
+            Value::Null
+        }
+        "tx_update_checkpoint" => {
+            let (id, ty) = event()?;
+            current.update_checkpoint(name()?, id, ty).await?;
+            Value::Null
+        }
+        "tx_save_position_token" => {
+            let (id, ty) = event()?;
+            current.save_position_token(name()?, str_arg(step, "token")?, id, ty).await?;
+            Value::Null
+        }
+        other => return Err(StepError::Case(format!("unknown transaction operation {other}"))),
+    })
+}
+
+/// A JSON parameter of a case: null, boolean, integer, float or string.
+fn sql_param(v: &Value) -> Result<SqlValue, StepError> {
+    Ok(match v {
+        Value::Null => SqlValue::Null,
+        Value::Bool(b) => SqlValue::Bool(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => SqlValue::Int(i),
+            None => SqlValue::Float(n.as_f64().ok_or_else(|| StepError::Case(format!("number {n} out of range")))?),
+        },
+        Value::String(s) => SqlValue::Text(s.clone()),
+        other => return Err(StepError::Case(format!("unsupported parameter {other}"))),
+    })
+}
+
+/// A value read by a case's query, as JSON (bytes as lowercase hex).
+fn sql_json(v: &SqlValue) -> Value {
+    match v {
+        SqlValue::Null => Value::Null,
+        SqlValue::Bool(b) => json!(b),
+        SqlValue::Int(i) => json!(i),
+        SqlValue::Float(f) => json!(f),
+        SqlValue::Text(t) => json!(t),
+        SqlValue::Bytes(b) => json!(b.iter().map(|x| format!("{x:02x}")).collect::<String>()),
+        SqlValue::Uuid(u) => json!(u.to_string()),
+        SqlValue::Timestamp(t) => json!(time::isoformat(t)),
+        SqlValue::Json(text) => serde_json::from_str(text).unwrap_or(Value::Null),
+    }
 }
 
 async fn perform(repo: &dyn CheckpointRepository, step: &Value) -> Result<Value, StepError> {

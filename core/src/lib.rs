@@ -47,6 +47,7 @@ mod options;
 mod repository;
 pub mod statement;
 pub mod time;
+pub mod transaction;
 
 pub use backends::memory::MemoryRepository;
 #[cfg(feature = "postgres")]
@@ -69,6 +70,7 @@ pub use open::{open, parse_url, Target};
 pub use options::{EventsTable, PostgresOptions, SqliteOptions, DEFAULT_CHECKPOINT_TABLE};
 pub use repository::CheckpointRepository;
 pub use statement::{CheckpointStatement, StatementKind, StatementParam};
+pub use transaction::{SqlRow, SqlValue, Transaction};
 
 pub use chrono;
 pub use uuid;

@@ -9,6 +9,7 @@ use crate::checkpoint::{CheckpointData, LagMetrics, NewEvent};
 use crate::claims::{ClaimLedger, ClaimsOptions};
 use crate::error::{Error, Result};
 use crate::statement::{CheckpointStatement, StatementKind};
+use crate::transaction::Transaction;
 
 /// A store of projection checkpoints: the protocol of eventsource-py's
 /// `CheckpointRepository`, in Rust.
@@ -207,6 +208,17 @@ pub trait CheckpointRepository: Send + Sync + std::fmt::Debug {
     ) -> Result<CheckpointStatement> {
         let _ = (name, event_id, event_type, kind);
         Err(Error::unsupported(format!("{self:?} has no SQL statements")))
+    }
+
+    /// Opens a transaction on this store, in which the caller's own SQL and checkpoint
+    /// writes commit together or not at all (see [`crate::transaction`]).
+    ///
+    /// # Errors
+    /// `Unavailable` when the store cannot be reached or stays locked; `Unsupported`
+    /// for a store without transactions (an SQLite `:memory:` database, whose one
+    /// connection cannot hold a transaction apart from the repository's own calls).
+    async fn begin(&self) -> Result<Transaction> {
+        Err(Error::unsupported(format!("{self:?} has no transactions")))
     }
 
     /// The work-claims ledger in `options.table` of this store, sharing its connections

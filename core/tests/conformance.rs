@@ -6,7 +6,7 @@ mod support;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use waypost::conformance::{load_cases, run_case, Case};
+use waypost::conformance::{load_cases, run_case_in, Case};
 use waypost::{
     CheckpointRepository, EventsTable, MemoryRepository, PostgresOptions, PostgresRepository, SqliteOptions,
     SqliteRepository,
@@ -37,7 +37,8 @@ where
         let (opened, scratch) = open(case.clone()).await;
         let outcome = match (opened, expected_open_error) {
             (Ok(repo), None) => {
-                let r = run_case(&case, repo.clone()).await;
+                let namespace = scratch.as_ref().map(|s| format!("\"{}\".", s.schema)).unwrap_or_default();
+                let r = run_case_in(&case, repo.clone(), &namespace).await;
                 repo.close().await.expect("close");
                 r
             }

@@ -180,3 +180,163 @@ async fn postgres_statement_runs_in_the_callers_transaction() {
     repo.close().await.unwrap();
     scratch.drop_schema().await;
 }
+
+/// Every parameter type, written and read back inside a waypost transaction.
+async fn typed_values_round_trip(repo: &dyn CheckpointRepository, ns: &str, postgres: bool) {
+    use waypost::SqlValue as V;
+    let at = waypost::time::truncate_to_micros(chrono::Utc::now());
+    let id = Uuid::new_v4();
+    let (bool_t, bytes_t, uuid_t, ts_t, json_t) = match postgres {
+        true => ("BOOLEAN", "BYTEA", "UUID", "TIMESTAMPTZ", "JSONB"),
+        false => ("BOOLEAN", "BLOB", "TEXT", "TEXT", "TEXT"),
+    };
+    let tx = repo.begin().await.unwrap();
+    tx.execute(
+        &format!("CREATE TABLE {ns}typed (b {bool_t}, y {bytes_t}, u {uuid_t}, t {ts_t}, j {json_t}, n BIGINT)"),
+        &[],
+    )
+    .await
+    .unwrap();
+    let params = [
+        V::Bool(true),
+        V::Bytes(vec![0, 159, 255]),
+        V::Uuid(id),
+        V::Timestamp(at),
+        V::Json(r#"{"a": [1, 2]}"#.into()),
+        V::Null,
+    ];
+    assert_eq!(
+        tx.execute(&format!("INSERT INTO {ns}typed VALUES ($1, $2, $3, $4, $5, $6)"), &params).await.unwrap(),
+        1
+    );
+    let rows = tx.fetch_all(&format!("SELECT b, y, u, t, j, n FROM {ns}typed"), &[]).await.unwrap();
+    tx.commit().await.unwrap();
+    let values: Vec<&V> = rows[0].iter().map(|(_, v)| v).collect();
+    let names: Vec<&str> = rows[0].iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(names, ["b", "y", "u", "t", "j", "n"]);
+    if postgres {
+        // Typed columns come back typed.
+        assert_eq!(values[0], &V::Bool(true));
+        assert_eq!(values[2], &V::Uuid(id));
+        assert_eq!(values[3], &V::Timestamp(at));
+        assert_eq!(values[4], &V::Json(r#"{"a": [1, 2]}"#.into()));
+    } else {
+        // SQLite keeps its storage classes: 1, text.
+        assert_eq!(values[0], &V::Int(1));
+        assert_eq!(values[2], &V::Text(id.to_string()));
+        assert_eq!(values[3], &V::Text(waypost::time::isoformat(&at)));
+        assert_eq!(values[4], &V::Text(r#"{"a": [1, 2]}"#.into()));
+    }
+    assert_eq!(values[1], &V::Bytes(vec![0, 159, 255]));
+    assert_eq!(values[5], &V::Null);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_transaction_values_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = SqliteRepository::open(dir.path().join("typed.db"), SqliteOptions::default()).await.unwrap();
+    typed_values_round_trip(&repo, "", false).await;
+    repo.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_transaction_values_round_trip() {
+    let Some(url) = support::postgres_url().await else { return };
+    let scratch = support::Scratch::new(&url, "typed").await;
+    let options = PostgresOptions { schema: scratch.schema.clone(), events_table: None, ..PostgresOptions::default() };
+    let repo = PostgresRepository::connect(&url, options).await.unwrap();
+    typed_values_round_trip(&repo, &format!("\"{}\".", scratch.schema), true).await;
+    // A column type waypost does not convert is Unsupported, and names the cast to use.
+    let tx = repo.begin().await.unwrap();
+    let err = tx.fetch_all("SELECT 1.5::numeric AS amount", &[]).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
+    assert!(err.to_string().contains("amount"), "{err}");
+    let rows = tx.fetch_all("SELECT 1.5::numeric::text AS amount", &[]).await;
+    assert_eq!(rows.unwrap_err().kind(), ErrorKind::InvalidArgument, "the failed call ended the transaction");
+    repo.close().await.unwrap();
+    scratch.drop_schema().await;
+}
+
+/// A transaction dropped while a statement runs (a cancelled task) rolls back; so does
+/// one dropped between statements; the repository keeps working.
+async fn dropped_transactions_roll_back(repo: &dyn CheckpointRepository, ns: &str) {
+    let tx = repo.begin().await.unwrap();
+    tx.execute(&format!("CREATE TABLE {ns}dropped (id BIGINT)"), &[]).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let tx = repo.begin().await.unwrap();
+    tx.save_position("Dropped", 1, Uuid::new_v4(), "T").await.unwrap();
+    tx.execute(&format!("INSERT INTO {ns}dropped VALUES ($1)"), &[waypost::SqlValue::Int(1)]).await.unwrap();
+    drop(tx);
+
+    let tx = repo.begin().await.unwrap();
+    tx.save_position("Dropped", 2, Uuid::new_v4(), "T").await.unwrap();
+    {
+        // Poll the statement once, so that it is under way, then drop it.
+        let insert = format!("INSERT INTO {ns}dropped VALUES ($1)");
+        let params = [waypost::SqlValue::Int(2)];
+        let mut pending = Box::pin(tx.execute(&insert, &params));
+        let _ = futures_poll_once(pending.as_mut()).await;
+    }
+    assert!(!tx.is_open(), "a statement dropped midway ends the transaction");
+    assert_eq!(tx.commit().await.unwrap_err().kind(), ErrorKind::InvalidArgument);
+    drop(tx);
+
+    assert_eq!(repo.get_position("Dropped").await.unwrap(), None);
+    let tx = repo.begin().await.unwrap();
+    let rows = tx.fetch_all(&format!("SELECT id FROM {ns}dropped"), &[]).await.unwrap();
+    assert!(rows.is_empty(), "{rows:?}");
+    tx.rollback().await.unwrap();
+}
+
+/// Polls a future once and reports whether it finished.
+async fn futures_poll_once<F: std::future::Future>(mut f: std::pin::Pin<&mut F>) -> bool {
+    std::future::poll_fn(|cx| std::task::Poll::Ready(f.as_mut().poll(cx).is_ready())).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_dropped_transactions_roll_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = SqliteRepository::open(dir.path().join("dropped.db"), SqliteOptions::default()).await.unwrap();
+    dropped_transactions_roll_back(&repo, "").await;
+    repo.close().await.unwrap();
+    assert_eq!(repo.begin().await.unwrap_err().kind(), ErrorKind::Unavailable, "closed");
+    let memory = SqliteRepository::open(":memory:", SqliteOptions::default()).await.unwrap();
+    assert_eq!(memory.begin().await.unwrap_err().kind(), ErrorKind::Unsupported);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_dropped_transactions_roll_back() {
+    let Some(url) = support::postgres_url().await else { return };
+    let scratch = support::Scratch::new(&url, "dropped").await;
+    let options = PostgresOptions { schema: scratch.schema.clone(), events_table: None, ..PostgresOptions::default() };
+    let repo = PostgresRepository::connect(&url, options).await.unwrap();
+    dropped_transactions_roll_back(&repo, &format!("\"{}\".", scratch.schema)).await;
+    repo.close().await.unwrap();
+    scratch.drop_schema().await;
+}
+
+/// While one transaction holds SQLite's write lock, the repository's own reads go on
+/// (WAL), and a second transaction waits for the lock rather than failing at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_transactions_take_the_write_lock_in_turn() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Arc::new(SqliteRepository::open(dir.path().join("turns.db"), SqliteOptions::default()).await.unwrap());
+    repo.save_position("Turns", 1, Uuid::new_v4(), "T").await.unwrap();
+    let first = repo.begin().await.unwrap();
+    first.save_position("Turns", 2, Uuid::new_v4(), "T").await.unwrap();
+    assert_eq!(repo.get_position("Turns").await.unwrap(), Some(1), "a read goes on beside the transaction");
+    let second = tokio::spawn({
+        let repo = repo.clone();
+        async move {
+            let tx = repo.begin().await?;
+            tx.save_position("Turns", 3, Uuid::new_v4(), "T").await?;
+            tx.commit().await
+        }
+    });
+    first.commit().await.unwrap();
+    second.await.unwrap().unwrap();
+    assert_eq!(repo.get_position("Turns").await.unwrap(), Some(3));
+    assert_eq!(repo.get_all_checkpoints().await.unwrap()[0].events_processed, 3);
+    repo.close().await.unwrap();
+}

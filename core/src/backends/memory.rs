@@ -10,13 +10,14 @@ use uuid::Uuid;
 
 use chrono::{DateTime, Utc};
 
-use crate::checkpoint::{self, CheckpointData, LagMetrics, Mark, NewEvent, Write};
+use crate::checkpoint::{self, CheckpointData, LagMetrics, Mark, NewEvent, OwnedWrite, Write};
 use crate::claims::{
     self, Change, Claim, ClaimCounts, ClaimLedger, ClaimRecord, ClaimStatus, ClaimsOptions, ItemStats,
 };
 use crate::error::{Error, Result};
 use crate::lag::{self, LatestEvent};
 use crate::repository::CheckpointRepository;
+use crate::transaction::{SqlRow, SqlValue, Transaction, TxBackend};
 
 /// Checkpoints held in process memory; lost when the process ends.
 ///
@@ -39,7 +40,8 @@ use crate::repository::CheckpointRepository;
 /// ```
 #[derive(Default)]
 pub struct MemoryRepository {
-    state: Mutex<State>,
+    /// Shared with open transactions, which apply their writes at commit.
+    state: Arc<Mutex<State>>,
 }
 
 impl std::fmt::Debug for MemoryRepository {
@@ -61,6 +63,69 @@ struct State {
     claims: BTreeMap<String, BTreeMap<String, ClaimRecord>>,
 }
 
+/// Locks the state of an open repository.
+fn open_state(state: &Mutex<State>) -> Result<MutexGuard<'_, State>> {
+    // A panic while holding the lock cannot leave a half-applied write: every
+    // mutation is a single map or vector operation.
+    let guard = state.lock().unwrap_or_else(|p| p.into_inner());
+    if guard.closed {
+        return Err(Error::unavailable("memory repository is closed", None));
+    }
+    Ok(guard)
+}
+
+impl State {
+    fn apply(&mut self, write: &Write<'_>) {
+        match self.rows.get_mut(write.name) {
+            Some(row) => write.apply(row),
+            None => {
+                self.rows.insert(write.name.to_owned(), write.new_row());
+            }
+        }
+    }
+}
+
+/// The memory store's transaction: checkpoint writes wait in a buffer and apply together,
+/// under one lock, at commit.
+struct MemoryTx {
+    state: Arc<Mutex<State>>,
+    writes: Vec<OwnedWrite>,
+}
+
+#[async_trait]
+impl TxBackend for MemoryTx {
+    fn runs_sql(&self) -> bool {
+        false
+    }
+
+    async fn execute(&mut self, _sql: &str, _params: &[SqlValue]) -> Result<u64> {
+        Err(Error::unsupported("the memory store has no SQL"))
+    }
+
+    async fn fetch_all(&mut self, _sql: &str, _params: &[SqlValue]) -> Result<Vec<SqlRow>> {
+        Err(Error::unsupported("the memory store has no SQL"))
+    }
+
+    async fn write(&mut self, w: Write<'_>) -> Result<()> {
+        // A closed store fails here, as a write on a closed SQL store would.
+        drop(open_state(&self.state)?);
+        self.writes.push(w.into());
+        Ok(())
+    }
+
+    async fn commit(self: Box<Self>) -> Result<()> {
+        let mut state = open_state(&self.state)?;
+        for w in &self.writes {
+            state.apply(&w.as_write());
+        }
+        Ok(())
+    }
+
+    async fn rollback(self: Box<Self>) -> Result<()> {
+        Ok(())
+    }
+}
+
 #[derive(Debug)]
 struct StoredEvent {
     id: Uuid,
@@ -76,23 +141,11 @@ impl MemoryRepository {
     }
 
     fn state(&self) -> Result<MutexGuard<'_, State>> {
-        // A panic while holding the lock cannot leave a half-applied write: every
-        // mutation below is a single map or vector operation.
-        let guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if guard.closed {
-            return Err(Error::unavailable("memory repository is closed", None));
-        }
-        Ok(guard)
+        open_state(&self.state)
     }
 
     fn write(&self, write: Write<'_>) -> Result<()> {
-        let mut state = self.state()?;
-        match state.rows.get_mut(write.name) {
-            Some(row) => write.apply(row),
-            None => {
-                state.rows.insert(write.name.to_owned(), write.new_row());
-            }
-        }
+        self.state()?.apply(&write);
         Ok(())
     }
 
@@ -218,6 +271,12 @@ impl CheckpointRepository for MemoryRepository {
         state.events.clear();
         state.claims.clear();
         Ok(())
+    }
+
+    async fn begin(&self) -> Result<Transaction> {
+        drop(self.state()?);
+        let tx = MemoryTx { state: self.state.clone(), writes: Vec::new() };
+        Ok(Transaction::new(Box::new(tx), "the memory store"))
     }
 
     fn claims(self: Arc<Self>, options: ClaimsOptions) -> Result<Arc<dyn ClaimLedger>> {

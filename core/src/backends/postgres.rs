@@ -22,6 +22,7 @@ use crate::lag::{self, LatestEvent};
 use crate::options::{EventsNames, PostgresOptions};
 use crate::repository::CheckpointRepository;
 use crate::statement::{CheckpointStatement, StatementKind};
+use crate::transaction::Transaction;
 
 /// Checkpoints in a PostgreSQL table.
 ///
@@ -162,6 +163,50 @@ fn lag_sql(t: &str, events: Option<&Events>) -> (Arc<str>, Arc<str>) {
          ORDER BY {ty} DESC, {ts} DESC LIMIT 1) x ORDER BY x.ts DESC LIMIT 1"
     ));
     (all, typed)
+}
+
+/// Maps sqlx's errors onto waypost's kinds, naming the server at `address` for connection
+/// failures.
+pub(crate) fn map_err(address: &str, e: sqlx::Error) -> Error {
+    match e {
+        sqlx::Error::Database(db) => {
+            let message = db.message().to_owned();
+            match db.code().as_deref() {
+                Some("42P01" | "3F000" | "42703") => Error::not_found(message),
+                Some("23505" | "40001" | "40P01") => Error::Conflict { message },
+                Some(code) if code.starts_with("08") || code.starts_with("57") || code == "53300" => {
+                    Error::unavailable(format!("postgres at {} unavailable: {message}", address), Some(db.into()))
+                }
+                _ => Error::backend(format!("postgres: {message}"), Some(db.into())),
+            }
+        }
+        sqlx::Error::PoolClosed => Error::unavailable("postgres repository is closed", None),
+        e @ (sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Protocol(_)) => {
+            Error::unavailable(format!("postgres at {} unavailable: {e}", address), Some(e.into()))
+        }
+        sqlx::Error::Configuration(e) => Error::invalid(format!("postgres configuration: {e}")),
+        other => Error::backend(format!("postgres: {other}"), Some(other.into())),
+    }
+}
+
+/// A checkpoint write's statement with its parameters bound.
+pub(crate) fn write_query<'q>(s: &Sql, w: &Write<'q>) -> Query<'q, Postgres, PgArguments> {
+    let sql = match w.mark {
+        Mark::EventOnly => &s.upsert_event,
+        Mark::Position(_) => &s.upsert_position,
+        Mark::Token(_) => &s.upsert_token,
+    };
+    let q = sqlx::query(AssertSqlSafe(sql.clone())).bind(w.name).bind(w.event_id).bind(w.event_type).bind(w.at);
+    let q = match w.mark {
+        Mark::EventOnly => q,
+        Mark::Position(p) => q.bind(p),
+        Mark::Token(t) => q.bind(t),
+    };
+    q.bind(w.count)
 }
 
 fn row_to_data(r: &PgRow) -> std::result::Result<CheckpointData, sqlx::Error> {
@@ -307,32 +352,7 @@ impl PostgresRepository {
 
     /// Maps sqlx's errors onto waypost's kinds, naming the server for connection failures.
     pub(crate) fn map_err(&self, e: sqlx::Error) -> Error {
-        match e {
-            sqlx::Error::Database(db) => {
-                let message = db.message().to_owned();
-                match db.code().as_deref() {
-                    Some("42P01" | "3F000" | "42703") => Error::not_found(message),
-                    Some("23505" | "40001" | "40P01") => Error::Conflict { message },
-                    Some(code) if code.starts_with("08") || code.starts_with("57") || code == "53300" => {
-                        Error::unavailable(
-                            format!("postgres at {} unavailable: {message}", self.address),
-                            Some(db.into()),
-                        )
-                    }
-                    _ => Error::backend(format!("postgres: {message}"), Some(db.into())),
-                }
-            }
-            sqlx::Error::PoolClosed => Error::unavailable("postgres repository is closed", None),
-            e @ (sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::WorkerCrashed
-            | sqlx::Error::Protocol(_)) => {
-                Error::unavailable(format!("postgres at {} unavailable: {e}", self.address), Some(e.into()))
-            }
-            sqlx::Error::Configuration(e) => Error::invalid(format!("postgres configuration: {e}")),
-            other => Error::backend(format!("postgres: {other}"), Some(other.into())),
-        }
+        map_err(&self.address, e)
     }
 
     /// Runs one statement on the free lane connection, else on a pooled one.
@@ -358,21 +378,8 @@ impl PostgresRepository {
         result.map_err(|e| self.map_err(e))
     }
 
-    /// The write's statement with its parameters bound.
     fn write_query<'q>(&self, w: &Write<'q>) -> Query<'q, Postgres, PgArguments> {
-        let s = &self.sql;
-        let sql = match w.mark {
-            Mark::EventOnly => &s.upsert_event,
-            Mark::Position(_) => &s.upsert_position,
-            Mark::Token(_) => &s.upsert_token,
-        };
-        let q = sqlx::query(AssertSqlSafe(sql.clone())).bind(w.name).bind(w.event_id).bind(w.event_type).bind(w.at);
-        let q = match w.mark {
-            Mark::EventOnly => q,
-            Mark::Position(p) => q.bind(p),
-            Mark::Token(t) => q.bind(t),
-        };
-        q.bind(w.count)
+        write_query(&self.sql, w)
     }
 
     async fn write_on(&self, conn: &mut sqlx::PgConnection, w: Write<'_>) -> Result<()> {
@@ -621,6 +628,13 @@ impl CheckpointRepository for PostgresRepository {
         drop(self.lane.lock().await.take());
         self.pool.close().await;
         Ok(())
+    }
+
+    async fn begin(&self) -> Result<Transaction> {
+        let pool = self.ready().await?;
+        let tx = pool.begin().await.map_err(|e| self.map_err(e))?;
+        let tx = super::postgres_tx::PgTx::new(tx, self.sql.clone(), self.address.clone());
+        Ok(Transaction::new(Box::new(tx), format!("postgres at {}", self.address)))
     }
 
     fn claims(self: Arc<Self>, options: ClaimsOptions) -> Result<Arc<dyn ClaimLedger>> {

@@ -20,6 +20,9 @@ use crate::options::{EventsNames, SqliteOptions};
 use crate::repository::CheckpointRepository;
 use crate::statement::{CheckpointStatement, StatementKind};
 use crate::time;
+use crate::transaction::Transaction;
+
+use super::sqlite_tx::{SqliteTx, TxConnections};
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
@@ -47,6 +50,8 @@ pub struct SqliteRepository {
     path: PathBuf,
     sql: Arc<Sql>,
     block_in_place: bool,
+    /// Connections for [`CheckpointRepository::begin`]; `None` for `:memory:`.
+    transactions: Option<Arc<TxConnections>>,
     /// `None` once closed.
     open: Mutex<Option<Open>>,
     stopped: Mutex<Option<oneshot::Receiver<()>>>,
@@ -218,22 +223,26 @@ impl SqliteTransaction<'_> {
     }
 
     fn write(&self, w: Write<'_>) -> Result<()> {
-        let (id, at) = (w.event_id.to_string(), time::isoformat(&w.at));
-        let c: &Connection = self.tx;
-        let mut stmt = match w.mark {
-            Mark::EventOnly => c.prepare_cached(&self.sql.upsert_event),
-            Mark::Position(_) => c.prepare_cached(&self.sql.upsert_position),
-            Mark::Token(_) => c.prepare_cached(&self.sql.upsert_token),
-        }
-        .map_err(map_err)?;
-        match w.mark {
-            Mark::EventOnly => stmt.execute(params![w.name, id, w.event_type, at, w.count]),
-            Mark::Position(p) => stmt.execute(params![w.name, id, w.event_type, at, p, w.count]),
-            Mark::Token(t) => stmt.execute(params![w.name, id, w.event_type, at, t, w.count]),
-        }
-        .map_err(map_err)?;
-        Ok(())
+        write_on(self.tx, self.sql, &w)
     }
+}
+
+/// A checkpoint write on `c` (inside whatever transaction `c` has open).
+pub(crate) fn write_on(c: &Connection, sql: &Sql, w: &Write<'_>) -> Result<()> {
+    let (id, at) = (w.event_id.to_string(), time::isoformat(&w.at));
+    let mut stmt = match w.mark {
+        Mark::EventOnly => c.prepare_cached(&sql.upsert_event),
+        Mark::Position(_) => c.prepare_cached(&sql.upsert_position),
+        Mark::Token(_) => c.prepare_cached(&sql.upsert_token),
+    }
+    .map_err(map_err)?;
+    match w.mark {
+        Mark::EventOnly => stmt.execute(params![w.name, id, w.event_type, at, w.count]),
+        Mark::Position(p) => stmt.execute(params![w.name, id, w.event_type, at, p, w.count]),
+        Mark::Token(t) => stmt.execute(params![w.name, id, w.event_type, at, t, w.count]),
+    }
+    .map_err(map_err)?;
+    Ok(())
 }
 
 impl From<rusqlite::Error> for Error {
@@ -298,7 +307,7 @@ fn enable_wal(conn: &Connection, busy_timeout: Duration) -> Result<()> {
     }
 }
 
-fn open_connection(path: &Path, options: &SqliteOptions, sql: &Sql) -> Result<Connection> {
+pub(crate) fn open_connection(path: &Path, options: &SqliteOptions, sql: &Sql) -> Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let mut conn = Connection::open_with_flags(path, flags).map_err(|e| {
         Error::unavailable(format!("cannot open sqlite database {}: {e}", path.display()), Some(e.into()))
@@ -329,6 +338,8 @@ impl SqliteRepository {
         let (ready_tx, ready_rx) = oneshot::channel::<Result<Opened>>();
         let (stopped_tx, stopped_rx) = oneshot::channel::<()>();
         let block_in_place = options.block_in_place;
+        let transactions =
+            (path != Path::new(":memory:")).then(|| Arc::new(TxConnections::new(path.clone(), &options)));
         let (thread_path, thread_sql) = (path.clone(), sql.clone());
         std::thread::Builder::new()
             .name("waypost-sqlite".into())
@@ -366,6 +377,7 @@ impl SqliteRepository {
             path,
             sql,
             block_in_place,
+            transactions,
             open: Mutex::new(Some(Open { conn, jobs: jobs_tx, reader })),
             stopped: Mutex::new(Some(stopped_rx)),
         })
@@ -812,11 +824,25 @@ impl CheckpointRepository for SqliteRepository {
         let open = self.open.lock().unwrap_or_else(PoisonError::into_inner).take();
         let stopped = self.stopped.lock().unwrap_or_else(PoisonError::into_inner).take();
         drop(open);
+        if let Some(transactions) = &self.transactions {
+            transactions.close();
+        }
         if let Some(stopped) = stopped {
             // The thread finishes the calls already queued, then closes the connection.
             let _ = stopped.await;
         }
         Ok(())
+    }
+
+    async fn begin(&self) -> Result<Transaction> {
+        let connections = self.transactions.clone().ok_or_else(|| {
+            Error::unsupported("an sqlite :memory: database has one connection and no transactions apart from it")
+        })?;
+        if self.open.lock().unwrap_or_else(PoisonError::into_inner).is_none() {
+            return Err(closed());
+        }
+        let tx = SqliteTx::begin(self.sql.clone(), connections).await?;
+        Ok(Transaction::new(Box::new(tx), format!("sqlite {}", self.path.display())))
     }
 
     fn claims(self: Arc<Self>, options: ClaimsOptions) -> Result<Arc<dyn ClaimLedger>> {
