@@ -8,6 +8,7 @@ mod manager;
 mod records;
 mod repository;
 mod runtime;
+mod transaction;
 
 use pyo3::prelude::*;
 
@@ -25,6 +26,8 @@ mod _waypost {
     };
     #[pymodule_export]
     use super::runtime::{_after_fork_in_child, _shutdown};
+    #[pymodule_export]
+    use super::transaction::Transaction;
 
     use pyo3::prelude::*;
 

@@ -274,6 +274,14 @@ impl Repository {
         })
     }
 
+    /// A transaction on this repository, for ``async with repo.transaction() as tx:``:
+    /// read-model statements (``tx.execute``, ``tx.fetch_all``) and checkpoint writes
+    /// (``tx.save_position`` …) commit together when the block ends, or roll back
+    /// together when it raises.
+    fn transaction(&self) -> PyResult<crate::transaction::Transaction> {
+        Ok(crate::transaction::Transaction::new(self.repo()?, self.spin))
+    }
+
     /// Creates the events table in waypost's layout, with the lag index, if missing.
     async fn create_events_table(&self) -> PyResult<()> {
         let repo = self.repo()?;

@@ -125,13 +125,39 @@ async def perform(repo: Any, step: dict[str, Any]) -> Any:
     return to_json(await getattr(repo, op)(**args))
 
 
-async def run_case(case: dict[str, Any], repo: Any) -> None:
+TX_NAME_KEYWORD = {
+    "tx_save_position": "subscription_id",
+    "tx_update_checkpoint": "projection_name",
+    "tx_save_position_token": "subscription_id",
+}
+
+
+async def perform_tx(repo: Any, state: dict[str, Any], step: dict[str, Any], namespace: str) -> Any:
+    """The transaction steps: one current ``repo.transaction()`` per case."""
+    op, args = step["op"], dict(step.get("args", {}))
+    if op == "begin":
+        state["tx"] = repo.transaction()
+        return await state["tx"].begin()
+    tx = state["tx"]
+    if op in ("commit", "rollback"):
+        return await getattr(tx, op)()
+    if op in TX_NAME_KEYWORD:
+        args[TX_NAME_KEYWORD[op]] = args.pop("name")
+    if "sql" in args:
+        args["sql"] = args["sql"].replace("{ns}", namespace)
+    return to_json(await getattr(tx, op.removeprefix("tx_"))(**args))
+
+
+async def run_case(case: dict[str, Any], repo: Any, namespace: str = "") -> None:
     started = dt.datetime.now(dt.timezone.utc)
+    state: dict[str, Any] = {}
     for index, step in enumerate(case.get("steps", []), start=1):
         where = f"{case['id']} step {index} ({step['op']})"
         copies = step.get("concurrently", 1)
 
         async def once() -> Any:
+            if step["op"] in ("begin", "commit", "rollback") or step["op"].startswith("tx_"):
+                return await perform_tx(repo, state, step, namespace)
             if copies > 1:
                 return (await asyncio.gather(*(perform(repo, step) for _ in range(copies))))[-1]
             return await perform(repo, step)
@@ -178,7 +204,7 @@ def cases_for(backend: str) -> list[Any]:
     ]
 
 
-async def check(case: dict[str, Any], open_repo: Any) -> None:
+async def check(case: dict[str, Any], open_repo: Any, namespace: str = "") -> None:
     expected_error = case.get("repository", {}).get("open_error")
     try:
         repo = open_repo(**options_for(case))
@@ -187,7 +213,7 @@ async def check(case: dict[str, Any], open_repo: Any) -> None:
         return
     assert expected_error is None, f"{case['id']}: opening should fail with {expected_error}"
     try:
-        await run_case(case, repo)
+        await run_case(case, repo, namespace)
     finally:
         await repo.close()
 
@@ -209,4 +235,6 @@ async def test_sqlite(case: dict[str, Any], tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("case", cases_for("postgres"))
 async def test_postgres(case: dict[str, Any], postgres_url: str, schema: str) -> None:
-    await check(case, lambda **o: waypost.PostgreSQLCheckpointRepository(postgres_url, schema=schema, **o))
+    await check(
+        case, lambda **o: waypost.PostgreSQLCheckpointRepository(postgres_url, schema=schema, **o), f'"{schema}".'
+    )

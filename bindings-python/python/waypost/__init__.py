@@ -33,6 +33,7 @@ from ._waypost import (
     LagMetrics,
     PostgreSQLCheckpointRepository,
     SQLiteCheckpointRepository,
+    Transaction,
     __version__,
     open,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "NotFoundError",
     "PostgreSQLCheckpointRepository",
     "SQLiteCheckpointRepository",
+    "Transaction",
     "UnavailableError",
     "UnsupportedError",
     "LeaseLostError",

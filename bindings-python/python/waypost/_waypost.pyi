@@ -5,7 +5,7 @@ import datetime
 import os
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any, final
+from typing import Any, TypeAlias, final
 from uuid import UUID
 
 from typing_extensions import Self, disjoint_base
@@ -18,6 +18,7 @@ __all__ = [
     "LagMetrics",
     "PostgreSQLCheckpointRepository",
     "SQLiteCheckpointRepository",
+    "Transaction",
     "_CheckpointManager",
     "_Checkpointer",
     "_Repository",
@@ -110,6 +111,7 @@ class _Repository:
         position: int | None = None,
         token: str | None = None,
     ) -> tuple[str, list[Any]]: ...
+    def transaction(self) -> Transaction: ...
     async def get_checkpoint(self, projection_name: str) -> UUID | None: ...
     async def update_checkpoint(self, projection_name: str, event_id: UUID | str, event_type: str) -> None: ...
     async def get_position(self, subscription_id: str) -> int | None: ...
@@ -136,6 +138,40 @@ class _Repository:
     async def __aexit__(
         self,
         *_exc: type[BaseException] | BaseException | TracebackType | None,
+    ) -> bool: ...
+
+_SqlParam: TypeAlias = (
+    None | bool | int | float | str | bytes | bytearray | UUID | datetime.datetime | dict[str, Any] | list[Any]
+)
+
+@final
+class Transaction:
+    """The read-model statements and checkpoint writes made through it commit together.
+
+    ``async with repo.transaction() as tx:`` begins on entry, commits when the block ends
+    normally and rolls back when it raises. Placeholders are ``$1, $2, …``.
+    """
+
+    async def begin(self) -> None: ...
+    async def execute(self, sql: str, params: Sequence[_SqlParam] | None = None) -> int: ...
+    async def fetch_all(self, sql: str, params: Sequence[_SqlParam] | None = None) -> list[dict[str, Any]]: ...
+    async def save_position(
+        self, subscription_id: str, position: int, event_id: UUID | str, event_type: str
+    ) -> None: ...
+    async def update_checkpoint(self, projection_name: str, event_id: UUID | str, event_type: str) -> None: ...
+    async def save_position_token(
+        self, subscription_id: str, token: str, event_id: UUID | str, event_type: str
+    ) -> None: ...
+    async def commit(self) -> None: ...
+    async def rollback(self) -> None: ...
+    @property
+    def is_open(self) -> bool: ...
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        _exc: BaseException | None,
+        _tb: TracebackType | None,
     ) -> bool: ...
 
 @final
