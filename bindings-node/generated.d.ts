@@ -90,6 +90,20 @@ export declare class NativeRepository {
   getLagMetricsSync(projectionName: string, eventTypes?: Array<string> | undefined | null): LagMetrics | null
   resetCheckpointSync(projectionName: string): void
   getAllCheckpointsSync(): Array<CheckpointData>
+  /** Opens a transaction on this store (see `repo.transaction(fn)` in `index.js`). */
+  begin(): Promise<NativeTransaction>
+}
+
+/** An open transaction of the core: the caller's SQL and checkpoint writes commit together. */
+export declare class NativeTransaction {
+  execute(sql: string, params?: Array<SqlCell> | undefined | null): Promise<number>
+  fetchAll(sql: string, params?: Array<SqlCell> | undefined | null): Promise<SqlRows>
+  savePosition(subscriptionId: string, position: number, eventId: string, eventType: string): Promise<void>
+  updateCheckpoint(projectionName: string, eventId: string, eventType: string): Promise<void>
+  savePositionToken(subscriptionId: string, token: string, eventId: string, eventType: string): Promise<void>
+  commit(): Promise<void>
+  rollback(): Promise<void>
+  isOpen(): boolean
 }
 
 /** One projection's stored checkpoint. */
@@ -233,6 +247,19 @@ export interface PostgresOptions {
 /** Which class a URL opens: `"memory"`, `"sqlite"` or `"postgres"`. */
 export declare function repositoryKind(url: string): string
 
+/**
+ * A statement parameter or a value read back, tagged by `kind`: `null`, `bool` (in
+ * `flag`), `int` (decimal digits in `text`, so that 64-bit integers survive), `float`
+ * (in `number`), `text`, `bytes` (hex in `text`), `uuid`, `timestamp` (ISO 8601 in
+ * `text`), `json` (its text). `index.js` converts JS values to and from these.
+ */
+export interface SqlCell {
+  kind: string
+  text?: string
+  number?: number
+  flag?: boolean
+}
+
 /** Options of `SqliteCheckpointRepository.open`. */
 export interface SqliteOptions {
   table?: string
@@ -240,6 +267,12 @@ export interface SqliteOptions {
   createSchema?: boolean
   busyTimeoutMs?: number
   synchronous?: string
+}
+
+/** Rows of a query: the column names, then each row's cells in column order. */
+export interface SqlRows {
+  columns: Array<string>
+  rows: Array<Array<SqlCell>>
 }
 
 /** What `checkpointStatement` needs besides the kind: the position or the token. */

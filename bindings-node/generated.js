@@ -839,6 +839,7 @@ module.exports.NativeCheckpointer = nativeBinding.NativeCheckpointer
 module.exports.NativeLedger = nativeBinding.NativeLedger
 module.exports.NativeManager = nativeBinding.NativeManager
 module.exports.NativeRepository = nativeBinding.NativeRepository
+module.exports.NativeTransaction = nativeBinding.NativeTransaction
 module.exports.connectPostgres = nativeBinding.connectPostgres
 module.exports.openSqlite = nativeBinding.openSqlite
 module.exports.repositoryKind = nativeBinding.repositoryKind

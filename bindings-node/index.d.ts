@@ -65,6 +65,45 @@ export declare abstract class CheckpointRepository {
     eventType: string,
     options?: { position?: number; token?: string },
   ): Promise<{ text: string; values: Array<string | number> }>
+  /**
+   * Runs `fn(tx)` in one transaction: the read-model statements and checkpoint writes made
+   * through `tx` commit together when `fn` resolves and roll back together when it throws.
+   * @example
+   * await repo.transaction(async (tx) => {
+   *   await tx.execute('INSERT INTO order_totals (order_id, total) VALUES ($1, $2)', [order.id, order.total])
+   *   await tx.savePosition('OrderTotals', event.position, event.id, event.type)
+   * })
+   * @throws UnsupportedError for an SQLite `:memory:` database.
+   */
+  transaction<T>(fn: (tx: Transaction) => Promise<T> | T): Promise<T>
+  /** Opens a transaction that you commit or roll back yourself. */
+  begin(): Promise<Transaction>
+}
+
+/** A statement parameter: JSON for plain objects and arrays, bytes for Buffers and
+ * Uint8Arrays, a timestamp for Dates, a 64-bit integer for safe-integer numbers and
+ * bigints. JS has no UUID type: strings are bound as text, so cast them in SQL for a
+ * PostgreSQL `uuid` column (`$1::uuid`). */
+export type SqlParam = null | undefined | boolean | number | bigint | string | Date | Uint8Array | object
+/** A value read back: typed on PostgreSQL; SQLite's storage classes on SQLite. Integers
+ * beyond `Number.MAX_SAFE_INTEGER` come back as `bigint`. */
+export type SqlResult = null | boolean | number | bigint | string | Date | Buffer | unknown
+
+/** A transaction on a repository. Placeholders are `$1, $2, …`; parameters are bound,
+ * never pasted into the SQL. Any error from the store rolls it back and ends it. */
+export declare class Transaction {
+  /** Runs one statement; resolves to the number of rows it changed (or returned). */
+  execute(sql: string, params?: SqlParam[]): Promise<number>
+  /** Runs one query; resolves to its rows as objects keyed by column name. */
+  fetchAll(sql: string, params?: SqlParam[]): Promise<Array<Record<string, SqlResult>>>
+  savePosition(subscriptionId: string, position: number, eventId: string, eventType: string): Promise<void>
+  updateCheckpoint(projectionName: string, eventId: string, eventType: string): Promise<void>
+  savePositionToken(subscriptionId: string, token: string, eventId: string, eventType: string): Promise<void>
+  commit(): Promise<void>
+  /** A no-op once the transaction has ended. */
+  rollback(): Promise<void>
+  /** Whether the transaction is still open. */
+  readonly isOpen: boolean
 }
 
 /** Checkpoints in process memory (tests, tools). */

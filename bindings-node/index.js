@@ -109,7 +109,98 @@ class CheckpointRepository {
   checkpointStatement(kind, name, eventId, eventType, options) {
     return call(() => this[NATIVE].checkpointStatement(kind, name, eventId, eventType, options))
   }
+  /** Opens a transaction; prefer `transaction(fn)`, which commits or rolls back for you. */
+  async begin() { return new Transaction(await call(() => this[NATIVE].begin())) }
+  /** Runs `fn(tx)` in one transaction: the read-model statements (`tx.execute`,
+   * `tx.fetchAll`) and checkpoint writes (`tx.savePosition`, …) made through `tx` commit
+   * together when `fn` resolves, and roll back together when it throws. Resolves to what
+   * `fn` resolved to. */
+  async transaction(fn) {
+    if (typeof fn !== 'function') throw new TypeError('transaction(fn): fn must be a function')
+    const tx = await this.begin()
+    let result
+    try {
+      result = await fn(tx)
+    } catch (err) {
+      await tx.rollback().catch(() => {})
+      throw err
+    }
+    await tx.commit()
+    return result
+  }
   toString() { return `${this.constructor.name}(${this[NATIVE].describe()})` }
+}
+
+// A JS value as a tagged parameter for the native side (see SqlCell in src/lib.rs).
+function toCell(value, index) {
+  if (value === null || value === undefined) return { kind: 'null' }
+  switch (typeof value) {
+    case 'boolean': return { kind: 'bool', flag: value }
+    case 'bigint': return { kind: 'int', text: value.toString() }
+    case 'string': return { kind: 'text', text: value }
+    case 'number':
+      return Number.isSafeInteger(value) ? { kind: 'int', text: String(value) } : { kind: 'float', number: value }
+    default: break
+  }
+  if (value instanceof Date) {
+    if (Number.isNaN(value.getTime())) throw new TypeError(`params[${index}]: invalid Date`)
+    return { kind: 'timestamp', text: value.toISOString() }
+  }
+  if (value instanceof Uint8Array) return { kind: 'bytes', text: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex') }
+  if (Array.isArray(value) || Object.getPrototypeOf(value) === Object.prototype || Object.getPrototypeOf(value) === null) {
+    return { kind: 'json', text: JSON.stringify(value) }
+  }
+  throw new TypeError(`params[${index}]: unsupported ${value?.constructor?.name ?? typeof value}; expected null, boolean, number, bigint, string, Date, Buffer, a plain object or an array`)
+}
+
+function toCells(params) {
+  if (params === undefined || params === null) return undefined
+  if (!Array.isArray(params)) throw new TypeError('params must be an array')
+  return params.map(toCell)
+}
+
+// A value read back: integers beyond Number.MAX_SAFE_INTEGER become BigInt.
+function fromCell(cell) {
+  switch (cell.kind) {
+    case 'null': return null
+    case 'bool': return cell.flag
+    case 'int': {
+      const n = Number(cell.text)
+      return Number.isSafeInteger(n) ? n : BigInt(cell.text)
+    }
+    case 'float': return cell.number
+    case 'bytes': return Buffer.from(cell.text, 'hex')
+    case 'timestamp': return new Date(cell.text)
+    case 'json': return JSON.parse(cell.text)
+    default: return cell.text
+  }
+}
+
+/** A transaction on a repository (from `repo.transaction(fn)` or `repo.begin()`).
+ * Placeholders are `$1, $2, …`; parameters are bound, never pasted into the SQL. Any
+ * error from the store rolls the whole transaction back and ends it. */
+class Transaction {
+  constructor(handle) { this[NATIVE] = handle }
+  /** Runs one statement; resolves to the number of rows it changed (or returned). */
+  execute(sql, params) { return call(() => this[NATIVE].execute(sql, toCells(params))) }
+  /** Runs one query; resolves to its rows as objects keyed by column name. */
+  async fetchAll(sql, params) {
+    const { columns, rows } = await call(() => this[NATIVE].fetchAll(sql, toCells(params)))
+    return rows.map((cells) => Object.fromEntries(cells.map((cell, i) => [columns[i], fromCell(cell)])))
+  }
+  savePosition(subscriptionId, position, eventId, eventType) {
+    return call(() => this[NATIVE].savePosition(subscriptionId, position, eventId, eventType))
+  }
+  updateCheckpoint(projectionName, eventId, eventType) {
+    return call(() => this[NATIVE].updateCheckpoint(projectionName, eventId, eventType))
+  }
+  savePositionToken(subscriptionId, token, eventId, eventType) {
+    return call(() => this[NATIVE].savePositionToken(subscriptionId, token, eventId, eventType))
+  }
+  commit() { return call(() => this[NATIVE].commit()) }
+  /** A no-op once the transaction has ended. */
+  rollback() { return call(() => this[NATIVE].rollback()) }
+  get isOpen() { return this[NATIVE].isOpen() }
 }
 
 /** Checkpoints in process memory (tests, tools). Each call is answered on the spot
@@ -242,6 +333,7 @@ module.exports.openRepository = openRepository
 module.exports.CheckpointManager = CheckpointManager
 module.exports.ClaimLedger = ClaimLedger
 module.exports.Checkpointer = Checkpointer
+module.exports.Transaction = Transaction
 module.exports.WaypostError = WaypostError
 module.exports.InvalidArgumentError = InvalidArgumentError
 module.exports.NotFoundError = NotFoundError

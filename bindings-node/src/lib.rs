@@ -921,3 +921,174 @@ impl NativeCheckpointer {
         self.inner.unsaved().await
     }
 }
+
+/// A statement parameter or a value read back, tagged by `kind`: `null`, `bool` (in
+/// `flag`), `int` (decimal digits in `text`, so that 64-bit integers survive), `float`
+/// (in `number`), `text`, `bytes` (hex in `text`), `uuid`, `timestamp` (ISO 8601 in
+/// `text`), `json` (its text). `index.js` converts JS values to and from these.
+#[napi(object)]
+pub struct SqlCell {
+    pub kind: String,
+    pub text: Option<String>,
+    pub number: Option<f64>,
+    pub flag: Option<bool>,
+}
+
+/// Rows of a query: the column names, then each row's cells in column order.
+#[napi(object)]
+pub struct SqlRows {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<SqlCell>>,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
+}
+
+fn sql_value(index: usize, cell: SqlCell) -> Result<waypost::SqlValue> {
+    use waypost::SqlValue as V;
+    let bad = |what: &str| invalid(format!("params[{index}]: {what}"));
+    let text = || cell.text.clone().ok_or_else(|| bad("missing text"));
+    Ok(match cell.kind.as_str() {
+        "null" => V::Null,
+        "bool" => V::Bool(cell.flag.ok_or_else(|| bad("missing flag"))?),
+        "int" => V::Int(text()?.parse().map_err(|_| bad("integer out of the 64-bit range"))?),
+        "float" => V::Float(cell.number.ok_or_else(|| bad("missing number"))?),
+        "text" => V::Text(text()?),
+        "bytes" => V::Bytes(unhex(&text()?).ok_or_else(|| bad("malformed bytes"))?),
+        "uuid" => V::Uuid(event_id(&text()?)?),
+        "timestamp" => {
+            V::Timestamp(DateTime::parse_from_rfc3339(&text()?).map_err(|_| bad("invalid date"))?.with_timezone(&Utc))
+        }
+        "json" => V::Json(text()?),
+        other => return Err(bad(&format!("unknown kind {other:?}"))),
+    })
+}
+
+fn sql_cell(value: waypost::SqlValue) -> SqlCell {
+    use waypost::SqlValue as V;
+    let cell = |kind: &str| SqlCell { kind: kind.to_owned(), text: None, number: None, flag: None };
+    match value {
+        V::Null => cell("null"),
+        V::Bool(b) => SqlCell { flag: Some(b), ..cell("bool") },
+        V::Int(i) => SqlCell { text: Some(i.to_string()), ..cell("int") },
+        V::Float(f) => SqlCell { number: Some(f), ..cell("float") },
+        V::Text(t) => SqlCell { text: Some(t), ..cell("text") },
+        V::Bytes(b) => SqlCell { text: Some(hex(&b)), ..cell("bytes") },
+        V::Uuid(u) => SqlCell { text: Some(u.to_string()), ..cell("uuid") },
+        V::Timestamp(t) => SqlCell { text: Some(waypost::time::rfc3339(&t)), ..cell("timestamp") },
+        V::Json(t) => SqlCell { text: Some(t), ..cell("json") },
+    }
+}
+
+fn sql_values(params: Option<Vec<SqlCell>>) -> Result<Vec<waypost::SqlValue>> {
+    params.unwrap_or_default().into_iter().enumerate().map(|(i, c)| sql_value(i, c)).collect()
+}
+
+#[napi]
+impl NativeRepository {
+    /// Opens a transaction on this store (see `repo.transaction(fn)` in `index.js`).
+    #[napi]
+    pub async fn begin(&self) -> Result<NativeTransaction> {
+        let tx = self.inner.begin().await.map_err(to_js_err)?;
+        Ok(NativeTransaction { inner: Some(Arc::new(tx)), runtime: tokio::runtime::Handle::current() })
+    }
+}
+
+/// An open transaction of the core: the caller's SQL and checkpoint writes commit together.
+#[napi]
+pub struct NativeTransaction {
+    /// `None` only while dropping.
+    inner: Option<Arc<waypost::Transaction>>,
+    /// napi's runtime, kept to drop the transaction inside its context.
+    runtime: tokio::runtime::Handle,
+}
+
+impl Drop for NativeTransaction {
+    fn drop(&mut self) {
+        // An open transaction rolls back when dropped; on PostgreSQL that returns the
+        // connection to the pool, which spawns onto the runtime. The handle is entered
+        // rather than napi's global runtime looked up: at process exit that is gone, and
+        // spawning onto a runtime that has shut down is a no-op, not a panic.
+        let inner = self.inner.take();
+        let _entered = self.runtime.enter();
+        drop(inner);
+    }
+}
+
+impl NativeTransaction {
+    fn tx(&self) -> Result<Arc<waypost::Transaction>> {
+        self.inner.clone().ok_or_else(|| napi::Error::from_reason("Backend: the transaction is being dropped"))
+    }
+}
+
+#[napi]
+impl NativeTransaction {
+    #[napi]
+    pub async fn execute(&self, sql: String, params: Option<Vec<SqlCell>>) -> Result<f64> {
+        let params = sql_values(params)?;
+        let n = self.tx()?.execute(&sql, &params).await.map_err(to_js_err)?;
+        Ok(n as f64)
+    }
+
+    #[napi]
+    pub async fn fetch_all(&self, sql: String, params: Option<Vec<SqlCell>>) -> Result<SqlRows> {
+        let params = sql_values(params)?;
+        let rows = self.tx()?.fetch_all(&sql, &params).await.map_err(to_js_err)?;
+        let columns = rows.first().map(|r| r.iter().map(|(k, _)| k.clone()).collect()).unwrap_or_default();
+        let rows = rows.into_iter().map(|r| r.into_iter().map(|(_, v)| sql_cell(v)).collect()).collect();
+        Ok(SqlRows { columns, rows })
+    }
+
+    #[napi]
+    pub async fn save_position(
+        &self,
+        subscription_id: String,
+        position: f64,
+        event_id: String,
+        event_type: String,
+    ) -> Result<()> {
+        let (position, id) = (self::position(position)?, self::event_id(&event_id)?);
+        self.tx()?.save_position(&subscription_id, position, id, &event_type).await.map_err(to_js_err)
+    }
+
+    #[napi]
+    pub async fn update_checkpoint(&self, projection_name: String, event_id: String, event_type: String) -> Result<()> {
+        let id = self::event_id(&event_id)?;
+        self.tx()?.update_checkpoint(&projection_name, id, &event_type).await.map_err(to_js_err)
+    }
+
+    #[napi]
+    pub async fn save_position_token(
+        &self,
+        subscription_id: String,
+        token: String,
+        event_id: String,
+        event_type: String,
+    ) -> Result<()> {
+        let id = self::event_id(&event_id)?;
+        self.tx()?.save_position_token(&subscription_id, &token, id, &event_type).await.map_err(to_js_err)
+    }
+
+    #[napi]
+    pub async fn commit(&self) -> Result<()> {
+        self.tx()?.commit().await.map_err(to_js_err)
+    }
+
+    #[napi]
+    pub async fn rollback(&self) -> Result<()> {
+        self.tx()?.rollback().await.map_err(to_js_err)
+    }
+
+    #[napi]
+    pub fn is_open(&self) -> bool {
+        self.inner.as_ref().is_some_and(|tx| tx.is_open())
+    }
+}

@@ -71,14 +71,40 @@ async function perform(repo, step) {
   }
 }
 
-async function runCase(c, repo) {
+// The transaction steps: one current transaction per case (`repo.begin()`).
+async function performTx(repo, state, step, ns) {
+  const a = step.args ?? {}
+  const sql = () => a.sql.replaceAll('{ns}', ns)
+  if (step.op === 'begin') {
+    state.tx = await repo.begin()
+    return null
+  }
+  const tx = state.tx
+  switch (step.op) {
+    case 'commit': return tx.commit()
+    case 'rollback': return tx.rollback()
+    case 'tx_execute': return tx.execute(sql(), a.params)
+    case 'tx_fetch_all': return tx.fetchAll(sql(), a.params)
+    case 'tx_save_position': return tx.savePosition(a.name, a.position, a.event_id, a.event_type)
+    case 'tx_update_checkpoint': return tx.updateCheckpoint(a.name, a.event_id, a.event_type)
+    case 'tx_save_position_token': return tx.savePositionToken(a.name, a.token, a.event_id, a.event_type)
+    default: throw new Error(`unknown op ${step.op}`)
+  }
+}
+
+const isTxStep = (op) => ['begin', 'commit', 'rollback'].includes(op) || op.startsWith('tx_')
+
+async function runCase(c, repo, ns = '') {
   const started = Date.now()
+  const state = {}
   for (const [i, step] of (c.steps ?? []).entries()) {
     const where = `${c.id} step ${i + 1} (${step.op})`
     let actual
     try {
       const copies = step.concurrently ?? 1
-      const results = await Promise.all(Array.from({ length: copies }, () => perform(repo, step)))
+      const results = isTxStep(step.op)
+        ? [await performTx(repo, state, step, ns)]
+        : await Promise.all(Array.from({ length: copies }, () => perform(repo, step)))
       actual = toJson(results.at(-1) ?? null)
     } catch (err) {
       assert.ok(step.error, `${where}: unexpected ${err.name}: ${err.message}`)
@@ -112,7 +138,7 @@ function optionsFor(c) {
   return options
 }
 
-async function check(c, open) {
+async function check(c, open, ns = '') {
   const expectedError = c.repository?.open_error
   let repo
   try {
@@ -123,7 +149,7 @@ async function check(c, open) {
   }
   assert.equal(expectedError, undefined, `${c.id}: opening should fail with ${expectedError}`)
   try {
-    await runCase(c, repo)
+    await runCase(c, repo, ns)
   } finally {
     await repo.close()
   }
@@ -146,7 +172,9 @@ for (const c of cases) {
     test(`sqlite ${c.id}: ${c.title}`, () => check(c, (o) => waypost.SqliteCheckpointRepository.open(join(dir, `${c.id}.db`), o)))
   }
   if (applies(c, 'postgres')) {
-    test(`postgres ${c.id}: ${c.title}`, { skip: pg.skip }, () =>
-      check(c, (o) => waypost.PostgresCheckpointRepository.connect(pg.url, { ...o, schema: `wp_${randomUUID().replaceAll('-', '').slice(0, 12)}` })))
+    test(`postgres ${c.id}: ${c.title}`, { skip: pg.skip }, () => {
+      const schema = `wp_${randomUUID().replaceAll('-', '').slice(0, 12)}`
+      return check(c, (o) => waypost.PostgresCheckpointRepository.connect(pg.url, { ...o, schema }), `"${schema}".`)
+    })
   }
 }
