@@ -55,6 +55,7 @@ python-test:
 	$(PYTHON) examples/python/health_check.py
 	$(PYTHON) examples/python/file_worker.py
 	$(PYTHON) examples/python/exactly_once.py
+	$(PYTHON) -m pytest -q -p no:cacheprovider tests/crash
 	mkdir -p .demo && rm -f .demo/tutorial.db*
 	WAYPOST_URL=sqlite:.demo/tutorial.db $(PYTHON) examples/python/tutorial_checkpoints.py
 
@@ -91,6 +92,7 @@ node-test:
 	cd bindings-node && node --test tests/ ../tests/node/
 	node examples/node/quickstart.mjs
 	node examples/node/file-worker/index.mjs
+	node examples/node/exactly-once.mjs
 	mkdir -p .demo && rm -f .demo/node.db*
 	WAYPOST_URL=sqlite:.demo/node.db node examples/node/quickstart.mjs
 
