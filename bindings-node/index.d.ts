@@ -55,7 +55,8 @@ export declare abstract class CheckpointRepository {
   /**
    * The SQL and parameters of a checkpoint write, to run with your own driver inside your
    * own transaction: `$1 …` placeholders on PostgreSQL (`client.query(text, values)`),
-   * `?1 …` on SQLite (`db.prepare(text).run(...values)`).
+   * `?1 …` on SQLite (better-sqlite3 binds numbered placeholders from an object:
+   * `db.prepare(text).run(Object.fromEntries(values.map((v, i) => [i + 1, v])))`).
    * @throws UnsupportedError on the in-memory repository.
    */
   checkpointStatement(

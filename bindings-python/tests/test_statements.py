@@ -53,6 +53,55 @@ async def test_sqlite3_commits_and_rolls_back_with_the_read_model(tmp_path: Path
     await repo.close()
 
 
+async def test_psycopg_raw_cursor_commits_and_rolls_back_with_the_read_model(postgres_url: str, schema: str) -> None:
+    import psycopg
+
+    repo = waypost.PostgreSQLCheckpointRepository(postgres_url, schema=schema)
+    await repo.get_position("Totals")  # creates the schema and table
+    # A raw cursor takes PostgreSQL's own $1 placeholders, as the statement has them.
+    async with await psycopg.AsyncConnection.connect(postgres_url, cursor_factory=psycopg.AsyncRawCursor) as conn:
+        await conn.execute(f'CREATE TABLE "{schema}".totals (position BIGINT PRIMARY KEY)')
+        await conn.commit()
+        for position, fail in ((1, False), (2, True)):
+            sql, params = await repo.checkpoint_statement(
+                "save_position", "Totals", uuid.uuid4(), "OrderPlaced", position=position
+            )
+            try:
+                async with conn.transaction():
+                    await conn.execute(f'INSERT INTO "{schema}".totals VALUES ($1)', [position])
+                    await conn.execute(sql, params)
+                    if fail:
+                        raise RuntimeError("the handler failed")
+            except RuntimeError:
+                pass
+        cur = await conn.execute(f'SELECT position FROM "{schema}".totals')
+        assert await cur.fetchall() == [(1,)]
+    assert await repo.get_position("Totals") == 1
+    await repo.close()
+
+
+async def test_sqlalchemy_exec_driver_sql_commits_with_the_read_model(postgres_url: str, schema: str) -> None:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    repo = waypost.PostgreSQLCheckpointRepository(postgres_url, schema=schema)
+    sql, params = await repo.checkpoint_statement("save_position", "Totals", uuid.uuid4(), "OrderPlaced", position=5)
+    engine = create_async_engine(postgres_url.replace("postgres://", "postgresql+asyncpg://", 1))
+    try:
+        async with engine.begin() as conn:  # commits at the end of the block
+            await conn.exec_driver_sql(f'CREATE TABLE "{schema}".totals (position BIGINT)')
+            await conn.exec_driver_sql(f'INSERT INTO "{schema}".totals VALUES ($1)', (5,))
+            await conn.exec_driver_sql(sql, tuple(params))
+        assert await repo.get_position("Totals") == 5
+        sql, params = await repo.checkpoint_statement("save_position", "Totals", uuid.uuid4(), "OrderPlaced", position=6)
+        async with engine.connect() as conn:
+            await conn.exec_driver_sql(sql, tuple(params))
+            await conn.rollback()
+        assert await repo.get_position("Totals") == 5
+    finally:
+        await engine.dispose()
+        await repo.close()
+
+
 async def test_bad_kinds_and_memory_are_refused() -> None:
     repo = waypost.InMemoryCheckpointRepository()
     with pytest.raises(waypost.UnsupportedError):
