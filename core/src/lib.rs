@@ -44,6 +44,7 @@ mod lag;
 pub mod manager;
 mod open;
 mod options;
+pub mod progress;
 mod repository;
 pub mod statement;
 pub mod time;

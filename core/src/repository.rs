@@ -184,6 +184,16 @@ pub trait CheckpointRepository: Send + Sync + std::fmt::Debug {
         Err(Error::unsupported(format!("{self:?} has no events table")))
     }
 
+    /// The largest global position in the events table (0 when it is empty), or `None`
+    /// when the repository has no events table or it has no position column.
+    ///
+    /// # Errors
+    /// `NotFound` when the configured events table does not exist;
+    /// `Unavailable`/`Backend` from the store.
+    async fn stream_head(&self) -> Result<Option<i64>> {
+        Ok(None)
+    }
+
     /// Releases connections and threads. Later calls fail with `Unavailable`.
     ///
     /// # Errors

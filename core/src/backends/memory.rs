@@ -246,6 +246,10 @@ impl CheckpointRepository for MemoryRepository {
         self.state().map(drop)
     }
 
+    async fn stream_head(&self) -> Result<Option<i64>> {
+        Ok(Some(self.state()?.events.last().map_or(0, |e| e.position)))
+    }
+
     async fn append_events(&self, events: &[NewEvent]) -> Result<()> {
         checkpoint::check_events(events)?;
         let mut state = self.state()?;

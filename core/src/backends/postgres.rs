@@ -597,6 +597,20 @@ impl CheckpointRepository for PostgresRepository {
         self.run_ddl(vec![lag_index_sql(ev)]).await
     }
 
+    async fn stream_head(&self) -> Result<Option<i64>> {
+        let Some(ev) = &self.sql.events else { return Ok(None) };
+        let Some(pos) = &ev.names.position else { return Ok(None) };
+        let sql = format!("SELECT coalesce(max({}), 0)::bigint FROM {}", pos.quoted(), ev.qualified);
+        let rows = self
+            .run(sqlx::query(AssertSqlSafe(sql)), Fetch::Optional)
+            .await
+            .map_err(|e| self.missing_events_table(e))?;
+        match rows.first() {
+            Some(row) => row.try_get::<i64, _>(0).map(Some).map_err(|e| self.map_err(e)),
+            None => Ok(Some(0)),
+        }
+    }
+
     async fn append_events(&self, events: &[NewEvent]) -> Result<()> {
         checkpoint::check_events(events)?;
         let ev = self.sql.events()?;

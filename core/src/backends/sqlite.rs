@@ -792,6 +792,22 @@ impl CheckpointRepository for SqliteRepository {
         .await
     }
 
+    async fn stream_head(&self) -> Result<Option<i64>> {
+        let Some(ev) = &self.sql.events else { return Ok(None) };
+        if ev.position.is_none() {
+            return Ok(None);
+        }
+        self.run(|c, s| {
+            let ev = s.events()?;
+            let pos = ev.position.as_ref().map(|p| p.quoted()).unwrap_or_default();
+            c.prepare_cached(&format!("SELECT coalesce(max({pos}), 0) FROM {}", ev.table.quoted()))
+                .and_then(|mut st| st.query_row([], |r| r.get::<_, i64>(0)))
+                .map(Some)
+                .map_err(|e| missing_events_table(map_err(e), ev))
+        })
+        .await
+    }
+
     async fn append_events(&self, events: &[NewEvent]) -> Result<()> {
         checkpoint::check_events(events)?;
         self.sql.events()?;
