@@ -4,25 +4,30 @@
 
 CARGO ?= cargo
 DEMO_DB ?= .demo/waypost-demo.db
-DEMO = target/debug/demo --db $(DEMO_DB)
+DEMO = target/debug/waypost demo --db $(DEMO_DB)
 
 VENV ?= .venv
 PYTHON = $(VENV)/bin/python
 
-.PHONY: demo test bench bench-claims bench-python bench-node lint check-features suites examples clean python python-test python-exit-check node node-test
+.PHONY: demo test browser bench bench-claims bench-python bench-node lint check-features suites examples clean python python-test python-exit-check node node-test
 
 demo:
-	$(CARGO) build --quiet -p waypost-examples --bin demo
+	$(CARGO) build --quiet -p waypost-cli --bin waypost
 	rm -f $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm
-	@echo '$$ demo append --events 20' && $(DEMO) append --events 20
-	@echo '$$ demo status' && $(DEMO) status
-	@echo '$$ demo process --stop-after 5' && $(DEMO) process --stop-after 5
-	@echo '$$ demo status' && $(DEMO) status
-	@echo '$$ demo process' && $(DEMO) process
-	@echo '$$ demo status' && $(DEMO) status
+	@echo '$$ waypost demo append --events 20' && $(DEMO) append --events 20
+	@echo '$$ waypost demo status' && $(DEMO) status
+	@echo '$$ waypost demo process --stop-after 5' && $(DEMO) process --stop-after 5
+	@echo '$$ waypost demo status' && $(DEMO) status
+	@echo '$$ waypost demo process' && $(DEMO) process
+	@echo '$$ waypost demo status' && $(DEMO) status
+	@echo '$$ waypost status' && target/debug/waypost status --url sqlite:$(DEMO_DB)
 
-test: lint check-features
+test: lint check-features browser
 	tests/support/with-postgres.sh $(MAKE) --no-print-directory suites examples
+
+# Headless Chromium for the dashboard test (Debian's package), installed when missing.
+browser:
+	tests/support/ensure-chromium.sh
 
 lint:
 	python3 tests/support/check_snippets.py README.md
