@@ -317,6 +317,59 @@ async fn perform_tx(
     })
 }
 
+fn seconds_arg(step: &Value, key: &str) -> Result<Option<std::time::Duration>, StepError> {
+    match step["args"].get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_f64()
+            .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
+            .map(Some)
+            .ok_or_else(|| StepError::Case(format!("{key} must be a number of seconds"))),
+    }
+}
+
+fn progress_options(step: &Value) -> Result<crate::progress::ProgressOptions, StepError> {
+    let mut options = crate::progress::ProgressOptions::default();
+    if let Some(d) = seconds_arg(step, "stall_after_s")? {
+        options.stall_after = d;
+    }
+    Ok(options)
+}
+
+fn health_thresholds(step: &Value) -> Result<crate::progress::HealthThresholds, StepError> {
+    let mut t = crate::progress::HealthThresholds::default();
+    let count = |key: &str| step["args"].get(key).and_then(Value::as_i64);
+    if let Some(n) = count("degraded_events_behind") {
+        t.degraded_events_behind = n;
+    }
+    if let Some(n) = count("unhealthy_events_behind") {
+        t.unhealthy_events_behind = n;
+    }
+    if let Some(d) = seconds_arg(step, "degraded_stall_s")? {
+        t.degraded_stall = d;
+    }
+    if let Some(d) = seconds_arg(step, "unhealthy_stall_s")? {
+        t.unhealthy_stall = d;
+    }
+    Ok(t)
+}
+
+/// A [`Progress`](crate::progress::Progress) as the cases compare it.
+pub fn progress_json(p: &crate::progress::Progress) -> Value {
+    json!({
+        "projection_name": p.projection_name,
+        "position": p.position,
+        "stream_head": p.stream_head,
+        "events_behind": p.events_behind,
+        "percent_complete": p.percent_complete,
+        "lag_seconds": p.lag_seconds,
+        "events_processed": p.events_processed,
+        "last_processed_at": p.last_processed_at.as_ref().map(time::isoformat),
+        "state": p.state.as_str(),
+        "status_line": p.status_line(),
+    })
+}
+
 /// A JSON parameter of a case: null, boolean, integer, float or string.
 fn sql_param(v: &Value) -> Result<SqlValue, StepError> {
     Ok(match v {
@@ -390,6 +443,22 @@ async fn perform(repo: &dyn CheckpointRepository, step: &Value) -> Result<Value,
             Value::Null
         }
         "get_all_checkpoints" => Value::Array(repo.get_all_checkpoints().await?.iter().map(data_json).collect()),
+        "stream_head" => json!(repo.stream_head().await?),
+        "progress" => {
+            let options = progress_options(step)?;
+            progress_json(&crate::progress::progress_of(repo, name()?, &options).await?)
+        }
+        "health" => {
+            let thresholds = health_thresholds(step)?;
+            let report =
+                crate::progress::health_report(repo, Some(name()?), &progress_options(step)?, &thresholds).await?;
+            json!({
+                "status": report.status.as_str(),
+                "projections": report.projections.iter().map(|h| json!({
+                    "projection_name": h.projection_name, "status": h.status.as_str(), "reason": h.reason,
+                })).collect::<Vec<_>>(),
+            })
+        }
         "create_events_table" => {
             repo.create_events_table().await?;
             Value::Null

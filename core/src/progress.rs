@@ -309,11 +309,11 @@ pub struct Health {
 /// quiet one is healthy however old its last write is.
 pub fn health(p: &Progress, t: &HealthThresholds) -> Health {
     let behind = p.events_behind.unwrap_or(0);
-    let stalled = match p.state {
-        ProgressState::CatchingUp | ProgressState::Stalled => p.idle_seconds.unwrap_or(0.0),
-        _ => 0.0,
+    let catching_up = matches!(p.state, ProgressState::CatchingUp | ProgressState::Stalled);
+    let stalled = if catching_up { p.idle_seconds.unwrap_or(0.0) } else { 0.0 };
+    let judge = |events: i64, stall: Duration| {
+        (behind > 0 && behind >= events) || (catching_up && stalled >= stall.as_secs_f64())
     };
-    let judge = |events: i64, stall: Duration| behind >= events || stalled >= stall.as_secs_f64();
     let status = if judge(t.unhealthy_events_behind, t.unhealthy_stall) {
         HealthStatus::Unhealthy
     } else if judge(t.degraded_events_behind, t.degraded_stall) {
@@ -321,11 +321,11 @@ pub fn health(p: &Progress, t: &HealthThresholds) -> Health {
     } else {
         HealthStatus::Healthy
     };
-    let reason = match (status, p.state) {
-        (HealthStatus::Healthy, ProgressState::NotStarted) => "not started".to_owned(),
-        (HealthStatus::Healthy, s) if p.is_caught_up() || s == ProgressState::CaughtUp => "up to date".to_owned(),
-        (HealthStatus::Healthy, _) => format!("{behind} events behind, making progress"),
-        _ if stalled >= t.degraded_stall.as_secs_f64() => {
+    let reason = match status {
+        HealthStatus::Healthy if p.state == ProgressState::NotStarted => "not started".to_owned(),
+        HealthStatus::Healthy if !catching_up => "up to date".to_owned(),
+        HealthStatus::Healthy => format!("{behind} events behind, making progress"),
+        _ if catching_up && stalled >= t.degraded_stall.as_secs_f64().min(t.unhealthy_stall.as_secs_f64()) => {
             format!("{behind} events behind, no progress for {}", human_duration(stalled))
         }
         _ => format!("{behind} events behind"),
@@ -336,6 +336,33 @@ pub fn health(p: &Progress, t: &HealthThresholds) -> Health {
 /// The worst of several verdicts (`Healthy` for none).
 pub fn overall(healths: &[Health]) -> HealthStatus {
     healths.iter().map(|h| h.status).max().unwrap_or(HealthStatus::Healthy)
+}
+
+/// Verdicts on several projections and the worst of them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthReport {
+    /// The worst verdict (`Healthy` when there is no projection).
+    pub status: HealthStatus,
+    /// One verdict per projection, ordered by name.
+    pub projections: Vec<Health>,
+}
+
+/// Judges one projection (`Some(name)`) or every checkpoint (`None`) on `repo`, now.
+///
+/// # Errors
+/// As [`progress_of`] / [`progress_all`].
+pub async fn health_report(
+    repo: &dyn CheckpointRepository,
+    name: Option<&str>,
+    options: &ProgressOptions,
+    thresholds: &HealthThresholds,
+) -> Result<HealthReport> {
+    let progress = match name {
+        Some(name) => vec![progress_of(repo, name, options).await?],
+        None => progress_all(repo, options).await?,
+    };
+    let projections: Vec<Health> = progress.iter().map(|p| health(p, thresholds)).collect();
+    Ok(HealthReport { status: overall(&projections), projections })
 }
 
 #[cfg(test)]
