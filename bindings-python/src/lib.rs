@@ -2,6 +2,7 @@
 //! pieces live in their own modules.
 
 mod checkpointer;
+mod cli;
 mod convert;
 mod errors;
 mod manager;
@@ -16,6 +17,8 @@ use pyo3::prelude::*;
 mod _waypost {
     #[pymodule_export]
     use super::checkpointer::Checkpointer;
+    #[pymodule_export]
+    use super::cli::_run_cli;
     #[pymodule_export]
     use super::manager::{Ledger, Manager};
     #[pymodule_export]

@@ -66,6 +66,10 @@ def to_json(value: Any) -> Any:
         return value._asdict()
     if isinstance(value, list):
         return [to_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_json(v) for k, v in value.items()}
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
     if value is not None and type(value).__name__ == "UUID":
         return str(value)
     return value
@@ -119,6 +123,13 @@ async def perform(repo: Any, step: dict[str, Any]) -> Any:
     op, args = step["op"], dict(step.get("args", {}))
     if op in NAME_KEYWORD:
         args[NAME_KEYWORD[op]] = args.pop("name")
+    if op in ("progress", "health"):
+        name = args.pop("name")
+        # The cases' names for times end in _s (seconds); the methods take seconds.
+        options = {k.removesuffix("_s"): v for k, v in args.items()}
+        if op == "progress":
+            return to_json(await repo.get_progress(name, **options))
+        return to_json(await repo.get_health(name, **options))
     if op == "append_events":
         events = [(e["event_id"], e["event_type"], await event_time(repo, e.get("at"))) for e in args["events"]]
         return await repo.append_events(events)

@@ -25,6 +25,7 @@ from ._errors import (
 )
 from ._checkpointer import Checkpointer
 from ._manager import CheckpointManager, Claimed
+from ._progress import HealthReport, HealthStatus, HealthVerdict, Progress, ProgressState
 from ._protocol import CheckpointRepository
 from ._waypost import (
     CheckpointData,
@@ -47,6 +48,11 @@ __all__ = [
     "Claimed",
     "CheckpointRepository",
     "ConflictError",
+    "HealthReport",
+    "HealthStatus",
+    "HealthVerdict",
+    "Progress",
+    "ProgressState",
     "InMemoryCheckpointRepository",
     "InvalidArgumentError",
     "LagMetrics",
