@@ -92,6 +92,11 @@ export declare class NativeRepository {
   getAllCheckpointsSync(): Array<CheckpointData>
   /** Opens a transaction on this store (see `repo.transaction(fn)` in `index.js`). */
   begin(): Promise<NativeTransaction>
+  /** The largest global position in the events table (0 when empty), or null without one. */
+  streamHead(): Promise<number | null>
+  getProgress(projectionName: string, options?: ProgressOptions | undefined | null): Promise<Progress>
+  getAllProgress(options?: ProgressOptions | undefined | null): Promise<Array<Progress>>
+  getHealth(projectionName?: string | undefined | null, options?: HealthOptions | undefined | null): Promise<HealthReport>
 }
 
 /** An open transaction of the core: the caller's SQL and checkpoint writes commit together. */
@@ -186,6 +191,29 @@ export interface FileStats {
   durationMs?: number
 }
 
+/** Options of `getHealth`: the thresholds (defaults 1,000 / 10,000 events, 60 / 300 s). */
+export interface HealthOptions {
+  stallAfterMs?: number
+  degradedEventsBehind?: number
+  unhealthyEventsBehind?: number
+  degradedStallMs?: number
+  unhealthyStallMs?: number
+}
+
+/** The worst verdict and one per projection. */
+export interface HealthReport {
+  status: string
+  projections: Array<HealthVerdict>
+}
+
+/** One projection's health and why. */
+export interface HealthVerdict {
+  projectionName: string
+  /** `Healthy`, `Degraded` or `Unhealthy`. */
+  status: string
+  reason: string
+}
+
 /** What a completing worker reported. */
 export interface ItemStats {
   recordsTotal?: number
@@ -242,6 +270,30 @@ export interface PostgresOptions {
   createSchema?: boolean
   poolSize?: number
   connectTimeoutMs?: number
+}
+
+/** How far one projection is (`repo.getProgress(name)`). */
+export interface Progress {
+  projectionName: string
+  position?: number
+  streamHead?: number
+  eventsBehind?: number
+  percentComplete?: number
+  lagSeconds: number
+  eventsProcessed: number
+  /** ISO 8601 with microseconds. */
+  lastProcessedAt?: string
+  idleSeconds?: number
+  /** `NotStarted`, `CatchingUp`, `CaughtUp`, `Idle` or `Stalled`. */
+  state: string
+  /** `Behind by 15 events (25.0% complete)`, … */
+  statusLine: string
+}
+
+/** Options of `getProgress` / `getAllProgress`. */
+export interface ProgressOptions {
+  /** Quiet this long while behind is `Stalled` (caught up: `Idle`). Default 60,000. */
+  stallAfterMs?: number
 }
 
 /** Which class a URL opens: `"memory"`, `"sqlite"` or `"postgres"`. */

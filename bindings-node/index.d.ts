@@ -7,9 +7,13 @@ import type {
   SqliteOptions,
   PostgresOptions,
   EventsTableOptions,
+  Progress as NativeProgress,
+  ProgressOptions,
+  HealthOptions,
+  HealthVerdict as NativeHealthVerdict,
 } from './generated'
 
-export type { NewEventInput, SqliteOptions, PostgresOptions, EventsTableOptions }
+export type { NewEventInput, SqliteOptions, PostgresOptions, EventsTableOptions, ProgressOptions, HealthOptions }
 
 /** Missing values are `null`. */
 type Nullable<T> = { [K in keyof T]-?: undefined extends T[K] ? Exclude<T[K], undefined> | null : T[K] }
@@ -79,6 +83,34 @@ export declare abstract class CheckpointRepository {
   transaction<T>(fn: (tx: Transaction) => Promise<T> | T): Promise<T>
   /** Opens a transaction that you commit or roll back yourself. */
   begin(): Promise<Transaction>
+  /** The largest global position in the events table (0 when empty), or `null` without one. */
+  streamHead(): Promise<number | null>
+  /**
+   * How far a projection is, in the words operators read.
+   * @example (await repo.getProgress('Orders')).statusLine // 'Behind by 15 events (25.0% complete)'
+   */
+  getProgress(projectionName: string, options?: ProgressOptions): Promise<Progress>
+  /** `getProgress` of every checkpoint, ordered by name. */
+  getAllProgress(options?: ProgressOptions): Promise<Progress[]>
+  /**
+   * Health for your own endpoint: degraded from 1,000 events behind or 60 s stalled while
+   * behind, unhealthy from 10,000 or 300 s (options override); an idle, caught-up
+   * projection is healthy however old its last write is.
+   * @example const { status } = await repo.getHealth(); res.status(status === 'Unhealthy' ? 503 : 200)
+   */
+  getHealth(projectionName?: string | null, options?: HealthOptions): Promise<HealthReport>
+}
+
+/** How far one projection is; missing values are `null`. */
+export type Progress = Nullable<NativeProgress> & {
+  state: 'NotStarted' | 'CatchingUp' | 'CaughtUp' | 'Idle' | 'Stalled'
+}
+/** One projection's health and why. */
+export type HealthVerdict = NativeHealthVerdict & { status: 'Healthy' | 'Degraded' | 'Unhealthy' }
+/** The worst verdict and one per projection. */
+export interface HealthReport {
+  status: 'Healthy' | 'Degraded' | 'Unhealthy'
+  projections: HealthVerdict[]
 }
 
 /** A statement parameter: JSON for plain objects and arrays, bytes for Buffers and

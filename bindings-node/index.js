@@ -61,6 +61,7 @@ async function call(run) {
 }
 
 const RECORD_FIELDS = ['lastEventId', 'lastEventType', 'lastProcessedAt', 'globalPosition', 'positionToken']
+const PROGRESS_FIELDS = ['position', 'streamHead', 'eventsBehind', 'percentComplete', 'lastProcessedAt', 'idleSeconds']
 const LAG_FIELDS = ['lastEventId', 'latestEventId', 'lastProcessedAt', 'streamHead', 'eventsBehind']
 
 // Missing values are null, as in every other waypost call.
@@ -109,6 +110,20 @@ class CheckpointRepository {
   checkpointStatement(kind, name, eventId, eventType, options) {
     return call(() => this[NATIVE].checkpointStatement(kind, name, eventId, eventType, options))
   }
+  /** The largest global position in the events table (0 when empty), or null without one. */
+  streamHead() { return call(() => this[NATIVE].streamHead()) }
+  /** How far a projection is: position, stream head, events behind, percent complete,
+   * lag, state (NotStarted, CatchingUp, CaughtUp, Idle, Stalled) and the status line. */
+  async getProgress(projectionName, options) {
+    return withNulls(await call(() => this[NATIVE].getProgress(projectionName, options)), PROGRESS_FIELDS)
+  }
+  /** getProgress of every checkpoint, ordered by name. */
+  async getAllProgress(options) {
+    return (await call(() => this[NATIVE].getAllProgress(options))).map((p) => withNulls(p, PROGRESS_FIELDS))
+  }
+  /** Health for your own endpoint: { status, projections: [{ projectionName, status, reason }] }
+   * for one projection or (no name) every checkpoint. */
+  getHealth(projectionName, options) { return call(() => this[NATIVE].getHealth(projectionName ?? null, options)) }
   /** Opens a transaction; prefer `transaction(fn)`, which commits or rolls back for you. */
   async begin() { return new Transaction(await call(() => this[NATIVE].begin())) }
   /** Runs `fn(tx)` in one transaction: the read-model statements (`tx.execute`,

@@ -60,6 +60,18 @@ async function perform(repo, step) {
     case 'get_lag_metrics': return repo.getLagMetrics(a.name, a.event_types)
     case 'reset_checkpoint': return repo.resetCheckpoint(a.name)
     case 'get_all_checkpoints': return repo.getAllCheckpoints()
+    case 'stream_head': return repo.streamHead()
+    case 'progress': return repo.getProgress(a.name, a.stall_after_s == null ? undefined : { stallAfterMs: a.stall_after_s * 1000 })
+    case 'health': {
+      const ms = (s) => (s == null ? undefined : s * 1000)
+      return repo.getHealth(a.name, {
+        stallAfterMs: ms(a.stall_after_s),
+        degradedEventsBehind: a.degraded_events_behind,
+        unhealthyEventsBehind: a.unhealthy_events_behind,
+        degradedStallMs: ms(a.degraded_stall_s),
+        unhealthyStallMs: ms(a.unhealthy_stall_s),
+      })
+    }
     case 'create_events_table': return repo.createEventsTable()
     case 'create_lag_index': return repo.createLagIndex()
     case 'append_events': {
