@@ -28,12 +28,12 @@ async def check_projection_health(checkpoints: waypost.CheckpointRepository, nam
 
 async def main() -> None:
     checkpoints = waypost.open(os.environ.get("WAYPOST_URL", "memory:"))
+    await checkpoints.create_events_table()
     await checkpoints.reset_checkpoint("OrderProjection")
     print(await check_projection_health(checkpoints, "OrderProjection"))
 
     # The projection handled an event; the events table then receives newer ones.
     handled = uuid.uuid4()
-    await checkpoints.create_events_table()
     await checkpoints.save_position("OrderProjection", 1, handled, "OrderPlaced")
     [record] = [c for c in await checkpoints.get_all_checkpoints() if c.projection_name == "OrderProjection"]
     assert record.last_processed_at is not None
@@ -43,6 +43,14 @@ async def main() -> None:
         health = await check_projection_health(checkpoints, "OrderProjection")
         print(health)
         assert health["status"] == status, health
+
+    # waypost's own verdict, the one `waypost serve` gives on /health: by events behind
+    # and by stalls while behind (an idle, caught-up projection stays healthy).
+    report = await checkpoints.get_health(degraded_events_behind=2)
+    print(report)
+    assert report["status"] == "Degraded", report
+    progress = await checkpoints.get_progress("OrderProjection")
+    print(progress["status_line"])
     await checkpoints.close()
 
 
