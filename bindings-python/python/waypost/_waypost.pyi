@@ -26,6 +26,7 @@ __all__ = [
     "_Repository",
     "__version__",
     "_after_fork_in_child",
+    "_run_cli",
     "_shutdown",
     "open",
 ]
