@@ -1139,6 +1139,7 @@ pub struct ProgressOptions {
 
 /// Options of `getHealth`: the thresholds (defaults 1,000 / 10,000 events, 60 / 300 s).
 #[napi(object)]
+#[derive(Default)]
 pub struct HealthOptions {
     pub stall_after_ms: Option<f64>,
     pub degraded_events_behind: Option<i64>,
@@ -1198,13 +1199,7 @@ impl NativeRepository {
         projection_name: Option<String>,
         options: Option<HealthOptions>,
     ) -> Result<HealthReport> {
-        let o = options.unwrap_or(HealthOptions {
-            stall_after_ms: None,
-            degraded_events_behind: None,
-            unhealthy_events_behind: None,
-            degraded_stall_ms: None,
-            unhealthy_stall_ms: None,
-        });
+        let o = options.unwrap_or_default();
         let d = waypost::progress::HealthThresholds::default();
         let thresholds = waypost::progress::HealthThresholds {
             degraded_events_behind: o.degraded_events_behind.unwrap_or(d.degraded_events_behind),
