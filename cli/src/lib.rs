@@ -203,3 +203,16 @@ async fn dispatch(cli: Cli) -> Outcome {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_the_error_kind() {
+        assert_eq!(exit_code(ErrorKind::NotFound), 1);
+        assert_eq!(exit_code(ErrorKind::InvalidArgument), 2);
+        assert_eq!(exit_code(ErrorKind::Unavailable), 3);
+        assert_eq!(exit_code(ErrorKind::Backend), 4);
+    }
+}

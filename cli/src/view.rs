@@ -95,3 +95,15 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out.extend(rows.iter().map(|r| line(r.iter().map(String::as_str).collect())));
     out.join("\n")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_pad_columns_to_their_widest_cell() {
+        let rows = vec![vec!["Orders".to_owned(), "5".to_owned()], vec!["Ü".to_owned(), "12345".to_owned()]];
+        assert_eq!(table(&["NAME", "POS"], &rows), "NAME    POS\nOrders  5\nÜ       12345");
+        assert_eq!(or_dash(None::<i64>), "-");
+    }
+}
