@@ -72,7 +72,7 @@ fn bar(len: u64, what: &str) -> Option<ProgressBar> {
         return None;
     }
     let bar = ProgressBar::new(len);
-    let style = ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({per_sec})")
+    let style = ProgressStyle::with_template("{msg} [{bar:30}] {human_pos}/{human_len} ({eta} left)")
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");
     bar.set_style(style);

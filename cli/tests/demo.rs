@@ -95,3 +95,31 @@ fn demo_append_refuses_a_bad_count() {
     assert_eq!(code(&run_waypost(&["demo", "append", "--events", "0", "--db", &db], "")), 2);
     assert_eq!(code(&run_waypost(&["demo", "append", "--events", "many", "--db", &db], "")), 2);
 }
+
+/// On a terminal (`script` gives the command one) appending and processing show a
+/// progress bar instead of one line per event.
+#[test]
+fn a_terminal_gets_a_progress_bar() {
+    let Some(script) = ["/usr/bin/script", "/bin/script"].into_iter().find(|p| std::path::Path::new(p).exists()) else {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but util-linux's script is missing");
+        eprintln!("SKIPPED: no `script` to give the demo a terminal");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tty.db").display().to_string();
+    let on_terminal = |args: &str| {
+        let out = Command::new(script)
+            .args(["-qec", &format!("{WAYPOST} demo {args} --db {db}"), "/dev/null"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let appended = on_terminal("append --events 3000");
+    assert!(appended.contains("Appending [") && appended.contains("3,000/3,000"), "{appended}");
+    assert!(appended.contains("Appended 3000 events") && !appended.contains("Appended 1000 of"), "{appended}");
+    let processed = on_terminal("process");
+    assert!(processed.contains("Processing ["), "{processed}");
+    assert!(!processed.contains("✓ Processed event #200 "), "no line per event for a long run");
+    assert!(processed.contains("Stopped with the checkpoint at position 3000"), "{processed}");
+}
