@@ -70,7 +70,13 @@ async fn postgres_repo(url: &str, id: &str) -> (Arc<dyn CheckpointRepository>, s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_claims_conform() {
-    let Some(url) = support::postgres_url().await else { return };
+    let Some(url) = support::postgres_url().await else {
+        // libtest has no skipped outcome: the count is said, and under CI=true
+        // `postgres_url` has already failed the test.
+        let skipped = cases().iter().filter(|c| c.applies_to("postgres")).count();
+        println!("postgres: {skipped} cases SKIPPED, none ran (no server)");
+        return;
+    };
     run_all("postgres", |id| {
         let url = url.clone();
         async move {
