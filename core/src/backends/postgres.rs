@@ -7,6 +7,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::pool::PoolConnection;
+
+use crate::runtime::InRuntime;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::query::Query;
 use sqlx::Postgres;
@@ -16,7 +18,7 @@ use uuid::Uuid;
 
 use crate::checkpoint::{self, CheckpointData, LagMetrics, Mark, NewEvent, Write};
 use crate::claims::{ClaimLedger, ClaimsOptions};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::ident::Identifier;
 use crate::lag::{self, LatestEvent};
 use crate::options::{EventsNames, PostgresOptions};
@@ -34,7 +36,7 @@ pub struct PostgresRepository {
     /// One connection kept out of the pool for whichever call finds it free: taking a
     /// pooled connection per call costs a quarter to half of a primary-key read. Calls
     /// that find it busy use the pool.
-    lane: tokio::sync::Mutex<Option<PoolConnection<Postgres>>>,
+    lane: tokio::sync::Mutex<Option<InRuntime<PoolConnection<Postgres>>>>,
     address: String,
     pub(crate) sql: Arc<Sql>,
     pub(crate) create_schema: bool,
@@ -362,11 +364,11 @@ impl PostgresRepository {
             Ok(mut lane) => {
                 let mut conn = match lane.take() {
                     Some(conn) => conn,
-                    None => pool.acquire().await.map_err(|e| self.map_err(e))?,
+                    None => InRuntime::new(pool.acquire().await.map_err(|e| self.map_err(e))?),
                 };
                 // If this future is dropped here, `conn` goes back to the pool, which
                 // waits for the statement's answer before reusing it.
-                let result = fetch.run(q, &mut *conn).await;
+                let result = fetch.run(q, &mut **conn).await;
                 let broken = matches!(&result, Err(sqlx::Error::Io(_) | sqlx::Error::Protocol(_)));
                 if !broken {
                     *lane = Some(conn);
@@ -541,7 +543,15 @@ impl CheckpointRepository for PostgresRepository {
             None => sqlx::query(AssertSqlSafe(self.sql.lag_all.clone())).bind(projection_name),
             Some(types) => sqlx::query(AssertSqlSafe(self.sql.lag_typed.clone())).bind(projection_name).bind(types),
         };
-        let rows = self.run(q, Fetch::Optional).await.map_err(|e| self.missing_events_table(e))?;
+        let rows = match self.run(q, Fetch::Optional).await {
+            Ok(rows) => rows,
+            // As eventsource-py, which reads the checkpoint first: a name without one has
+            // no lag, even when the events table is missing.
+            Err(e) if e.kind() == ErrorKind::NotFound && self.get_checkpoint(projection_name).await?.is_none() => {
+                return Ok(None)
+            }
+            Err(e) => return Err(self.missing_events_table(e)),
+        };
         let Some(row) = rows.first() else { return Ok(None) };
         let decode = |row: &PgRow| -> std::result::Result<_, sqlx::Error> {
             let data = row_to_data(row)?;

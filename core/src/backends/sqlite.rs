@@ -700,9 +700,10 @@ impl CheckpointRepository for SqliteRepository {
                     .and_then(|mut st| st.query_row([&name], row_to_data).optional())
                     .map_err(map_err)
             };
-            let Some(ev) = &s.events else {
-                return Ok(read_row(c)?.map(|row| lag::metrics(&row, None, None)));
-            };
+            // The checkpoint first, as eventsource-py: a name without one has no lag, even
+            // when the events table is missing.
+            let Some(row) = read_row(c)? else { return Ok(None) };
+            let Some(ev) = &s.events else { return Ok(Some(lag::metrics(&row, None, None))) };
             let (latest_sql, latest_of_type_sql) = events_sql(ev);
             let read_latest = |r: &rusqlite::Row<'_>| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?));
             let mut candidates: Vec<(String, String)> = Vec::new();
@@ -734,9 +735,7 @@ impl CheckpointRepository for SqliteRepository {
                     .map_err(map_err)?,
                 None => None,
             };
-            // The events table is read even for a missing checkpoint, so that a missing
-            // events table is reported the same way on every backend.
-            Ok(read_row(c)?.map(|row| lag::metrics(&row, latest, head)))
+            Ok(Some(lag::metrics(&row, latest, head)))
         })
         .await
     }
