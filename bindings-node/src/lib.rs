@@ -998,34 +998,21 @@ impl NativeRepository {
     #[napi]
     pub async fn begin(&self) -> Result<NativeTransaction> {
         let tx = self.inner.begin().await.map_err(to_js_err)?;
-        Ok(NativeTransaction { inner: Some(Arc::new(tx)), runtime: tokio::runtime::Handle::current() })
+        Ok(NativeTransaction { inner: Arc::new(tx) })
     }
 }
 
 /// An open transaction of the core: the caller's SQL and checkpoint writes commit together.
 #[napi]
 pub struct NativeTransaction {
-    /// `None` only while dropping.
-    inner: Option<Arc<waypost::Transaction>>,
-    /// napi's runtime, kept to drop the transaction inside its context.
-    runtime: tokio::runtime::Handle,
-}
-
-impl Drop for NativeTransaction {
-    fn drop(&mut self) {
-        // An open transaction rolls back when dropped; on PostgreSQL that returns the
-        // connection to the pool, which spawns onto the runtime. The handle is entered
-        // rather than napi's global runtime looked up: at process exit that is gone, and
-        // spawning onto a runtime that has shut down is a no-op, not a panic.
-        let inner = self.inner.take();
-        let _entered = self.runtime.enter();
-        drop(inner);
-    }
+    /// Dropped open, it rolls back; the core drops its connection inside the runtime
+    /// even from a finalizer on the JS thread.
+    inner: Arc<waypost::Transaction>,
 }
 
 impl NativeTransaction {
     fn tx(&self) -> Result<Arc<waypost::Transaction>> {
-        self.inner.clone().ok_or_else(|| napi::Error::from_reason("Backend: the transaction is being dropped"))
+        Ok(Arc::clone(&self.inner))
     }
 }
 
@@ -1089,7 +1076,7 @@ impl NativeTransaction {
 
     #[napi]
     pub fn is_open(&self) -> bool {
-        self.inner.as_ref().is_some_and(|tx| tx.is_open())
+        self.inner.is_open()
     }
 }
 

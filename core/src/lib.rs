@@ -46,6 +46,8 @@ mod open;
 mod options;
 pub mod progress;
 mod repository;
+#[cfg(feature = "postgres")]
+mod runtime;
 pub mod statement;
 pub mod time;
 pub mod transaction;

@@ -15,17 +15,18 @@ use uuid::Uuid;
 use super::postgres::{map_err, write_query, Sql};
 use crate::checkpoint::Write;
 use crate::error::{Error, Result};
+use crate::runtime::InRuntime;
 use crate::transaction::{SqlRow, SqlValue, TxBackend};
 
 pub(crate) struct PgTx {
-    tx: sqlx::Transaction<'static, Postgres>,
+    tx: InRuntime<sqlx::Transaction<'static, Postgres>>,
     sql: Arc<Sql>,
     address: String,
 }
 
 impl PgTx {
     pub fn new(tx: sqlx::Transaction<'static, Postgres>, sql: Arc<Sql>, address: String) -> Self {
-        PgTx { tx, sql, address }
+        PgTx { tx: InRuntime::new(tx), sql, address }
     }
 
     fn query<'q>(
@@ -146,13 +147,13 @@ fn statement_err(address: &str, e: sqlx::Error) -> Error {
 impl TxBackend for PgTx {
     async fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64> {
         let done =
-            PgTx::query(sql, params).execute(&mut *self.tx).await.map_err(|e| statement_err(&self.address, e))?;
+            PgTx::query(sql, params).execute(&mut **self.tx).await.map_err(|e| statement_err(&self.address, e))?;
         Ok(done.rows_affected())
     }
 
     async fn fetch_all(&mut self, sql: &str, params: &[SqlValue]) -> Result<Vec<SqlRow>> {
         let rows =
-            PgTx::query(sql, params).fetch_all(&mut *self.tx).await.map_err(|e| statement_err(&self.address, e))?;
+            PgTx::query(sql, params).fetch_all(&mut **self.tx).await.map_err(|e| statement_err(&self.address, e))?;
         rows.iter()
             .map(|row| {
                 (0..row.columns().len())
@@ -163,16 +164,16 @@ impl TxBackend for PgTx {
     }
 
     async fn write(&mut self, w: Write<'_>) -> Result<()> {
-        write_query(&self.sql, &w).execute(&mut *self.tx).await.map(drop).map_err(|e| map_err(&self.address, e))
+        write_query(&self.sql, &w).execute(&mut **self.tx).await.map(drop).map_err(|e| map_err(&self.address, e))
     }
 
     async fn commit(self: Box<Self>) -> Result<()> {
         let address = self.address.clone();
-        self.tx.commit().await.map_err(|e| map_err(&address, e))
+        self.tx.into_inner().commit().await.map_err(|e| map_err(&address, e))
     }
 
     async fn rollback(self: Box<Self>) -> Result<()> {
         let address = self.address.clone();
-        self.tx.rollback().await.map_err(|e| map_err(&address, e))
+        self.tx.into_inner().rollback().await.map_err(|e| map_err(&address, e))
     }
 }
