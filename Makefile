@@ -9,7 +9,9 @@ DEMO = target/debug/waypost demo --db $(DEMO_DB)
 VENV ?= .venv
 PYTHON = $(VENV)/bin/python
 
-.PHONY: demo test browser bench bench-claims bench-python bench-node lint check-features suites examples clean python python-test python-exit-check node node-test
+FUZZ_CASES ?= 3000
+
+.PHONY: fuzz fuzz-suites demo test browser bench bench-claims bench-python bench-node lint check-features suites examples clean python python-test python-exit-check node node-test
 
 demo:
 	$(CARGO) build --quiet -p waypost-cli --bin waypost
@@ -37,6 +39,7 @@ lint:
 check-features:
 	$(CARGO) check --quiet -p waypost --no-default-features
 	$(CARGO) check --quiet -p waypost --no-default-features --features sqlite
+	$(CARGO) check --quiet -p waypost --no-default-features --features sqlite-system
 	$(CARGO) check --quiet -p waypost --no-default-features --features postgres
 
 suites: python node
@@ -50,6 +53,7 @@ $(VENV)/.installed: bindings-python/requirements-dev.txt
 	touch $@
 
 python: $(VENV)/.installed
+	tests/support/ensure-libsqlite3.sh
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/maturin develop -q
 
 python-test:
@@ -72,6 +76,18 @@ python-exit-check:
 	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/python bindings-python/tests --ignore=bindings-python/tests/test_cli.py > .demo/exit-check.log 2>&1 \
 	    || { cat .demo/exit-check.log; echo "python-exit-check: run $$i exited $$?"; exit 1; }; \
 	done; echo "python-exit-check: 20 runs, every exit 0"
+
+# The hostile-input property suites (core/tests/fuzz.rs, tests/python/test_fuzz.py,
+# tests/node/fuzz.test.mjs), which `make test` runs with their small default counts
+# (WAYPOST_FUZZ_CASES unset), here with FUZZ_CASES cases per method and backend (about
+# 20x); WAYPOST_FUZZ_SEED picks other inputs. Counts land in .demo/fuzz-counts-*.txt.
+fuzz: python node
+	tests/support/with-postgres.sh $(MAKE) --no-print-directory fuzz-suites
+
+fuzz-suites:
+	WAYPOST_FUZZ_CASES=$(FUZZ_CASES) $(CARGO) test -p waypost --all-features --test fuzz
+	WAYPOST_FUZZ_CASES=$(FUZZ_CASES) $(PYTHON) -m pytest -q -p no:cacheprovider tests/python/test_fuzz.py
+	cd bindings-node && WAYPOST_FUZZ_CASES=$(FUZZ_CASES) node --test ../tests/node/fuzz.test.mjs
 
 examples:
 	$(CARGO) run --quiet -p waypost-examples --bin quickstart

@@ -8,9 +8,11 @@ pub mod postgres;
 mod postgres_claims;
 #[cfg(feature = "postgres")]
 mod postgres_tx;
-#[cfg(feature = "sqlite")]
+#[cfg(feature = "_sqlite")]
 pub mod sqlite;
-#[cfg(feature = "sqlite")]
+#[cfg(feature = "_sqlite")]
 mod sqlite_claims;
-#[cfg(feature = "sqlite")]
+#[cfg(feature = "_sqlite")]
 mod sqlite_tx;
+#[cfg(feature = "_sqlite")]
+mod sqlite_wal;

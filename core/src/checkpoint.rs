@@ -188,7 +188,7 @@ impl<'a> Write<'a> {
     }
 
     /// The write a checkpoint statement of `kind` performs.
-    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "_sqlite", feature = "postgres")), allow(dead_code))]
     pub fn for_statement(
         name: &'a str,
         event_id: Uuid,

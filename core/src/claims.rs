@@ -173,7 +173,7 @@ pub struct ItemStats {
 
 impl ItemStats {
     /// The figures as stored in four nullable columns: all present, or none reported.
-    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "_sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) fn from_columns(columns: [Option<i64>; 4]) -> Option<ItemStats> {
         let [Some(records_total), Some(records_filtered), Some(records_persisted), Some(processing_time_ms)] = columns
         else {
@@ -396,7 +396,7 @@ pub(crate) enum Decision {
     Refuse,
 }
 
-#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+#[cfg_attr(not(feature = "_sqlite"), allow(dead_code))]
 pub(crate) fn decide(record: Option<&ClaimRecord>, now: DateTime<Utc>, max_retries: u32) -> Decision {
     let Some(r) = record else { return Decision::New };
     let retries_left = r.retry_count < max_retries;
@@ -412,7 +412,7 @@ pub(crate) fn decide(record: Option<&ClaimRecord>, now: DateTime<Utc>, max_retri
 }
 
 /// Whether `claim` is the item's current, live claim.
-#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+#[cfg_attr(not(feature = "_sqlite"), allow(dead_code))]
 pub(crate) fn is_current(record: Option<&ClaimRecord>, claim: &Claim) -> bool {
     record.is_some_and(|r| {
         r.status == ClaimStatus::Processing
@@ -424,7 +424,7 @@ pub(crate) fn is_current(record: Option<&ClaimRecord>, claim: &Claim) -> bool {
 
 /// What a claim or a claim-holder's call does to a record, for the backends that keep
 /// the rules in Rust (memory, SQLite): they load the record, call this, store the result.
-#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+#[cfg_attr(not(feature = "_sqlite"), allow(dead_code))]
 pub(crate) enum Change<'a> {
     /// A worker asks to claim.
     Claim { item_type: &'a str, item_timestamp: DateTime<Utc>, worker_id: &'a str, lease: Duration, max_retries: u32 },
@@ -439,7 +439,7 @@ pub(crate) enum Change<'a> {
 }
 
 /// The outcome of [`apply`]: the record to store (if any changed) and the answer.
-#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+#[cfg_attr(not(feature = "_sqlite"), allow(dead_code))]
 pub(crate) struct Applied {
     pub store: Option<ClaimRecord>,
     pub claim: Option<Claim>,
@@ -450,7 +450,7 @@ pub(crate) struct Applied {
 ///
 /// # Errors
 /// `LeaseLost` when `holder` is not the item's current claim.
-#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+#[cfg_attr(not(feature = "_sqlite"), allow(dead_code))]
 pub(crate) fn apply(
     key: &str,
     record: Option<ClaimRecord>,

@@ -146,12 +146,12 @@ impl Error {
         Error::InvalidArgument { message: message.into() }
     }
 
-    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "_sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) fn not_found(message: impl Into<String>) -> Self {
         Error::NotFound { message: message.into() }
     }
 
-    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "_sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) fn unavailable(message: impl Into<String>, source: impl Into<Option<BoxError>>) -> Self {
         Error::Unavailable { message: message.into(), source: source.into() }
     }

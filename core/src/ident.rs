@@ -45,7 +45,7 @@ impl Identifier {
 
     /// A derived name (an index name) that stays within the identifier limit: long
     /// bases are shortened and suffixed with a hash so two bases never collide.
-    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "_sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) fn derived(&self, suffix: &str) -> Identifier {
         let full = format!("{}_{suffix}", self.0);
         if full.len() <= MAX_IDENTIFIER_BYTES {

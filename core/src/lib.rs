@@ -25,6 +25,7 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `sqlite` | yes | [`SqliteRepository`]: rusqlite with a bundled SQLite, on its own thread |
+//! | `sqlite-system` | no | the same backend linked to the system's shared libsqlite3: one SQLite per process beside another library that loads it (CPython's `sqlite3`) |
 //! | `postgres` | yes | [`PostgresRepository`]: a sqlx pool, plain TCP |
 //! | `conformance` | no | `waypost::conformance`: runs the shared JSON cases against any repository |
 //!
@@ -55,7 +56,7 @@ pub mod transaction;
 pub use backends::memory::MemoryRepository;
 #[cfg(feature = "postgres")]
 pub use backends::postgres::PostgresRepository;
-#[cfg(feature = "sqlite")]
+#[cfg(feature = "_sqlite")]
 pub use backends::sqlite::{SqliteRepository, SqliteSettings, SqliteTransaction};
 pub use checkpoint::{
     parse_event_id, position_from_i128, validate_name, validate_position, validate_token, CheckpointData, LagMetrics,

@@ -29,7 +29,7 @@ use crate::repository::CheckpointRepository;
 pub async fn open(url: &str) -> Result<Arc<dyn CheckpointRepository>> {
     match parse_url(url)? {
         Target::Memory => Ok(Arc::new(MemoryRepository::new())),
-        #[cfg(feature = "sqlite")]
+        #[cfg(feature = "_sqlite")]
         Target::Sqlite(path) => {
             Ok(Arc::new(crate::SqliteRepository::open(path, crate::SqliteOptions::default()).await?))
         }

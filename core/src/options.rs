@@ -123,7 +123,7 @@ impl Default for PostgresOptions {
 
 /// An [`EventsTable`] whose names have been validated.
 #[derive(Debug, Clone)]
-#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+#[cfg_attr(not(any(feature = "_sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) struct EventsNames {
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub schema: Option<Identifier>,
@@ -135,7 +135,7 @@ pub(crate) struct EventsNames {
 }
 
 impl EventsTable {
-    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "_sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) fn validate(&self) -> Result<EventsNames> {
         Ok(EventsNames {
             schema: self.schema.as_deref().map(|s| Identifier::new("events schema", s)).transpose()?,

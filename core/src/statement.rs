@@ -49,7 +49,7 @@ pub struct CheckpointStatement {
 /// type, time, then the position or token if any, then the count. `typed`: the id and
 /// time as [`StatementParam::Uuid`] / [`StatementParam::Timestamp`] (PostgreSQL), else
 /// as text (SQLite).
-#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+#[cfg_attr(not(any(feature = "_sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) fn params_of(w: &Write<'_>, typed: bool) -> Vec<StatementParam> {
     let mut params = vec![
         StatementParam::Text(w.name.to_owned()),

@@ -23,6 +23,7 @@ use crate::time;
 use crate::transaction::Transaction;
 
 use super::sqlite_tx::{SqliteTx, TxConnections};
+use super::sqlite_wal::WalFile;
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
@@ -88,6 +89,8 @@ pub struct SqliteSettings {
 /// Every statement, built once from validated identifiers.
 #[derive(Debug)]
 pub(crate) struct Sql {
+    /// Set once the repository's connection is open (see `sqlite_wal`).
+    wal: std::sync::OnceLock<WalFile>,
     table: Identifier,
     events: Option<EventsNames>,
     get_event_id: String,
@@ -133,7 +136,16 @@ impl Sql {
             upsert_token: upsert(", position_token", ", position_token = excluded.position_token"),
             table,
             events,
+            wal: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Runs the write `f` guarded by the WAL check (`sqlite_wal`).
+    pub(crate) fn guard<R>(&self, f: impl FnOnce() -> Result<R>) -> Result<R> {
+        match self.wal.get() {
+            Some(wal) => wal.guard(f),
+            None => f(),
+        }
     }
 
     fn migrate(&self, conn: &mut Connection) -> rusqlite::Result<()> {
@@ -317,6 +329,11 @@ pub(crate) fn open_connection(path: &Path, options: &SqliteOptions, sql: &Sql) -
     let sync = if options.synchronous_full { "FULL" } else { "NORMAL" };
     conn.pragma_update(None, "synchronous", sync).map_err(map_err)?;
     conn.set_prepared_statement_cache_capacity(32);
+    // Closing the last connection of this SQLite must not checkpoint and delete the WAL:
+    // another copy of SQLite in the process (the application's driver) may still be
+    // writing into it, unseen through its own locks. The WAL stays beside the file and
+    // every later connection reads it; SQLite's automatic checkpoints keep it small.
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true).map_err(map_err)?;
     if options.create_schema {
         sql.migrate(&mut conn).map_err(map_err)?;
     }
@@ -373,6 +390,10 @@ impl SqliteRepository {
             .map_err(|e| Error::backend("cannot start the sqlite thread", Some(e.into())))?;
         let (conn, reader) =
             ready_rx.await.map_err(|_| Error::backend("the sqlite thread stopped while opening", None))??;
+        if path != Path::new(":memory:") {
+            // The connection has read the file, so its WAL exists now.
+            let _ = sql.wal.set(WalFile::record(&path));
+        }
         Ok(SqliteRepository {
             path,
             sql,
@@ -483,10 +504,12 @@ impl SqliteRepository {
         F: FnOnce(&SqliteTransaction<'_>) -> Result<R> + Send + 'static,
     {
         self.run(move |c, sql| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(map_err)?;
-            let out = f(&SqliteTransaction { tx: &tx, sql })?;
-            tx.commit().map_err(map_err)?;
-            Ok(out)
+            sql.guard(|| {
+                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(map_err)?;
+                let out = f(&SqliteTransaction { tx: &tx, sql })?;
+                tx.commit().map_err(map_err)?;
+                Ok(out)
+            })
         })
         .await
     }
@@ -497,14 +520,16 @@ impl SqliteRepository {
         let n = w.count;
         match w.mark {
             Mark::EventOnly => {
-                self.run(move |c, s| exec(c, &s.upsert_event, params![name, id, event_type, at, n])).await
+                self.run(move |c, s| s.guard(|| exec(c, &s.upsert_event, params![name, id, event_type, at, n]))).await
             }
             Mark::Position(p) => {
-                self.run(move |c, s| exec(c, &s.upsert_position, params![name, id, event_type, at, p, n])).await
+                self.run(move |c, s| s.guard(|| exec(c, &s.upsert_position, params![name, id, event_type, at, p, n])))
+                    .await
             }
             Mark::Token(t) => {
                 let t = t.to_owned();
-                self.run(move |c, s| exec(c, &s.upsert_token, params![name, id, event_type, at, t, n])).await
+                self.run(move |c, s| s.guard(|| exec(c, &s.upsert_token, params![name, id, event_type, at, t, n])))
+                    .await
             }
         }
     }
@@ -743,7 +768,7 @@ impl CheckpointRepository for SqliteRepository {
     async fn reset_checkpoint(&self, projection_name: &str) -> Result<()> {
         checkpoint::check_name(projection_name)?;
         let name = projection_name.to_owned();
-        self.run(move |c, s| exec(c, &s.delete, params![name])).await
+        self.run(move |c, s| s.guard(|| exec(c, &s.delete, params![name]))).await
     }
 
     async fn get_all_checkpoints(&self) -> Result<Vec<CheckpointData>> {
@@ -815,22 +840,24 @@ impl CheckpointRepository for SqliteRepository {
             .map(|e| (e.event_id.to_string(), e.event_type.clone(), time::isoformat(&e.timestamp)))
             .collect();
         self.run(move |c, s| {
-            let ev = s.events()?;
-            let insert = format!(
-                "INSERT INTO {} ({}, {}, {}) VALUES (?1, ?2, ?3)",
-                ev.table.quoted(),
-                ev.event_id.quoted(),
-                ev.event_type.quoted(),
-                ev.timestamp.quoted()
-            );
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(map_err)?;
-            {
-                let mut st = tx.prepare_cached(&insert).map_err(|e| missing_events_table(map_err(e), ev))?;
-                for (id, ty, ts) in &rows {
-                    st.execute(params![id, ty, ts]).map_err(map_err)?;
+            s.guard(|| {
+                let ev = s.events()?;
+                let insert = format!(
+                    "INSERT INTO {} ({}, {}, {}) VALUES (?1, ?2, ?3)",
+                    ev.table.quoted(),
+                    ev.event_id.quoted(),
+                    ev.event_type.quoted(),
+                    ev.timestamp.quoted()
+                );
+                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(map_err)?;
+                {
+                    let mut st = tx.prepare_cached(&insert).map_err(|e| missing_events_table(map_err(e), ev))?;
+                    for (id, ty, ts) in &rows {
+                        st.execute(params![id, ty, ts]).map_err(map_err)?;
+                    }
                 }
-            }
-            tx.commit().map_err(map_err)
+                tx.commit().map_err(map_err)
+            })
         })
         .await
     }

@@ -103,7 +103,7 @@ impl SqliteClaims {
             })
             .await?;
         let sql = self.sql.clone();
-        self.repo.run(move |c, _| f(c, &sql)).await
+        self.repo.run(move |c, s| s.guard(|| f(c, &sql))).await
     }
 
     /// Reads the record, applies `change`, writes the result, in one immediate transaction.

@@ -39,7 +39,7 @@ impl TxConnections {
             Some(conn) => conn,
             None => open_connection(&self.path, &self.options, sql)?,
         };
-        conn.execute_batch("BEGIN IMMEDIATE").map_err(map_err)?;
+        sql.guard(|| conn.execute_batch("BEGIN IMMEDIATE").map_err(map_err))?;
         Ok(conn)
     }
 
@@ -95,7 +95,7 @@ impl SqliteTx {
     /// Ends the transaction with `statement`; the connection then serves the next one.
     /// (If it fails, the connection is dropped, which rolls back whatever is left.)
     async fn finish(mut self: Box<Self>, statement: &'static str) -> Result<()> {
-        self.on_conn(move |c, _| c.execute_batch(statement).map_err(map_err)).await?;
+        self.on_conn(move |c, s| s.guard(|| c.execute_batch(statement).map_err(map_err))).await?;
         if let Some(conn) = self.conn.take() {
             self.connections.put_back(conn);
         }
