@@ -1,11 +1,12 @@
 //! The tokio runtime waypost owns in a Python process: built on first use, shut down
 //! from an `atexit` hook (a runtime left running at interpreter exit can crash it), and
-//! refused in a forked child, whose copy has no threads.
+//! built afresh in a forked child, whose copy of the parent's has no threads.
+//! Repositories inherited from the parent refuse there, in the core.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Mutex, RwLock};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -24,22 +25,20 @@ struct Owned {
 
 static RUNTIME: Mutex<Option<Owned>> = Mutex::new(None);
 
-/// The running runtime's handle, for the per-call fast path (no lock, no system call).
-static RUNNING: OnceLock<Handle> = OnceLock::new();
+/// The running runtime's handle, for the per-call fast path (an uncontended read lock,
+/// no system call); emptied in a forked child.
+static RUNNING: RwLock<Option<Handle>> = RwLock::new(None);
 
 const ALIVE: u8 = 0;
 const SHUT_DOWN: u8 = 1;
-const FORKED: u8 = 2;
 static STATE: AtomicU8 = AtomicU8::new(ALIVE);
 
 /// The runtime's handle, building the runtime on first use.
 pub fn handle() -> PyResult<Handle> {
-    match STATE.load(Ordering::Acquire) {
-        ALIVE => {}
-        SHUT_DOWN => return Err(waypost_error("the waypost runtime was shut down at interpreter exit")),
-        _ => return Err(forked()),
+    if STATE.load(Ordering::Acquire) == SHUT_DOWN {
+        return Err(waypost_error("the waypost runtime was shut down at interpreter exit"));
     }
-    if let Some(handle) = RUNNING.get() {
+    if let Some(handle) = RUNNING.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
         return Ok(handle.clone());
     }
     let mut guard = RUNTIME.lock().unwrap_or_else(|p| p.into_inner());
@@ -55,26 +54,27 @@ pub fn handle() -> PyResult<Handle> {
         *guard = Some(Owned { pid, runtime: Some(runtime), handle });
     }
     let owned = guard.as_ref().ok_or_else(|| waypost_error("the waypost runtime is gone"))?;
-    if owned.pid != pid {
-        return Err(forked());
-    }
     match &owned.runtime {
-        Some(runtime) => Ok(RUNNING.get_or_init(|| runtime.handle().clone()).clone()),
+        Some(runtime) => {
+            let handle = runtime.handle().clone();
+            *RUNNING.write().unwrap_or_else(|p| p.into_inner()) = Some(handle.clone());
+            Ok(handle)
+        }
         None => Err(waypost_error("the waypost runtime was shut down at interpreter exit")),
     }
 }
 
-fn forked() -> PyErr {
-    waypost_error("waypost was started before this process forked; create repositories in the child process")
-}
-
-/// Registered with `os.register_at_fork`: the child's copy of the runtime has no
-/// threads, so every later call there raises instead of waiting forever.
+/// Registered with `os.register_at_fork`: the child's copy of the parent's runtime has
+/// no threads. It is forgotten, never dropped (dropping would wait for those threads),
+/// and the child's first call builds a runtime of its own. Repositories the child opens
+/// work; those inherited from the parent refuse with `UnsupportedError` (the core
+/// checks the process), and dropping them leaves the parent's connections alone.
 #[pyfunction]
 pub fn _after_fork_in_child() {
-    if RUNTIME.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
-        STATE.store(FORKED, Ordering::Release);
-    }
+    let parent = RUNTIME.lock().unwrap_or_else(|p| p.into_inner()).take();
+    std::mem::forget(parent);
+    *RUNNING.write().unwrap_or_else(|p| p.into_inner()) = None;
+    STATE.store(ALIVE, Ordering::Release);
 }
 
 /// Runs `f` inside the runtime's context if there ever was one in this process (also

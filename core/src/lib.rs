@@ -45,6 +45,8 @@ mod lag;
 pub mod manager;
 mod open;
 mod options;
+#[cfg(any(feature = "_sqlite", feature = "postgres"))]
+mod origin;
 pub mod progress;
 mod repository;
 #[cfg(feature = "postgres")]

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::pool::PoolConnection;
 
+use crate::origin::Origin;
 use crate::runtime::InRuntime;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::query::Query;
@@ -41,6 +42,18 @@ pub struct PostgresRepository {
     pub(crate) sql: Arc<Sql>,
     pub(crate) create_schema: bool,
     ready: OnceCell<()>,
+    origin: Origin,
+}
+
+impl Drop for PostgresRepository {
+    fn drop(&mut self) {
+        if self.origin.forked() {
+            // The pool's sockets are the parent's too: closing them here would send the
+            // server a Terminate on the parent's sessions. Keep them unreachable instead.
+            std::mem::forget(self.pool.clone());
+            std::mem::forget(self.lane.get_mut().take());
+        }
+    }
 }
 
 impl std::fmt::Debug for PostgresRepository {
@@ -251,6 +264,7 @@ impl PostgresRepository {
             sql,
             create_schema: options.create_schema,
             ready: OnceCell::new(),
+            origin: Origin::here(),
         })
     }
 
@@ -303,6 +317,7 @@ impl PostgresRepository {
     }
 
     pub(crate) async fn ready(&self) -> Result<&PgPool> {
+        self.origin.check()?;
         if self.create_schema {
             self.ready.get_or_try_init(|| self.migrate()).await?;
         }
@@ -648,6 +663,10 @@ impl CheckpointRepository for PostgresRepository {
     }
 
     async fn close(&self) -> Result<()> {
+        if self.origin.forked() {
+            // Closed for this process only (see `Drop`): the parent's sessions go on.
+            return Ok(());
+        }
         // The lane's connection must go back first: closing waits for every connection.
         drop(self.lane.lock().await.take());
         self.pool.close().await;

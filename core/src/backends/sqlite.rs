@@ -24,6 +24,7 @@ use crate::transaction::Transaction;
 
 use super::sqlite_tx::{SqliteTx, TxConnections};
 use super::sqlite_wal::WalFile;
+use crate::origin::Origin;
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
@@ -56,6 +57,18 @@ pub struct SqliteRepository {
     /// `None` once closed.
     open: Mutex<Option<Open>>,
     stopped: Mutex<Option<oneshot::Receiver<()>>>,
+    origin: Origin,
+}
+
+impl Drop for SqliteRepository {
+    fn drop(&mut self) {
+        if self.origin.forked() {
+            // The SQLite thread is the parent's and does not exist here; closing the
+            // connections here could checkpoint or delete the WAL the parent writes into.
+            std::mem::forget(self.open.get_mut().unwrap_or_else(PoisonError::into_inner).take());
+            std::mem::forget(self.transactions.take());
+        }
+    }
 }
 
 /// The connection, shared by the SQLite thread and callers that may block in place.
@@ -345,10 +358,14 @@ impl SqliteRepository {
     /// table. `":memory:"` gives a private in-memory database.
     ///
     /// # Errors
-    /// `InvalidArgument` for a bad table or column name; `Unavailable` when the file
+    /// `InvalidArgument` for a bad table or column name or a path with a NUL character;
+    /// `Unavailable` when the file
     /// cannot be opened or stays locked; `Backend` for other SQLite failures.
     pub async fn open(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
+        if path.as_os_str().as_encoded_bytes().contains(&0) {
+            return Err(Error::invalid(format!("sqlite path {path:?} contains a NUL character")));
+        }
         let sql = Arc::new(Sql::new(&options)?);
         let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
         type Opened = (Arc<Mutex<Connection>>, Option<Arc<Mutex<Connection>>>);
@@ -401,6 +418,7 @@ impl SqliteRepository {
             transactions,
             open: Mutex::new(Some(Open { conn, jobs: jobs_tx, reader })),
             stopped: Mutex::new(Some(stopped_rx)),
+            origin: Origin::here(),
         })
     }
 
@@ -448,6 +466,7 @@ impl SqliteRepository {
         R: Send + 'static,
         F: FnOnce(&mut Connection, &Sql) -> Result<R> + Send + 'static,
     {
+        self.origin.check()?;
         let (conn, jobs) = {
             let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
             let open = open.as_ref().ok_or_else(closed)?;
@@ -540,6 +559,7 @@ impl SqliteRepository {
         pick: fn(&Sql) -> &str,
     ) -> Result<Option<T>> {
         checkpoint::check_name(name)?;
+        self.origin.check()?;
         let reader = {
             let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
             open.as_ref().ok_or_else(closed)?.reader.clone()
@@ -864,6 +884,11 @@ impl CheckpointRepository for SqliteRepository {
 
     async fn close(&self) -> Result<()> {
         let open = self.open.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if self.origin.forked() {
+            // Closed for this process only: the parent's connection stays as it is.
+            std::mem::forget(open);
+            return Ok(());
+        }
         let stopped = self.stopped.lock().unwrap_or_else(PoisonError::into_inner).take();
         drop(open);
         if let Some(transactions) = &self.transactions {
@@ -877,6 +902,7 @@ impl CheckpointRepository for SqliteRepository {
     }
 
     async fn begin(&self) -> Result<Transaction> {
+        self.origin.check()?;
         let connections = self.transactions.clone().ok_or_else(|| {
             Error::unsupported("an sqlite :memory: database has one connection and no transactions apart from it")
         })?;
