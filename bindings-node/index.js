@@ -37,10 +37,57 @@ function translate(err) {
   if (match && BY_CODE[match[1]]) {
     return new BY_CODE[match[1]](match[2], match[1], { cause: err })
   }
-  if (err instanceof Error && ['InvalidArg', 'NumberExpected', 'StringExpected', 'DateExpected', 'ObjectExpected', 'BooleanExpected'].includes(err.code)) {
+  if (err instanceof Error && ['InvalidArg', 'NumberExpected', 'StringExpected', 'DateExpected', 'ObjectExpected', 'BooleanExpected', 'ArrayExpected'].includes(err.code)) {
     return new TypeError(err.message, { cause: err })
   }
   return err
+}
+
+// What napi converts too leniently, checked before any native call. A string with a lone
+// surrogate has no UTF-8 form: napi would write U+FFFD for it, so 'a\ud800' and
+// 'a\udc00' would name one checkpoint. It is refused as the core refuses a bad value.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+const wellFormed = typeof String.prototype.isWellFormed === 'function'
+  ? (s) => s.isWellFormed()
+  : (s) => !LONE_SURROGATE.test(s)
+
+function checkStrings(value, where) {
+  if (typeof value === 'string') {
+    if (!wellFormed(value)) {
+      throw new InvalidArgumentError(`invalid argument: ${where} contains a lone surrogate (no UTF-8 form)`, 'InvalidArgument')
+    }
+  } else if (Array.isArray(value)) {
+    value.forEach((v, i) => checkStrings(v, `${where}[${i}]`))
+  } else if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    for (const [k, v] of Object.entries(value)) checkStrings(v, `${where}.${k}`)
+  }
+}
+
+function checkArgs(args) {
+  for (let i = 0; i < args.length; i++) checkStrings(args[i], `argument ${i + 1}`)
+}
+
+// Every native method and function checks its arguments first.
+for (const [name, value] of Object.entries(native)) {
+  if (typeof value !== 'function') continue
+  if (/^[A-Z]/.test(name)) {
+    for (const method of Object.getOwnPropertyNames(value.prototype)) {
+      const original = Object.getOwnPropertyDescriptor(value.prototype, method).value
+      if (method === 'constructor' || typeof original !== 'function') continue
+      value.prototype[method] = function (...args) { checkArgs(args); return original.apply(this, args) }
+    }
+  } else {
+    native[name] = (...args) => { checkArgs(args); return value(...args) }
+  }
+}
+
+/** Options are an object, or left out (napi would read a number's properties as unset). */
+function options(value, name = 'options') {
+  if (value != null && (typeof value !== 'object' || Array.isArray(value))) {
+    throw new TypeError(`${name} must be an object, got ${Array.isArray(value) ? 'an array' : typeof value}`)
+  }
+  checkStrings(value, name)
+  return value ?? undefined
 }
 
 // For calls answered synchronously: errors are translated the same way.
@@ -107,23 +154,23 @@ class CheckpointRepository {
   /** The SQL and parameters of a checkpoint write ({ text, values }), to run with your own
    * driver inside your own transaction: kind 'savePosition' (with { position }),
    * 'updateCheckpoint' or 'savePositionToken' (with { token }). */
-  checkpointStatement(kind, name, eventId, eventType, options) {
-    return call(() => this[NATIVE].checkpointStatement(kind, name, eventId, eventType, options))
+  checkpointStatement(kind, name, eventId, eventType, opts) {
+    return call(() => this[NATIVE].checkpointStatement(kind, name, eventId, eventType, options(opts)))
   }
   /** The largest global position in the events table (0 when empty), or null without one. */
   streamHead() { return call(() => this[NATIVE].streamHead()) }
   /** How far a projection is: position, stream head, events behind, percent complete,
    * lag, state (NotStarted, CatchingUp, CaughtUp, Idle, Stalled) and the status line. */
-  async getProgress(projectionName, options) {
-    return withNulls(await call(() => this[NATIVE].getProgress(projectionName, options)), PROGRESS_FIELDS)
+  async getProgress(projectionName, opts) {
+    return withNulls(await call(() => this[NATIVE].getProgress(projectionName, options(opts))), PROGRESS_FIELDS)
   }
   /** getProgress of every checkpoint, ordered by name. */
-  async getAllProgress(options) {
-    return (await call(() => this[NATIVE].getAllProgress(options))).map((p) => withNulls(p, PROGRESS_FIELDS))
+  async getAllProgress(opts) {
+    return (await call(() => this[NATIVE].getAllProgress(options(opts)))).map((p) => withNulls(p, PROGRESS_FIELDS))
   }
   /** Health for your own endpoint: { status, projections: [{ projectionName, status, reason }] }
    * for one projection or (no name) every checkpoint. */
-  getHealth(projectionName, options) { return call(() => this[NATIVE].getHealth(projectionName ?? null, options)) }
+  getHealth(projectionName, opts) { return call(() => this[NATIVE].getHealth(projectionName ?? null, options(opts))) }
   /** Opens a transaction; prefer `transaction(fn)`, which commits or rolls back for you. */
   async begin() { return new Transaction(await call(() => this[NATIVE].begin())) }
   /** Runs `fn(tx)` in one transaction: the read-model statements (`tx.execute`,
@@ -245,15 +292,15 @@ class InMemoryCheckpointRepository extends CheckpointRepository {
 
 /** Checkpoints in an SQLite file (WAL, synchronous=FULL). */
 class SqliteCheckpointRepository extends CheckpointRepository {
-  static async open(path, options) {
-    return new SqliteCheckpointRepository(await call(() => native.openSqlite(path, options)))
+  static async open(path, opts) {
+    return new SqliteCheckpointRepository(await call(() => native.openSqlite(path, options(opts))))
   }
 }
 
 /** Checkpoints in PostgreSQL; connects on the first call. */
 class PostgresCheckpointRepository extends CheckpointRepository {
-  static async connect(url, options) {
-    return new PostgresCheckpointRepository(await call(() => native.connectPostgres(url, options)))
+  static async connect(url, opts) {
+    return new PostgresCheckpointRepository(await call(() => native.connectPostgres(url, options(opts))))
   }
 }
 
@@ -263,11 +310,11 @@ class PostgresCheckpointRepository extends CheckpointRepository {
  * are renewed in the background while items are held; a worker that comes back late
  * gets LeaseLostError and changes nothing. The rules live in waypost's core. */
 class CheckpointManager {
-  constructor(store, options) {
+  constructor(store, opts) {
     if (!(store instanceof CheckpointRepository)) {
       throw new TypeError('store must be a waypost repository (InMemoryCheckpointRepository, SqliteCheckpointRepository, PostgresCheckpointRepository)')
     }
-    this[NATIVE] = now(() => new native.NativeManager(store[NATIVE], options))
+    this[NATIVE] = now(() => new native.NativeManager(store[NATIVE], options(opts)))
   }
   /** 'store', or 'memory' after a fallback (only with fallbackToMemory: true). */
   get mode() { return this[NATIVE].mode() }
@@ -297,9 +344,10 @@ class CheckpointManager {
  * of a background save rejects the next call; `close()` always saves the last recorded
  * position, and its save completes on the native side even if nobody awaits it. */
 class Checkpointer {
-  constructor(store, projectionName, options) {
+  constructor(store, projectionName, opts) {
     if (!(store instanceof CheckpointRepository)) throw new TypeError('store must be a waypost repository')
-    this[NATIVE] = now(() => new native.NativeCheckpointer(store[NATIVE], projectionName, options))
+    checkStrings(projectionName, 'projectionName')
+    this[NATIVE] = now(() => new native.NativeCheckpointer(store[NATIVE], projectionName, options(opts)))
   }
   record(position, eventId, eventType) { return call(() => this[NATIVE].record(position, eventId, eventType)) }
   flush() { return call(() => this[NATIVE].flush()) }
@@ -313,9 +361,9 @@ const CLAIM_RECORD_FIELDS = ['workerId', 'leaseExpiresAt', 'startedAt', 'complet
 /** The claims ledger itself, for callers that keep each claim (with its fencing epoch)
  * themselves; CheckpointManager is the worker API on top of it. */
 class ClaimLedger {
-  constructor(store, options) {
+  constructor(store, opts) {
     if (!(store instanceof CheckpointRepository)) throw new TypeError('store must be a waypost repository')
-    this[NATIVE] = now(() => new native.NativeLedger(store[NATIVE], options))
+    this[NATIVE] = now(() => new native.NativeLedger(store[NATIVE], options(opts)))
   }
   async claim(key, itemType, itemTimestamp, workerId, leaseMs) {
     return (await call(() => this[NATIVE].claim(key, itemType, itemTimestamp, workerId, leaseMs))) ?? null
