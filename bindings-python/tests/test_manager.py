@@ -3,6 +3,7 @@ typed errors and bad input, and the explicit fallback to memory."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 from pathlib import Path
@@ -56,6 +57,45 @@ async def test_the_claim_block_completes_or_fails(store: Any) -> None:
             ran = True
             assert not c, "a completed file is not claimed again"
         assert ran
+
+
+async def test_a_cancelled_claim_block_releases_without_spending_an_attempt(store: Any) -> None:
+    manager = waypost.CheckpointManager(store, worker_id="stopping", max_retries=0)
+    inside = asyncio.Event()
+
+    async def work() -> None:
+        async with manager.claim("held.csv", "csv", NOW) as c:
+            assert c
+            inside.set()
+            await asyncio.Event().wait()  # until cancelled, as a SIGTERM'd pool is
+
+    task = asyncio.create_task(work())
+    await inside.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    ledger = waypost.ClaimLedger(store)
+    record = await ledger.get("held.csv")
+    assert record is not None
+    assert record["status"] != "failed" and record["error_message"] is None, record
+    # With no retries at all, the item is still there to be claimed: no attempt was spent.
+    other = waypost.CheckpointManager(store, worker_id="next", max_retries=0)
+    assert await other.claim_file("held.csv", "csv", NOW)
+    await other.complete_file("held.csv")
+    await other.close()
+    await manager.close()
+
+
+async def test_keyboard_interrupt_in_a_claim_block_releases_the_item(store: Any) -> None:
+    manager = waypost.CheckpointManager(store, worker_id="ctrl-c", max_retries=0)
+    with pytest.raises(KeyboardInterrupt):
+        async with manager.claim("ctrl-c.csv", "csv", NOW) as c:
+            assert c
+            raise KeyboardInterrupt
+    other = waypost.CheckpointManager(store, worker_id="next", max_retries=0)
+    assert await other.claim_file("ctrl-c.csv", "csv", NOW), "the interrupted item was released, not failed"
+    await other.close()
+    await manager.close()
 
 
 async def test_a_file_failing_every_time_is_tried_max_retries_plus_one_times() -> None:

@@ -9,6 +9,7 @@ late cannot overwrite the one that took over. The rules live in waypost's core; 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from types import TracebackType
 
@@ -70,8 +71,13 @@ class _ClaimBlock:
                 persisted_rows=c.persisted_rows,
                 duration_ms=int((time.monotonic() - self._started) * 1000),
             )
-        else:
+        elif isinstance(exc, Exception):
             await self._manager.fail_file(c.url, f"{type(exc).__name__}: {exc}"[:8192])
+        else:
+            # Interrupted, not failed (CancelledError, KeyboardInterrupt, SystemExit): the
+            # item goes back without spending an attempt. Shielded, so that a second
+            # cancellation while the release is under way cannot leave the item held.
+            await asyncio.shield(self._manager.release_file(c.url))
         return False
 
 
@@ -95,6 +101,9 @@ class CheckpointManager(ClosesOnExit, _CheckpointManager):
         """``async with manager.claim(url, type, timestamp) as c:`` claims the item; if
         ``c.claimed`` (also ``bool(c)``), the block is this worker's to run. A block that
         finishes completes the item with ``c.total_rows`` … and its duration; one that
-        raises fails it with the exception's text (and the exception propagates)."""
+        raises an ``Exception`` fails it with the exception's text (and the exception
+        propagates). One that is interrupted (the task cancelled, ``KeyboardInterrupt``,
+        ``SystemExit``) releases the item without counting an attempt, so a worker pool
+        stopped by SIGTERM spends none of its items' retries."""
         return _ClaimBlock(self, url, file_type, timestamp)
 
