@@ -47,6 +47,12 @@ export declare class NativeManager {
   completeFile(url: string, stats?: FileStats | undefined | null): Promise<void>
   failFile(url: string, message: string): Promise<void>
   releaseFile(url: string): Promise<void>
+  /**
+   * Calls `onLost("LeaseLost: …")` once if this worker's claim on `url` is lost in the
+   * background. The callback is weak: it never keeps the process alive. `false` when
+   * no claim on `url` is held.
+   */
+  watchLease(url: string, onLost: (arg: string) => void): boolean
   isProcessed(url: string): Promise<boolean>
   getStats(): Promise<ClaimStats>
   workerId(): string

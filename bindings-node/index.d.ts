@@ -1,5 +1,6 @@
 // The public typings of waypost for Node: the classes of index.js over the generated
 // native types (generated.d.ts, produced by `napi build`).
+import { EventEmitter } from 'node:events'
 import type {
   CheckpointData as NativeCheckpointData,
   LagMetrics as NativeLagMetrics,
@@ -191,8 +192,25 @@ export interface ClaimStats {
  * time, retried up to `maxRetries` times, and taken over when a worker dies and its lease
  * runs out. A worker that comes back late gets `LeaseLostError` and changes nothing.
  */
-export declare class CheckpointManager {
+/**
+ * Emits `'leaseLost'` (url, error) as soon as the background heartbeat finds a held
+ * claim lost (taken over, or its lease run out while the store was unreachable).
+ *
+ * @example
+ * if (await manager.claimFile(url, 'csv', new Date())) {
+ *   await processFile(url, { signal: manager.signal(url) }) // aborted with LeaseLostError on a loss
+ *   await manager.completeFile(url)
+ * }
+ */
+export declare class CheckpointManager extends EventEmitter {
   constructor(store: CheckpointRepository, options?: CheckpointManagerOptions)
+  /** The AbortSignal of this worker's live claim on `url`, aborted with a LeaseLostError
+   * if the claim is lost in the background; `null` when none is held. */
+  signal(url: string): AbortSignal | null
+  on(event: 'leaseLost', listener: (url: string, error: LeaseLostError) => void): this
+  once(event: 'leaseLost', listener: (url: string, error: LeaseLostError) => void): this
+  on(event: string | symbol, listener: (...args: any[]) => void): this
+  once(event: string | symbol, listener: (...args: any[]) => void): this
   /** `'store'`, or `'memory'` after a fallback. */
   readonly mode: 'store' | 'memory'
   getWorkerId(): string

@@ -2,6 +2,7 @@
 // waypost for Node: the documented classes over the native repository (generated.js).
 // Every method converts, calls the native code, and maps errors to the classes below.
 
+const { EventEmitter } = require('node:events')
 const native = require('./generated.js')
 
 /** Base class of every waypost error; `code` names the kind ('InvalidArgument', …). */
@@ -309,8 +310,10 @@ class PostgresCheckpointRepository extends CheckpointRepository {
  * `maxRetries` times, and taken over when a worker dies and its lease runs out. Leases
  * are renewed in the background while items are held; a worker that comes back late
  * gets LeaseLostError and changes nothing. The rules live in waypost's core. */
-class CheckpointManager {
+class CheckpointManager extends EventEmitter {
+  #claims = new Map()
   constructor(store, opts) {
+    super()
     if (!(store instanceof CheckpointRepository)) {
       throw new TypeError('store must be a waypost repository (InMemoryCheckpointRepository, SqliteCheckpointRepository, PostgresCheckpointRepository)')
     }
@@ -327,14 +330,46 @@ class CheckpointManager {
       if (warning) console.warn(warning)
     }
   }
-  claimFile(url, type, timestamp) { return this.#run(() => this[NATIVE].claimFile(url, type, timestamp)) }
-  completeFile(url, stats) { return this.#run(() => this[NATIVE].completeFile(url, stats)) }
-  failFile(url, message) { return this.#run(() => this[NATIVE].failFile(url, message)) }
-  releaseFile(url) { return this.#run(() => this[NATIVE].releaseFile(url)) }
+  async claimFile(url, type, timestamp) {
+    const claimed = await this.#run(() => this[NATIVE].claimFile(url, type, timestamp))
+    if (claimed) {
+      // Lost in the background (taken over, or the lease ran out while the store was
+      // unreachable): the claim's signal aborts with the LeaseLostError, and
+      // 'leaseLost' (url, error) is emitted, at once rather than at the next call.
+      const controller = new AbortController()
+      this.#claims.set(url, controller)
+      this[NATIVE].watchLease(url, (message) => {
+        const error = translate(new Error(message))
+        if (this.#claims.get(url) === controller) this.#claims.delete(url)
+        controller.abort(error)
+        this.emit('leaseLost', url, error)
+      })
+    }
+    return claimed
+  }
+  /** The AbortSignal of this worker's live claim on `url` (aborted with a
+   * LeaseLostError if the claim is lost in the background), or null when none is held. */
+  signal(url) { return this.#claims.get(url)?.signal ?? null }
+  #ended(url) { this.#claims.delete(url) }
+  async completeFile(url, stats) {
+    await this.#run(() => this[NATIVE].completeFile(url, stats))
+    this.#ended(url)
+  }
+  async failFile(url, message) {
+    await this.#run(() => this[NATIVE].failFile(url, message))
+    this.#ended(url)
+  }
+  async releaseFile(url) {
+    await this.#run(() => this[NATIVE].releaseFile(url))
+    this.#ended(url)
+  }
   isProcessed(url) { return this.#run(() => this[NATIVE].isProcessed(url)) }
   getStats() { return this.#run(() => this[NATIVE].getStats()) }
   /** Stops the heartbeat and releases every item still held. */
-  close() { return call(() => this[NATIVE].close()) }
+  async close() {
+    await call(() => this[NATIVE].close())
+    this.#claims.clear()
+  }
   toString() { return `CheckpointManager(${this.getWorkerId()}, ${this.mode})` }
 }
 

@@ -623,6 +623,24 @@ impl NativeManager {
         self.manager().await?.release_file(&url).await.map_err(to_js_err)
     }
 
+    /// Calls `onLost("LeaseLost: …")` once if this worker's claim on `url` is lost in the
+    /// background. The callback is weak: it never keeps the process alive. `false` when
+    /// no claim on `url` is held.
+    #[napi]
+    pub fn watch_lease(&self, url: String, on_lost: napi::bindgen_prelude::Function<String, ()>) -> Result<bool> {
+        let Some(watch) = self.manager.get().and_then(|m| m.lease_watch(&url)) else { return Ok(false) };
+        let on_lost = on_lost.build_threadsafe_function().callee_handled::<false>().weak::<true>().build()?;
+        napi::bindgen_prelude::spawn(async move {
+            if let Some(lost) = watch.lost().await {
+                on_lost.call(
+                    format!("{}: {lost}", lost.kind()),
+                    napi::threadsafe_function::ThreadsafeFunctionCallMode::NonBlocking,
+                );
+            }
+        });
+        Ok(true)
+    }
+
     #[napi]
     pub async fn is_processed(&self, url: String) -> Result<bool> {
         self.manager().await?.is_processed(&url).await.map_err(to_js_err)

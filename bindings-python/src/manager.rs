@@ -126,6 +126,20 @@ impl Manager {
         self.call(move |m| async move { m.release_file(&url).await })?.await
     }
 
+    /// Waits while this worker holds ``url``: raises ``LeaseLostError`` (saying why) as
+    /// soon as the background heartbeat finds the claim lost, and returns ``None`` when
+    /// the claim ends any other way, or at once when none is held. The ``claim`` block
+    /// runs this beside its body and cancels the body on a loss.
+    async fn lease_lost(&self, url: String) -> PyResult<()> {
+        self.call(move |m| async move {
+            match m.lease_watch(&url) {
+                Some(watch) => watch.lost().await.map_or(Ok(()), Err),
+                None => Ok(()),
+            }
+        })?
+        .await
+    }
+
     /// Whether ``url`` is completed, by any worker.
     async fn is_processed(&self, url: String) -> PyResult<bool> {
         self.call(move |m| async move { m.is_processed(&url).await })?.await

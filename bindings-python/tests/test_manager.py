@@ -98,6 +98,63 @@ async def test_keyboard_interrupt_in_a_claim_block_releases_the_item(store: Any)
     await manager.close()
 
 
+async def take_over(store: Any, url: str, by: waypost.CheckpointManager) -> None:
+    """Another worker takes the item: the holder's claim is released behind its back
+    through a ledger of the same store, and claimed anew."""
+    ledger = waypost.ClaimLedger(store)
+    record = await ledger.get(url)
+    assert record is not None
+    await ledger.release(
+        {
+            "key": url,
+            "worker_id": record["worker_id"],
+            "epoch": record["epoch"],
+            "attempt": record["retry_count"] + 1,
+            "lease_expires_at": record["lease_expires_at"],
+        }
+    )
+    assert await by.claim_file(url, "csv", NOW)
+
+
+async def test_a_claim_lost_in_the_background_cancels_the_block(store: Any) -> None:
+    holder = waypost.CheckpointManager(store, worker_id="holder", lease_ms=300)
+    thief = waypost.CheckpointManager(store, worker_id="thief")
+    inside = asyncio.Event()
+    reached_the_end = False
+
+    async def work() -> None:
+        nonlocal reached_the_end
+        async with holder.claim("taken.csv", "csv", NOW) as c:
+            assert c
+            inside.set()
+            await asyncio.Event().wait()  # cancelled by the loss, not by the test
+            reached_the_end = True
+
+    task = asyncio.create_task(work())
+    await inside.wait()
+    await take_over(store, "taken.csv", thief)
+    with pytest.raises(waypost.LeaseLostError, match="heartbeat"):
+        await asyncio.wait_for(task, 30)
+    assert not reached_the_end
+    # The next call on the item says so too, and the new holder is untouched.
+    with pytest.raises(waypost.LeaseLostError):
+        await holder.complete_file("taken.csv")
+    await thief.complete_file("taken.csv")
+    assert await holder.is_processed("taken.csv")
+    await holder.close()
+    await thief.close()
+
+
+async def test_lease_lost_returns_when_the_claim_ends(store: Any) -> None:
+    m = waypost.CheckpointManager(store, worker_id="w")
+    assert await m.lease_lost("never-claimed.csv") is None
+    assert await m.claim_file("done.csv", "csv", NOW)
+    watcher = asyncio.ensure_future(m.lease_lost("done.csv"))
+    await m.complete_file("done.csv")
+    assert await asyncio.wait_for(watcher, 30) is None
+    await m.close()
+
+
 async def test_a_file_failing_every_time_is_tried_max_retries_plus_one_times() -> None:
     manager = waypost.CheckpointManager(waypost.InMemoryCheckpointRepository(), max_retries=2)
     attempts = 0

@@ -119,8 +119,64 @@ struct Inner {
     ledger: Mutex<Arc<dyn ClaimLedger>>,
     in_memory: AtomicBool,
     warning: Mutex<Option<String>>,
-    held: Mutex<HashMap<String, Claim>>,
+    held: Mutex<HashMap<String, Held>>,
+    /// Why claims were lost in the background, for the next call on the key.
+    lost: Mutex<HashMap<String, String>>,
     heartbeat_rounds: tokio::sync::watch::Sender<u64>,
+}
+
+/// A live claim, and the channel its [`LeaseWatch`]es listen on: `Some(reason)` once it
+/// is lost; dropped (closing the channel) when it ends any other way.
+struct Held {
+    claim: Claim,
+    lost: tokio::sync::watch::Sender<Option<String>>,
+}
+
+impl Held {
+    fn new(claim: Claim) -> Self {
+        Held { claim, lost: tokio::sync::watch::Sender::new(None) }
+    }
+}
+
+/// Says when a held claim is lost in the background: the heartbeat found it taken over
+/// or finished by someone else, or its lease ran out while the store was unreachable.
+/// From [`ClaimManager::lease_watch`]; a worker selects on [`lost`](Self::lost) beside its
+/// work and stops, since what it writes for the item will be refused.
+///
+/// ```
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use waypost::{ClaimManager, ManagerOptions, MemoryRepository};
+///
+/// let manager = ClaimManager::new(Arc::new(MemoryRepository::new()), ManagerOptions::default()).await?;
+/// assert!(manager.claim_file("a.csv", "csv", waypost::time::now()).await?);
+/// let watch = manager.lease_watch("a.csv").expect("held");
+/// manager.complete_file("a.csv", Default::default()).await?;
+/// assert!(watch.lost().await.is_none(), "completed, not lost");
+/// # Ok::<(), waypost::Error>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug, Clone)]
+pub struct LeaseWatch(tokio::sync::watch::Receiver<Option<String>>);
+
+impl LeaseWatch {
+    /// Waits until the claim is lost (`Some`, a [`Error::LeaseLost`] saying why) or ends
+    /// any other way (`None`: completed, failed, released, the manager closed).
+    pub async fn lost(mut self) -> Option<Error> {
+        loop {
+            if let Some(reason) = self.0.borrow_and_update().clone() {
+                return Some(Error::LeaseLost { message: reason });
+            }
+            if self.0.changed().await.is_err() {
+                return self.0.borrow().clone().map(|message| Error::LeaseLost { message });
+            }
+        }
+    }
+
+    /// Whether the claim has been lost by now.
+    pub fn is_lost(&self) -> bool {
+        self.0.borrow().is_some()
+    }
 }
 
 impl std::fmt::Debug for ClaimManager {
@@ -167,6 +223,7 @@ impl ClaimManager {
             in_memory: AtomicBool::new(false),
             warning: Mutex::new(None),
             held: Mutex::new(HashMap::new()),
+            lost: Mutex::new(HashMap::new()),
             heartbeat_rounds: tokio::sync::watch::Sender::new(0),
         });
         // Reach the store now (this also creates the table), so that a worker learns at
@@ -195,6 +252,12 @@ impl ClaimManager {
     /// The fallback warning, once: `Some` the first time it is asked after the switch.
     pub fn take_warning(&self) -> Option<String> {
         lock(&self.inner.warning).take()
+    }
+
+    /// A watch on the live claim this worker holds on `key` (`None` when it holds none),
+    /// resolving when the claim is lost in the background.
+    pub fn lease_watch(&self, key: &str) -> Option<LeaseWatch> {
+        lock(&self.inner.held).get(key).map(|h| LeaseWatch(h.lost.subscribe()))
     }
 
     /// The number of heartbeat rounds completed so far (each renews every held claim),
@@ -226,7 +289,8 @@ impl ClaimManager {
         };
         Ok(match claim {
             Some(claim) => {
-                lock(&self.inner.held).insert(key.to_owned(), claim);
+                lock(&self.inner.lost).remove(key);
+                lock(&self.inner.held).insert(key.to_owned(), Held::new(claim));
                 true
             }
             None => false,
@@ -292,7 +356,7 @@ impl ClaimManager {
         if let Some(task) = lock(&self.heartbeat).take() {
             task.abort();
         }
-        let held: Vec<Claim> = lock(&self.inner.held).drain().map(|(_, c)| c).collect();
+        let held: Vec<Claim> = lock(&self.inner.held).drain().map(|(_, h)| h.claim).collect();
         let ledger = self.inner.ledger();
         let mut first = Ok(());
         for claim in held {
@@ -343,9 +407,28 @@ impl Inner {
 
     fn holding(&self, key: &str) -> Result<Claim> {
         claims::validate_key(key)?;
-        lock(&self.held).get(key).cloned().ok_or_else(|| Error::LeaseLost {
-            message: format!("worker {:?} holds no live claim on {key:?}", self.worker_id),
-        })
+        if let Some(h) = lock(&self.held).get(key) {
+            return Ok(h.claim.clone());
+        }
+        let why = lock(&self.lost).get(key).map(|reason| format!(": {reason}")).unwrap_or_default();
+        Err(Error::LeaseLost { message: format!("worker {:?} holds no live claim on {key:?}{why}", self.worker_id) })
+    }
+
+    /// The heartbeat found the claim (of this epoch) lost: it is no longer held, its
+    /// watches hear why, and so does the next call on the key.
+    fn mark_lost(&self, claim: &Claim, reason: String) {
+        let removed = {
+            let mut held = lock(&self.held);
+            match held.get(&claim.key) {
+                Some(h) if h.claim.epoch == claim.epoch => held.remove(&claim.key),
+                _ => None,
+            }
+        };
+        if let Some(h) = removed {
+            tracing::warn!(worker = %self.worker_id, key = %claim.key, %reason, "claim lost");
+            lock(&self.lost).insert(claim.key.clone(), reason.clone());
+            h.lost.send_replace(Some(reason));
+        }
     }
 
     /// After a holder's call: the claim is done with unless the call may be retried.
@@ -367,24 +450,25 @@ async fn heartbeat(inner: Weak<Inner>) {
         let Some(period) = inner.upgrade().map(|i| i.lease / 3) else { return };
         tokio::time::sleep(period).await;
         let Some(inner) = inner.upgrade() else { return };
-        let held: Vec<Claim> = lock(&inner.held).values().cloned().collect();
+        let held: Vec<Claim> = lock(&inner.held).values().map(|h| h.claim.clone()).collect();
         let ledger = inner.ledger();
         for claim in held {
             match ledger.heartbeat(&claim, inner.lease).await {
                 Ok(renewed) => {
                     let mut held = lock(&inner.held);
                     // Only if it was not completed meanwhile.
-                    if held.get(&claim.key).is_some_and(|c| c.epoch == renewed.epoch) {
-                        held.insert(claim.key.clone(), renewed);
+                    if let Some(h) = held.get_mut(&claim.key).filter(|h| h.claim.epoch == renewed.epoch) {
+                        h.claim = renewed;
                     }
                 }
                 Err(e) if e.kind() == ErrorKind::LeaseLost => {
-                    let mut held = lock(&inner.held);
-                    if held.get(&claim.key).is_some_and(|c| c.epoch == claim.epoch) {
-                        held.remove(&claim.key);
-                    }
+                    inner.mark_lost(&claim, format!("the heartbeat found the claim gone ({e})"));
                 }
-                // Unreachable for now: the next round tries again.
+                // Unreachable for now: the next round tries again, until the lease has
+                // run out, when another worker may already have the item.
+                Err(e) if crate::time::now() >= claim.lease_expires_at => {
+                    inner.mark_lost(&claim, format!("the lease ran out while the store was unreachable ({e})"));
+                }
                 Err(_) => {}
             }
         }

@@ -165,3 +165,92 @@ async fn a_store_lost_at_claim_time() {
     assert_eq!(lenient.mode(), ManagerMode::Memory);
     assert!(lenient.take_warning().is_some());
 }
+
+/// Another worker takes the item over (here the claim is released behind the holder's
+/// back through a ledger of the same store, and claimed anew): the holder's heartbeat
+/// finds it gone, its watch resolves with `LeaseLost` at once, and its next call says why.
+async fn a_lost_lease_is_surfaced_at_once(repo: Arc<dyn CheckpointRepository>) {
+    let short = ManagerOptions { lease: Duration::from_millis(300), ..options("holder") };
+    let holder = ClaimManager::new(repo.clone(), short).await.unwrap();
+    let thief = ClaimManager::new(repo.clone(), options("thief")).await.unwrap();
+    assert!(holder.claim_file("taken.csv", "csv", at()).await.unwrap());
+    let watch = holder.lease_watch("taken.csv").expect("held");
+    assert!(!watch.is_lost());
+    let record = holder.get("taken.csv").await.unwrap().unwrap();
+    let claim = waypost::Claim {
+        key: record.key.clone(),
+        worker_id: record.worker_id.clone().unwrap(),
+        epoch: record.epoch,
+        attempt: record.retry_count + 1,
+        lease_expires_at: record.lease_expires_at.unwrap(),
+    };
+    repo.clone().claims(waypost::ClaimsOptions::default()).unwrap().release(&claim).await.unwrap();
+    assert!(thief.claim_file("taken.csv", "csv", at()).await.unwrap());
+    let lost = tokio::time::timeout(Duration::from_secs(10), watch.lost()).await.expect("surfaced within rounds");
+    let lost = lost.expect("lost, not ended");
+    assert_eq!(lost.kind(), ErrorKind::LeaseLost, "{lost}");
+    assert!(holder.held().is_empty());
+    let err = holder.complete_file("taken.csv", ItemStats::default()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::LeaseLost);
+    assert!(err.to_string().contains("heartbeat"), "the next call says why: {err}");
+    thief.complete_file("taken.csv", ItemStats::default()).await.unwrap();
+    holder.close().await.unwrap();
+    thief.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_lease_is_surfaced_on_memory() {
+    a_lost_lease_is_surfaced_at_once(Arc::new(MemoryRepository::new())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_lease_is_surfaced_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = SqliteRepository::open(dir.path().join("lost.db"), SqliteOptions::default()).await.unwrap();
+    a_lost_lease_is_surfaced_at_once(Arc::new(repo)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_lease_is_surfaced_on_postgres() {
+    let Some(url) = support::postgres_url().await else { return };
+    let scratch = support::Scratch::new(&url, "lost").await;
+    let options = PostgresOptions { schema: scratch.schema.clone(), ..PostgresOptions::default() };
+    let repo = PostgresRepository::connect(&url, options).await.unwrap();
+    a_lost_lease_is_surfaced_at_once(Arc::new(repo)).await;
+    scratch.drop_schema().await;
+}
+
+/// A claim that ends normally closes its watch with `None`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_claim_is_not_lost() {
+    let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+    let m = ClaimManager::new(repo, options("w")).await.unwrap();
+    for (key, end) in [("a", 0), ("b", 1), ("c", 2)] {
+        assert!(m.claim_file(key, "csv", at()).await.unwrap());
+        let watch = m.lease_watch(key).unwrap();
+        match end {
+            0 => m.complete_file(key, ItemStats::default()).await.unwrap(),
+            1 => m.fail_file(key, "x").await.unwrap(),
+            _ => m.release_file(key).await.unwrap(),
+        }
+        assert!(watch.lost().await.is_none());
+    }
+    assert!(m.lease_watch("a").is_none());
+}
+
+/// A store that stays unreachable past the lease: another worker may have the item by
+/// now, so the claim is lost, not kept silently.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_that_runs_out_while_the_store_is_unreachable_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo: Arc<dyn CheckpointRepository> =
+        Arc::new(SqliteRepository::open(dir.path().join("gone.db"), SqliteOptions::default()).await.unwrap());
+    let short = ManagerOptions { lease: Duration::from_millis(90), ..options("stranded") };
+    let m = ClaimManager::new(repo.clone(), short).await.unwrap();
+    assert!(m.claim_file("far.csv", "csv", at()).await.unwrap());
+    let watch = m.lease_watch("far.csv").unwrap();
+    repo.close().await.unwrap(); // every later call is Unavailable, as for a dropped server
+    let lost = tokio::time::timeout(Duration::from_secs(10), watch.lost()).await.unwrap().expect("lost");
+    assert_eq!(lost.kind(), ErrorKind::LeaseLost);
+    assert!(lost.to_string().contains("unreachable"), "{lost}");
+}

@@ -14,6 +14,7 @@ import datetime as dt
 from types import TracebackType
 
 from ._closing import ClosesOnExit
+from ._errors import LeaseLostError
 from ._waypost import _CheckpointManager
 
 
@@ -43,6 +44,8 @@ class _ClaimBlock:
         self._args = (url, file_type, timestamp)
         self._claimed: Claimed | None = None
         self._started = 0.0
+        self._watcher: asyncio.Task[None] | None = None
+        self._lost: LeaseLostError | None = None
 
     async def __aenter__(self) -> Claimed:
         import time
@@ -50,7 +53,19 @@ class _ClaimBlock:
         url = self._args[0]
         self._claimed = Claimed(url, await self._manager.claim_file(*self._args))
         self._started = time.monotonic()
+        if self._claimed.claimed:
+            self._watcher = asyncio.ensure_future(self._watch(url, asyncio.current_task()))
         return self._claimed
+
+    async def _watch(self, url: str, body: asyncio.Task[object] | None) -> None:
+        # A claim lost in the background cancels the block at once: what it would write
+        # for the item is refused anyway, and another worker may have it by now.
+        try:
+            await self._manager.lease_lost(url)
+        except LeaseLostError as lost:
+            self._lost = lost
+            if body is not None:
+                body.cancel(str(lost))
 
     async def __aexit__(
         self,
@@ -60,9 +75,17 @@ class _ClaimBlock:
     ) -> bool:
         import time
 
+        if self._watcher is not None:
+            self._watcher.cancel()
         c = self._claimed
         if c is None or not c.claimed:
             return False
+        if self._lost is not None:
+            # The cancellation was ours: the block ends with the loss instead.
+            task = asyncio.current_task()
+            if isinstance(exc, asyncio.CancelledError) and task is not None and hasattr(task, "uncancel"):
+                task.uncancel()
+            raise self._lost from exc
         if exc is None:
             await self._manager.complete_file(
                 c.url,
@@ -104,6 +127,8 @@ class CheckpointManager(ClosesOnExit, _CheckpointManager):
         raises an ``Exception`` fails it with the exception's text (and the exception
         propagates). One that is interrupted (the task cancelled, ``KeyboardInterrupt``,
         ``SystemExit``) releases the item without counting an attempt, so a worker pool
-        stopped by SIGTERM spends none of its items' retries."""
+        stopped by SIGTERM spends none of its items' retries. A claim lost in the
+        background (taken over, or its lease run out while the store was unreachable)
+        cancels the block at once, which then raises ``LeaseLostError``."""
         return _ClaimBlock(self, url, file_type, timestamp)
 
