@@ -197,6 +197,14 @@ export interface FileStats {
   durationMs?: number
 }
 
+/**
+ * Passes the core's warnings (a checkpointer dropped unsaved, the claims fallback, a
+ * claim lost) to `onWarning(code, message)` on the JS thread; `index.js` calls it once
+ * with `process.emitWarning`. Weak: it never keeps the process alive. `false` when
+ * this process already forwards them.
+ */
+export declare function forwardWarnings(onWarning: (arg: [string, string]) => void): boolean
+
 /** Options of `getHealth`: the thresholds (defaults 1,000 / 10,000 events, 60 / 300 s). */
 export interface HealthOptions {
   stallAfterMs?: number

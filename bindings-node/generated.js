@@ -841,5 +841,6 @@ module.exports.NativeManager = nativeBinding.NativeManager
 module.exports.NativeRepository = nativeBinding.NativeRepository
 module.exports.NativeTransaction = nativeBinding.NativeTransaction
 module.exports.connectPostgres = nativeBinding.connectPostgres
+module.exports.forwardWarnings = nativeBinding.forwardWarnings
 module.exports.openSqlite = nativeBinding.openSqlite
 module.exports.repositoryKind = nativeBinding.repositoryKind

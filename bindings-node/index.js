@@ -82,6 +82,12 @@ for (const [name, value] of Object.entries(native)) {
   }
 }
 
+// The core's warnings become process warnings: type 'WaypostWarning', code
+// 'WAYPOST_CHECKPOINTER_UNSAVED', 'WAYPOST_CLAIMS_FALLBACK', 'WAYPOST_LEASE_LOST'.
+native.forwardWarnings(([code, message]) => {
+  process.emitWarning(message, { type: 'WaypostWarning', code: `WAYPOST_${code.toUpperCase()}` })
+})
+
 /** Options are an object, or left out (napi would read a number's properties as unset). */
 function options(value, name = 'options') {
   if (value != null && (typeof value !== 'object' || Array.isArray(value))) {
@@ -326,8 +332,8 @@ class CheckpointManager extends EventEmitter {
     try {
       return await call(run)
     } finally {
-      const warning = this[NATIVE].takeWarning()
-      if (warning) console.warn(warning)
+      // The fallback notice itself arrives as a 'WaypostWarning' (WAYPOST_CLAIMS_FALLBACK).
+      this[NATIVE].takeWarning()
     }
   }
   async claimFile(url, type, timestamp) {

@@ -4,6 +4,7 @@
 mod checkpointer;
 mod cli;
 mod convert;
+mod diagnostics;
 mod errors;
 mod manager;
 mod records;
@@ -37,6 +38,7 @@ mod _waypost {
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+        super::diagnostics::install();
         let shutdown = m.getattr("_shutdown")?;
         m.py().import("atexit")?.call_method1("register", (shutdown,))?;
         let kwargs = pyo3::types::PyDict::new(m.py());

@@ -238,6 +238,7 @@ impl Drop for Checkpointer {
         let unsaved = self.inner.state.try_lock().map_or(0, |s| if s.closed { 0 } else { s.unsaved });
         if unsaved > 0 {
             tracing::warn!(
+                code = "checkpointer_unsaved",
                 projection = %self.inner.name,
                 unsaved,
                 "checkpointer dropped without close(): its last {unsaved} event(s) will be handled again"

@@ -39,6 +39,7 @@ pub mod checkpointer;
 pub mod claims;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod diagnostics;
 mod error;
 mod ident;
 mod lag;

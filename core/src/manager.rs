@@ -400,7 +400,7 @@ impl Inner {
                  where other workers cannot see them",
                 self.worker_id
             ));
-            tracing::warn!(worker = %self.worker_id, error = %e, "claims fell back to memory");
+            tracing::warn!(code = "claims_fallback", worker = %self.worker_id, error = %e, "claims fell back to memory");
         }
         Ok(())
     }
@@ -425,7 +425,7 @@ impl Inner {
             }
         };
         if let Some(h) = removed {
-            tracing::warn!(worker = %self.worker_id, key = %claim.key, %reason, "claim lost");
+            tracing::warn!(code = "lease_lost", worker = %self.worker_id, key = %claim.key, %reason, "claim lost");
             lock(&self.lost).insert(claim.key.clone(), reason.clone());
             h.lost.send_replace(Some(reason));
         }

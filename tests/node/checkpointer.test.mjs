@@ -59,3 +59,27 @@ test('bad input gets typed errors', async () => {
   assert.equal(await c.unsaved(), 0)
   await c.close()
 })
+
+test('a checkpointer collected with unsaved events emits a WaypostWarning', async () => {
+  const { execFileSync } = await import('node:child_process')
+  // The child collects until the finalizer has run and the warning arrived (bounded).
+  const script = `
+    const waypost = require(${JSON.stringify(new URL('../../bindings-node/index.js', import.meta.url).pathname)})
+    let seen = null
+    process.on('warning', (w) => { if (w.name === 'WaypostWarning') seen = w })
+    ;(async () => {
+      let c = new waypost.Checkpointer(new waypost.InMemoryCheckpointRepository(), 'orders', { every: 100 })
+      for (let p = 1; p <= 3; p++) await c.record(p, '00000000-0000-4000-8000-00000000000' + p, 'E')
+      c = null
+      for (let turn = 0; !seen && turn < 100000; turn++) {
+        globalThis.gc()
+        await new Promise((r) => setImmediate(r))
+      }
+      console.log(JSON.stringify(seen && { code: seen.code, message: seen.message }))
+    })()`
+  const out = execFileSync(process.execPath, ['--expose-gc', '--no-warnings', '-e', script], { encoding: 'utf8', timeout: 60_000 })
+  const warning = JSON.parse(out.trim())
+  assert.ok(warning, 'no WaypostWarning after the checkpointer was collected')
+  assert.equal(warning.code, 'WAYPOST_CHECKPOINTER_UNSAVED')
+  assert.match(warning.message, /3 event\(s\) will be handled again/)
+})

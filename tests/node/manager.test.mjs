@@ -81,17 +81,25 @@ test('an unreachable store rejects without fallback', async () => {
 test('fallbackToMemory switches, warns once and shows it', async () => {
   const manager = new waypost.CheckpointManager(await unreachable(), { fallbackToMemory: true })
   const warnings = []
-  const original = console.warn
-  console.warn = (message) => warnings.push(message)
+  let delivered
+  const arrived = new Promise((resolve) => { delivered = resolve })
+  const listen = (w) => { if (w.name === 'WaypostWarning') { warnings.push(w); delivered() } }
+  process.on('warning', listen)
+  let timer
   try {
     assert.equal(await manager.claimFile('a.csv', 'csv', NOW), true)
     await manager.completeFile('a.csv')
+    await manager.claimFile('b.csv', 'csv', NOW)
+    // Warnings arrive on a later turn of the event loop.
+    await Promise.race([arrived, new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('no warning within 10 s')), 10_000) })])
   } finally {
-    console.warn = original
+    clearTimeout(timer)
+    process.off('warning', listen)
   }
   assert.equal(manager.mode, 'memory')
   assert.equal(warnings.length, 1)
-  assert.match(warnings[0], /memory/)
+  assert.equal(warnings[0].code, 'WAYPOST_CLAIMS_FALLBACK')
+  assert.match(warnings[0].message, /memory/)
   assert.equal(await manager.isProcessed('a.csv'), true)
   await manager.close()
 })
