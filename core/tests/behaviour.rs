@@ -363,3 +363,39 @@ async fn sqlite_refuses_writes_once_its_wal_was_replaced() {
     let err = repo.reset_checkpoint("p").await.unwrap_err();
     assert_eq!(err.kind(), waypost::ErrorKind::Unavailable, "{err}");
 }
+
+/// A write cancelled midway is applied before the cancellation returns or never: never
+/// after a later write that returned. (sqlx used to send a cancelled statement's buffered
+/// bytes when the connection went back to the pool, and that write landed last.) Read
+/// through a connection of its own after every round.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_postgres_write_never_lands_after_a_later_one() {
+    let Some(url) = support::postgres_url().await else { return };
+    let scratch = support::Scratch::new(&url, "midway").await;
+    let repo = Arc::new(postgres_in(&scratch).await);
+    repo.save_position("p", 0, Uuid::new_v4(), "T").await.unwrap();
+    let table = format!("\"{}\".projection_checkpoints", scratch.schema);
+    for round in 1..=30_i64 {
+        for k in 0..5 {
+            // As Python cancels: the call runs as a task, takes a step, and is aborted.
+            let repo = repo.clone();
+            let task = tokio::spawn(async move { repo.save_position("p", round * 10 + k, Uuid::new_v4(), "T").await });
+            for _ in 0..k {
+                tokio::task::yield_now().await;
+            }
+            task.abort();
+            let _ = task.await;
+        }
+        let last = round * 1000;
+        repo.save_position("p", last, Uuid::new_v4(), "T").await.unwrap();
+        let stored: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT global_position FROM {table} WHERE projection_name = 'p'"
+        )))
+        .fetch_one(scratch.admin())
+        .await
+        .unwrap();
+        assert_eq!(stored, last, "round {round}: a cancelled write landed after the acknowledged one");
+    }
+    repo.close().await.unwrap();
+    scratch.drop_schema().await;
+}

@@ -45,6 +45,33 @@ pub struct PostgresRepository {
     origin: Origin,
 }
 
+/// A connection while a statement runs on it. If the call is dropped midway (a cancelled
+/// task), the connection is discarded, never returned to the pool: sqlx tests a returned
+/// connection with a ping, which first sends whatever of the statement was still
+/// buffered, so a cancelled write would be applied after the caller's later ones. A
+/// statement already sent was applied before the cancellation returned; one still in
+/// the buffer is never applied.
+struct Midway(Option<InRuntime<PoolConnection<Postgres>>>);
+
+impl Midway {
+    fn conn(&mut self) -> &mut sqlx::PgConnection {
+        self.0.as_mut().expect("Midway holds its connection until finished")
+    }
+
+    fn finished(mut self) -> InRuntime<PoolConnection<Postgres>> {
+        self.0.take().expect("Midway holds its connection until finished")
+    }
+}
+
+impl Drop for Midway {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            // Dropping the bare connection closes its socket without flushing.
+            drop(conn.into_inner().detach());
+        }
+    }
+}
+
 impl Drop for PostgresRepository {
     fn drop(&mut self) {
         if self.origin.forked() {
@@ -375,23 +402,21 @@ impl PostgresRepository {
     /// Runs one statement on the free lane connection, else on a pooled one.
     pub(crate) async fn run(&self, q: Query<'_, Postgres, PgArguments>, fetch: Fetch) -> Result<Vec<PgRow>> {
         let pool = self.ready().await?;
-        let result = match self.lane.try_lock() {
-            Ok(mut lane) => {
-                let mut conn = match lane.take() {
-                    Some(conn) => conn,
-                    None => InRuntime::new(pool.acquire().await.map_err(|e| self.map_err(e))?),
-                };
-                // If this future is dropped here, `conn` goes back to the pool, which
-                // waits for the statement's answer before reusing it.
-                let result = fetch.run(q, &mut **conn).await;
-                let broken = matches!(&result, Err(sqlx::Error::Io(_) | sqlx::Error::Protocol(_)));
-                if !broken {
-                    *lane = Some(conn);
-                }
-                result
-            }
-            Err(_) => fetch.run(q, pool).await,
+        let mut lane = self.lane.try_lock().ok();
+        let conn = match lane.as_mut().and_then(|l| l.take()) {
+            Some(conn) => conn,
+            None => InRuntime::new(pool.acquire().await.map_err(|e| self.map_err(e))?),
         };
+        let mut midway = Midway(Some(conn));
+        let result = fetch.run(q, midway.conn()).await;
+        let conn = midway.finished();
+        let broken = matches!(&result, Err(sqlx::Error::Io(_) | sqlx::Error::Protocol(_)));
+        match lane.as_mut() {
+            Some(lane) if !broken => **lane = Some(conn),
+            // Busy lane: the connection goes back to the pool; broken: it is closed.
+            _ if !broken => drop(conn),
+            _ => drop(conn.into_inner().detach()),
+        }
         result.map_err(|e| self.map_err(e))
     }
 
