@@ -54,3 +54,14 @@ pub fn waypost_error(message: impl Into<String>) -> PyErr {
     let message = message.into();
     Python::attach(|py| make(py, "WaypostError", message))
 }
+
+/// Emits a `ResourceWarning` from a destructor: an error it raises (a filter set to
+/// "error") is reported as unraisable, as CPython does for its own unclosed files.
+pub fn resource_warning(message: &str) {
+    Python::try_attach(|py| {
+        let message = std::ffi::CString::new(message.replace('\0', " ")).unwrap_or_default();
+        if let Err(e) = PyErr::warn(py, &py.get_type::<pyo3::exceptions::PyResourceWarning>(), &message, 1) {
+            e.write_unraisable(py, None);
+        }
+    });
+}

@@ -27,10 +27,19 @@ pub struct Manager {
     options: ManagerOptions,
     /// Built on the first call (it reaches the store and starts the heartbeat).
     manager: Arc<OnceCell<Arc<ClaimManager>>>,
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl Drop for Manager {
     fn drop(&mut self) {
+        // Started (a heartbeat runs, claims may be held) and never closed.
+        if self.manager.get().is_some() && !self.closed.load(std::sync::atomic::Ordering::Acquire) {
+            crate::errors::resource_warning(&format!(
+                "unclosed waypost.CheckpointManager(worker_id={:?}): await its close(), or use async with; \
+                 its held claims wait for their leases to run out",
+                self.options.worker_id.as_deref().unwrap_or_default()
+            ));
+        }
         // The last reference to a PostgreSQL pool must go inside the runtime.
         let (repo, manager) = (self.repo.take(), std::mem::take(&mut self.manager));
         crate::runtime::in_context(move || drop((repo, manager)));
@@ -87,7 +96,12 @@ impl Manager {
             table,
         };
         options.validate().map_err(to_py_err)?;
-        Ok(Manager { repo: Some(store.get().repo()?), options, manager: Arc::new(OnceCell::new()) })
+        Ok(Manager {
+            repo: Some(store.get().repo()?),
+            options,
+            manager: Arc::new(OnceCell::new()),
+            closed: Default::default(),
+        })
     }
 
     /// Claims ``url`` for this worker: ``True`` when it is now this worker's to process,
@@ -164,6 +178,7 @@ impl Manager {
 
     /// Stops the heartbeat and releases every claim still held.
     async fn close(&self) -> PyResult<()> {
+        self.closed.store(true, std::sync::atomic::Ordering::Release);
         let manager = self.manager.get().cloned();
         drive(Duration::ZERO, async move {
             match manager {

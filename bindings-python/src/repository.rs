@@ -31,6 +31,10 @@ pub struct Repository {
     inner: Option<Arc<dyn CheckpointRepository>>,
     /// How long a call may wait on the Python thread before yielding to the loop.
     spin: Duration,
+    /// What a `ResourceWarning` names if this repository is collected unclosed: set for
+    /// the stores that hold connections and threads (not the in-memory one).
+    unclosed_warning: Option<String>,
+    closed: std::sync::atomic::AtomicBool,
 }
 
 /// An SQLite write takes about 100 µs here; the wake from the SQLite thread to the
@@ -40,7 +44,13 @@ const SQLITE_SPIN: Duration = Duration::from_micros(250);
 
 impl Repository {
     fn new(inner: Arc<dyn CheckpointRepository>) -> Self {
-        Repository { inner: Some(inner), spin: Duration::ZERO }
+        Repository { inner: Some(inner), spin: Duration::ZERO, unclosed_warning: None, closed: Default::default() }
+    }
+
+    /// Warns (`ResourceWarning`) when collected without `close()`, as Python's own files do.
+    fn warns_unclosed(mut self, what: String) -> Self {
+        self.unclosed_warning = Some(what);
+        self
     }
 
     fn spinning(mut self, spin: Duration) -> Self {
@@ -64,6 +74,11 @@ impl Repository {
 
 impl Drop for Repository {
     fn drop(&mut self) {
+        if let Some(what) = &self.unclosed_warning {
+            if !self.closed.load(std::sync::atomic::Ordering::Acquire) {
+                crate::errors::resource_warning(&format!("unclosed {what}: await its close(), or use async with"));
+            }
+        }
         let inner = self.inner.take();
         crate::runtime::in_context(move || drop(inner));
     }
@@ -383,6 +398,7 @@ impl Repository {
     /// Releases connections and threads; later calls raise ``UnavailableError``.
     async fn close(&self) -> PyResult<()> {
         let repo = self.repo()?;
+        self.closed.store(true, std::sync::atomic::Ordering::Release);
         self.drive(async move { repo.close().await })?.await
     }
 
@@ -511,8 +527,11 @@ impl SQLiteCheckpointRepository {
             inline_reads: true,
         };
         let handle = handle()?;
+        let path_repr = format!("{:?}", path.display().to_string());
         let repo = py.detach(|| handle.block_on(SqliteRepository::open(path, options))).map_err(to_py_err)?;
-        let base = Repository::new(Arc::new(repo)).spinning(SQLITE_SPIN);
+        let base = Repository::new(Arc::new(repo))
+            .spinning(SQLITE_SPIN)
+            .warns_unclosed(format!("waypost.SQLiteCheckpointRepository({})", path_repr));
         Ok(PyClassInitializer::from(base).add_subclass(SQLiteCheckpointRepository))
     }
 }
@@ -567,7 +586,9 @@ impl PostgreSQLCheckpointRepository {
         };
         let handle = handle()?;
         let repo = py.detach(|| handle.block_on(PostgresRepository::connect(&url, options))).map_err(to_py_err)?;
-        Ok(PyClassInitializer::from(Repository::new(Arc::new(repo))).add_subclass(PostgreSQLCheckpointRepository))
+        let what = format!("waypost.PostgreSQLCheckpointRepository({:?})", repo.address());
+        let base = Repository::new(Arc::new(repo)).warns_unclosed(what);
+        Ok(PyClassInitializer::from(base).add_subclass(PostgreSQLCheckpointRepository))
     }
 }
 

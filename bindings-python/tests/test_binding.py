@@ -11,6 +11,7 @@ import pickle
 import sqlite3
 import threading
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,10 @@ UTC = dt.timezone.utc
 
 
 @pytest.fixture
-def sqlite_repo(tmp_path: Path) -> waypost.SQLiteCheckpointRepository:
-    return waypost.SQLiteCheckpointRepository(tmp_path / "binding.db")
+async def sqlite_repo(tmp_path: Path) -> AsyncIterator[waypost.SQLiteCheckpointRepository]:
+    repo = waypost.SQLiteCheckpointRepository(tmp_path / "binding.db")
+    yield repo
+    await repo.close()
 
 
 async def test_event_ids_go_in_as_uuid_or_str_and_come_out_as_uuid() -> None:
@@ -111,6 +114,7 @@ async def test_an_unreachable_server_is_unavailable_with_a_cause() -> None:
     assert isinstance(caught.value, ConnectionError)
     assert "127.0.0.1:1" in str(caught.value)
     assert isinstance(caught.value.__cause__, waypost.WaypostError)
+    await repo.close()
 
 
 async def test_a_missing_events_table_is_not_found(tmp_path: Path) -> None:
@@ -118,6 +122,7 @@ async def test_a_missing_events_table_is_not_found(tmp_path: Path) -> None:
     await repo.update_checkpoint("p", uuid.uuid4(), "T")
     with pytest.raises(waypost.NotFoundError, match="nowhere"):
         await repo.get_lag_metrics("p")
+    await repo.close()
 
 
 def test_bad_options_are_invalid_arguments(tmp_path: Path) -> None:
@@ -177,10 +182,13 @@ def test_the_three_classes_satisfy_the_protocol(tmp_path: Path) -> None:
         waypost.PostgreSQLCheckpointRepository("postgresql://postgres@127.0.0.1:1/postgres"),
         waypost.open("memory:"),
     ]
+    repos += [waypost.open(f"sqlite:{tmp_path / 'o.db'}"), waypost.open("postgresql://h/db")]
     for repo in repos:
         assert isinstance(repo, waypost.CheckpointRepository)
-    assert isinstance(waypost.open(f"sqlite:{tmp_path / 'o.db'}"), waypost.SQLiteCheckpointRepository)
-    assert isinstance(waypost.open("postgresql://h/db"), waypost.PostgreSQLCheckpointRepository)
+    assert isinstance(repos[-2], waypost.SQLiteCheckpointRepository)
+    assert isinstance(repos[-1], waypost.PostgreSQLCheckpointRepository)
+    for repo in repos:
+        asyncio.run(repo.close())
 
 
 def test_sqlalchemy_urls_and_engines_are_accepted() -> None:
@@ -188,10 +196,13 @@ def test_sqlalchemy_urls_and_engines_are_accepted() -> None:
     from sqlalchemy.ext.asyncio import create_async_engine
 
     url = sqlalchemy.engine.make_url("postgresql+asyncpg://postgres:pw@127.0.0.1:1/db")
-    assert "pw" not in repr(waypost.PostgreSQLCheckpointRepository(url))
+    from_url = waypost.PostgreSQLCheckpointRepository(url)
+    assert "pw" not in repr(from_url)
     engine = create_async_engine(url)
     repo = waypost.PostgreSQLCheckpointRepository(engine, connect_timeout=0.5)
     assert "127.0.0.1:1" in repr(repo)
+    for r in (from_url, repo):
+        asyncio.run(r.close())
     with pytest.raises(TypeError, match="dsn"):
         waypost.PostgreSQLCheckpointRepository(42)
 
@@ -252,6 +263,7 @@ async def test_other_threads_run_while_a_call_waits(tmp_path: Path) -> None:
     thread.join()
     assert counted == [200_000]
     assert await repo.get_position("p") == 1
+    await repo.close()
 
 
 async def test_the_event_loop_runs_other_tasks_while_a_write_waits(tmp_path: Path) -> None:
@@ -298,6 +310,7 @@ def test_one_repository_works_from_several_event_loops(tmp_path: Path, postgres_
             asyncio.run(repo.save_position("p", k, uuid.uuid4(), "T"))
     for repo in repos:
         assert asyncio.run(repo.get_position("p")) == 3
+        asyncio.run(repo.close())
 
 
 async def test_close_and_async_with(tmp_path: Path) -> None:
@@ -327,6 +340,7 @@ def test_a_forked_child_gets_an_error_not_a_hang(tmp_path: Path) -> None:
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert asyncio.run(repo.get_position("p")) == 1  # the parent is unaffected
+    asyncio.run(repo.close())
 
 
 def test_version_is_the_crates() -> None:

@@ -40,3 +40,27 @@ async def test_the_claims_fallback_logs_beside_its_runtime_warning(
     codes = [getattr(r, "waypost_code", None) for r in caplog.records if r.name == "waypost"]
     assert codes == ["claims_fallback"], caplog.records
     await manager.close()
+
+
+def test_repositories_and_managers_never_closed_warn(tmp_path: Path) -> None:
+    """As CPython's own files and sockets: ResourceWarning at collection, not for the
+    in-memory repository (it holds nothing), not after close()."""
+    import asyncio
+
+    async def leave_open() -> None:
+        repo = waypost.SQLiteCheckpointRepository(tmp_path / "open.db")
+        manager = waypost.CheckpointManager(repo, worker_id="w")
+        await manager.claim_file("a.csv", "csv", dt.datetime.now(dt.timezone.utc))
+        memory = waypost.InMemoryCheckpointRepository()
+        await memory.save_position("p", 1, uuid.uuid4(), "T")
+        closed = waypost.SQLiteCheckpointRepository(tmp_path / "closed.db")
+        await closed.close()
+        del repo, manager, memory, closed
+
+    with pytest.warns(ResourceWarning) as caught:
+        asyncio.run(leave_open())
+        gc.collect()
+    texts = sorted(str(w.message) for w in caught if issubclass(w.category, ResourceWarning))
+    assert len(texts) == 2, texts
+    assert texts[0].startswith("unclosed waypost.CheckpointManager(worker_id=\"w\")")
+    assert texts[1].startswith("unclosed waypost.SQLiteCheckpointRepository(") and "open.db" in texts[1]

@@ -132,15 +132,23 @@ def test_preloaded_parent_forks_workers_that_each_write(tmp_path: Path) -> None:
     asyncio.run(parent.close())
 
 
+def write_once(path: Path, name: str, position: int) -> None:
+    async def main() -> None:
+        async with waypost.SQLiteCheckpointRepository(path) as repo:
+            await repo.save_position(name, position, uuid.uuid4(), "T")
+
+    asyncio.run(main())
+
+
 def test_a_child_forked_from_a_child_works_too(tmp_path: Path) -> None:
     path = tmp_path / "nested.db"
-    asyncio.run(waypost.SQLiteCheckpointRepository(path).save_position("root", 1, uuid.uuid4(), "T"))
+    write_once(path, "root", 1)
 
     def grandchild() -> None:
-        asyncio.run(waypost.SQLiteCheckpointRepository(path).save_position("grandchild", 3, uuid.uuid4(), "T"))
+        write_once(path, "grandchild", 3)
 
     def child() -> None:
-        asyncio.run(waypost.SQLiteCheckpointRepository(path).save_position("child", 2, uuid.uuid4(), "T"))
+        write_once(path, "child", 2)
         in_child(grandchild)
 
     in_child(child)

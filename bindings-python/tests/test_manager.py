@@ -200,13 +200,16 @@ def unreachable() -> Any:
 
 
 async def test_an_unreachable_store_raises_without_fallback() -> None:
-    manager = waypost.CheckpointManager(unreachable())
+    store = unreachable()
+    manager = waypost.CheckpointManager(store)
     with pytest.raises(waypost.UnavailableError):
         await manager.claim_file("a.csv", "csv", NOW)
+    await store.close()
 
 
 async def test_fallback_to_memory_warns_once_and_shows() -> None:
-    manager = waypost.CheckpointManager(unreachable(), fallback_to_memory=True)
+    store = unreachable()
+    manager = waypost.CheckpointManager(store, fallback_to_memory=True)
     with pytest.warns(RuntimeWarning, match="memory"):
         assert await manager.claim_file("a.csv", "csv", NOW)
     assert manager.mode == "memory"
@@ -217,3 +220,4 @@ async def test_fallback_to_memory_warns_once_and_shows() -> None:
         await manager.complete_file("a.csv")
     assert await manager.is_processed("a.csv")
     await manager.close()
+    await store.close()
