@@ -235,6 +235,19 @@ pub(crate) fn map_err(address: &str, e: sqlx::Error) -> Error {
     }
 }
 
+/// Whether `e` means the connection is gone: an I/O or protocol failure, or an error the
+/// server ends the session with (severity FATAL or PANIC, e.g. 57P01 when it shuts down).
+fn dead_connection(e: &sqlx::Error) -> bool {
+    use sqlx::postgres::{PgDatabaseError, PgSeverity};
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => db
+            .try_downcast_ref::<PgDatabaseError>()
+            .is_some_and(|pg| matches!(pg.severity(), PgSeverity::Fatal | PgSeverity::Panic)),
+        _ => false,
+    }
+}
+
 /// A checkpoint write's statement with its parameters bound.
 pub(crate) fn write_query<'q>(s: &Sql, w: &Write<'q>) -> Query<'q, Postgres, PgArguments> {
     let sql = match w.mark {
@@ -405,12 +418,14 @@ impl PostgresRepository {
         let mut lane = self.lane.try_lock().ok();
         let conn = match lane.as_mut().and_then(|l| l.take()) {
             Some(conn) => conn,
+            // The lane's connection is kept for many calls: take one that answers.
+            None if lane.is_some() => InRuntime::new(self.acquire_live(pool).await?),
             None => InRuntime::new(pool.acquire().await.map_err(|e| self.map_err(e))?),
         };
         let mut midway = Midway(Some(conn));
         let result = fetch.run(q, midway.conn()).await;
         let conn = midway.finished();
-        let broken = matches!(&result, Err(sqlx::Error::Io(_) | sqlx::Error::Protocol(_)));
+        let broken = matches!(&result, Err(e) if dead_connection(e));
         match lane.as_mut() {
             Some(lane) if !broken => **lane = Some(conn),
             // Busy lane: the connection goes back to the pool; broken: it is closed.
@@ -418,6 +433,24 @@ impl PostgresRepository {
             _ => drop(conn.into_inner().detach()),
         }
         result.map_err(|e| self.map_err(e))
+    }
+
+    /// A pooled connection that answers a ping, for the lane (taken once, then kept): an
+    /// idle connection that died with the server (a restart) is discarded here instead of
+    /// failing the caller's statement. Each failed ping closes one connection.
+    async fn acquire_live(&self, pool: &PgPool) -> Result<PoolConnection<Postgres>> {
+        let mut dead = 0;
+        loop {
+            let mut conn = pool.acquire().await.map_err(|e| self.map_err(e))?;
+            match sqlx::Connection::ping(&mut *conn).await {
+                Ok(()) => return Ok(conn),
+                Err(e) if dead >= pool.options().get_max_connections() => return Err(self.map_err(e)),
+                Err(_) => {
+                    conn.close_on_drop();
+                    dead += 1;
+                }
+            }
+        }
     }
 
     fn write_query<'q>(&self, w: &Write<'q>) -> Query<'q, Postgres, PgArguments> {
@@ -700,7 +733,16 @@ impl CheckpointRepository for PostgresRepository {
 
     async fn begin(&self) -> Result<Transaction> {
         let pool = self.ready().await?;
-        let tx = pool.begin().await.map_err(|e| self.map_err(e))?;
+        let mut dead = 0;
+        let tx = loop {
+            match pool.begin().await {
+                Ok(tx) => break tx,
+                // An idle pooled connection that died with the server (a restart): BEGIN
+                // did nothing, and the failed connection is closed; take the next one.
+                Err(e) if dead_connection(&e) && dead < pool.options().get_max_connections() => dead += 1,
+                Err(e) => return Err(self.map_err(e)),
+            }
+        };
         let tx = super::postgres_tx::PgTx::new(tx, self.sql.clone(), self.address.clone());
         Ok(Transaction::new(Box::new(tx), format!("postgres at {}", self.address)))
     }

@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL cluster of a test's own, which the test may restart or stop
+# (the server-fault tests: core/tests/restarts.rs, tests/python/test_restarts.py,
+# tests/node/restarts.test.mjs). Never touches any other server.
+#
+# Usage:
+#   pg-throwaway.sh check                 exit 0 if a cluster can be made here; else
+#                                          print why and exit 3 (the caller skips, or
+#                                          fails under CI=true)
+#   pg-throwaway.sh create                initdb into a new temp dir, pick a free
+#                                          loopback port, start; prints "DIR PORT"
+#   pg-throwaway.sh start DIR             start it again (same port)
+#   pg-throwaway.sh stop DIR [MODE]       stop it (pg_ctl -m MODE, default fast)
+#   pg-throwaway.sh restart DIR [MODE]    pg_ctl restart -m MODE (default fast), same port
+#   pg-throwaway.sh destroy DIR           stop it if running and remove DIR
+#
+# The cluster: trust auth, user postgres, listen_addresses=127.0.0.1, its socket in DIR,
+# fsync off. Its port and settings are in DIR/data/postgresql.conf, so every start and
+# restart keeps the port. As root, initdb and pg_ctl run as the `postgres` user
+# (`runuser -u postgres --`), and DIR is made accessible to it. initdb and pg_ctl come
+# from PATH or the newest /usr/lib/postgresql/*/bin. Progress goes to stderr; only
+# `create` writes to stdout.
+set -euo pipefail
+
+readonly ME="pg-throwaway.sh"
+say() { printf '%s: %s\n' "$ME" "$*" >&2; }
+is_root() { [[ "$(id -u)" -eq 0 ]]; }
+
+PG_BIN=""
+find_pg_bin() {
+    local initdb pg_ctl d
+    initdb="$(command -v initdb 2>/dev/null || true)"
+    pg_ctl="$(command -v pg_ctl 2>/dev/null || true)"
+    if [[ -n "$initdb" && -n "$pg_ctl" ]]; then
+        # /usr/local/bin may hold symlinks: use the directory the binaries live in.
+        initdb="$(readlink -f -- "$initdb")"
+        pg_ctl="$(readlink -f -- "$pg_ctl")"
+        if [[ "$(dirname -- "$initdb")" == "$(dirname -- "$pg_ctl")" ]]; then
+            PG_BIN="$(dirname -- "$initdb")"
+            return 0
+        fi
+    fi
+    while IFS= read -r d; do
+        if [[ -x "$d/initdb" && -x "$d/pg_ctl" ]]; then
+            PG_BIN="$d"
+            return 0
+        fi
+    done < <(compgen -G '/usr/lib/postgresql/*/bin' | sort -rV)
+    return 1
+}
+
+# Why no cluster can be made here (empty when one can).
+problem() {
+    if ! find_pg_bin; then
+        echo "initdb/pg_ctl not found (PATH, /usr/lib/postgresql/*/bin)"
+    elif ! command -v python3 >/dev/null 2>&1; then
+        echo "python3 not found (needed to pick a free port)"
+    elif is_root && ! command -v runuser >/dev/null 2>&1; then
+        echo "running as root but runuser is missing"
+    elif is_root && ! id -u postgres >/dev/null 2>&1; then
+        echo "running as root but there is no postgres user"
+    fi
+}
+
+# Runs a server binary in DIR (as the postgres user when root).
+as_pg() {
+    local dir="$1"
+    shift
+    if is_root; then
+        (cd "$dir" && runuser -u postgres -- "$@")
+    else
+        (cd "$dir" && "$@")
+    fi
+}
+
+free_port() {
+    python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+}
+
+show_log() {
+    local dir="$1"
+    if [[ -s "$dir/log" ]]; then
+        say "server log (tail):"
+        tail -n 30 "$dir/log" >&2 || true
+    fi
+}
+
+pg_ctl_in() {
+    local dir="$1"
+    shift
+    if ! as_pg "$dir" "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 "$@" >"$dir/pg_ctl.out" 2>&1; then
+        say "pg_ctl $* failed:"
+        cat "$dir/pg_ctl.out" >&2 || true
+        show_log "$dir"
+        return 1
+    fi
+}
+
+need_dir() {
+    [[ -n "${1:-}" && -d "$1/data" ]] || { say "not a throwaway cluster: ${1:-<missing DIR>}"; exit 2; }
+}
+
+create() {
+    local why dir port
+    why="$(problem)"
+    [[ -z "$why" ]] || { say "$why"; exit 3; }
+    find_pg_bin
+    dir="$(mktemp -d "${TMPDIR:-/tmp}/waypost-pgt.XXXXXX")"
+    if is_root; then
+        chown postgres: "$dir"
+        if ! runuser -u postgres -- test -w "$dir"; then
+            # e.g. TMPDIR below /root: unreachable for postgres; use /tmp.
+            rm -rf -- "$dir"
+            dir="$(mktemp -d /tmp/waypost-pgt.XXXXXX)"
+            chown postgres: "$dir"
+        fi
+    fi
+    if ! as_pg "$dir" "$PG_BIN/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C --no-sync \
+        >"$dir/initdb.log" 2>&1; then
+        say "initdb failed:"
+        cat "$dir/initdb.log" >&2 || true
+        rm -rf -- "$dir"
+        exit 1
+    fi
+    port="$(free_port)"
+    as_pg "$dir" sh -c "cat >> '$dir/data/postgresql.conf'" <<EOF
+# pg-throwaway.sh
+port = $port
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$dir'
+fsync = off
+EOF
+    if ! pg_ctl_in "$dir" start; then
+        rm -rf -- "$dir"
+        exit 1
+    fi
+    echo "$dir $port"
+}
+
+destroy() {
+    local dir="$1"
+    [[ -n "$dir" && -d "$dir" ]] || return 0
+    if [[ -f "$dir/data/postmaster.pid" ]] && find_pg_bin; then
+        as_pg "$dir" "$PG_BIN/pg_ctl" -D "$dir/data" -m immediate -w -t 60 stop >/dev/null 2>&1 ||
+            say "warning: could not stop the cluster in $dir"
+    fi
+    rm -rf -- "$dir"
+}
+
+case "${1:-}" in
+    check)
+        why="$(problem)"
+        [[ -z "$why" ]] || { echo "$why"; exit 3; }
+        ;;
+    create) create ;;
+    start)
+        need_dir "${2:-}"
+        find_pg_bin
+        pg_ctl_in "$2" start
+        ;;
+    stop)
+        need_dir "${2:-}"
+        find_pg_bin
+        pg_ctl_in "$2" -m "${3:-fast}" stop
+        ;;
+    restart)
+        need_dir "${2:-}"
+        find_pg_bin
+        pg_ctl_in "$2" -m "${3:-fast}" restart
+        ;;
+    destroy) destroy "${2:-}" ;;
+    *)
+        say "usage: $ME check | create | start DIR | stop DIR [MODE] | restart DIR [MODE] | destroy DIR"
+        exit 2
+        ;;
+esac
