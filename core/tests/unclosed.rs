@@ -26,14 +26,36 @@ fn used(
     (repo, tx)
 }
 
-/// Drops both from a plain thread while `rt` still runs, then again after `rt` is dropped.
+/// A manager holding a claim, a ledger and a checkpointer with an unsaved event, all
+/// over `repo`, made on `rt`.
+type Others = (waypost::ClaimManager, Arc<dyn waypost::ClaimLedger>, waypost::Checkpointer);
+
+fn others(rt: &tokio::runtime::Runtime, repo: &Arc<dyn CheckpointRepository>) -> Others {
+    rt.block_on(async {
+        let manager = waypost::ClaimManager::new(repo.clone(), waypost::ManagerOptions::default()).await.unwrap();
+        let key = format!("held-{}.csv", uuid::Uuid::new_v4());
+        assert!(manager.claim_file(&key, "csv", waypost::time::now()).await.unwrap());
+        let ledger = repo.clone().claims(waypost::ClaimsOptions::default()).unwrap();
+        ledger.stats().await.unwrap();
+        let checkpointer = waypost::Checkpointer::new(repo.clone(), "unsaved", waypost::Strategy::Every(100)).unwrap();
+        checkpointer.record(1, uuid::Uuid::new_v4(), "Ran").await.unwrap();
+        (manager, ledger, checkpointer)
+    })
+}
+
+/// Drops everything from a plain thread while `rt` still runs, then again after `rt`
+/// is dropped.
 fn drop_everywhere(open: impl Fn(&tokio::runtime::Runtime) -> Arc<dyn CheckpointRepository>) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let (repo, tx) = used(&rt, &|| open(&rt));
-    std::thread::spawn(move || drop((tx, repo))).join().expect("dropped on a thread without a runtime");
-    let (repo, tx) = used(&rt, &|| open(&rt));
+    let repo = open(&rt);
+    let rest = others(&rt, &repo);
+    let (repo, tx) = used(&rt, &|| repo.clone());
+    std::thread::spawn(move || drop((tx, rest, repo))).join().expect("dropped on a thread without a runtime");
+    let repo = open(&rt);
+    let rest = others(&rt, &repo);
+    let (repo, tx) = used(&rt, &|| repo.clone());
     drop(rt);
-    std::thread::spawn(move || drop((tx, repo))).join().expect("dropped after the runtime has gone");
+    std::thread::spawn(move || drop((tx, rest, repo))).join().expect("dropped after the runtime has gone");
 }
 
 #[test]
