@@ -151,7 +151,7 @@ pub fn position_from_i128(position: i128) -> Result<i64> {
 
 /// Which stored field a write sets besides the event id, type and time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Mark<'a> {
+pub enum Mark<'a> {
     /// `update_checkpoint`: keeps any stored position and token.
     EventOnly,
     /// `save_position`: sets the integer position, keeps the token.
@@ -160,22 +160,176 @@ pub(crate) enum Mark<'a> {
     Token(&'a str),
 }
 
-/// A validated checkpoint write, stamped with the time every backend stores.
+/// A validated checkpoint write, stamped with the time every backend stores: the only
+/// write a [`CheckpointStore`](crate::CheckpointStore) receives.
 ///
-/// Backends receive only these, so validation and the clock are decided once.
+/// It can only be built through validation ([`new`](Self::new), [`event`](Self::event),
+/// [`position`](Self::position), [`token`](Self::token)), so a store never checks a name,
+/// a position or a token itself, and every store stamps the same clock.
+///
+/// ```
+/// use waypost::{CheckpointWrite, Mark};
+///
+/// let id = uuid::Uuid::new_v4();
+/// let w = CheckpointWrite::position("orders", 41, id, "OrderPlaced")?.covering(10)?;
+/// assert_eq!((w.name(), w.mark(), w.count()), ("orders", Mark::Position(41), 10));
+/// assert!(CheckpointWrite::position("orders", -1, id, "OrderPlaced").is_err());
+/// # Ok::<(), waypost::Error>(())
+/// ```
 #[derive(Debug, Clone)]
-pub(crate) struct Write<'a> {
-    pub name: &'a str,
-    pub event_id: Uuid,
-    pub event_type: &'a str,
-    pub at: DateTime<Utc>,
-    pub mark: Mark<'a>,
+pub struct CheckpointWrite<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) event_id: Uuid,
+    pub(crate) event_type: &'a str,
+    pub(crate) at: DateTime<Utc>,
+    pub(crate) mark: Mark<'a>,
     /// How many events this write covers: added to `events_processed` (1 for the
     /// protocol methods).
-    pub count: i64,
+    pub(crate) count: i64,
 }
 
-impl<'a> Write<'a> {
+/// The crate's short name for [`CheckpointWrite`].
+pub(crate) type Write<'a> = CheckpointWrite<'a>;
+
+impl<'a> CheckpointWrite<'a> {
+    /// An `update_checkpoint` write: the event only, keeping any stored position and token.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a bad name or event type.
+    pub fn event(name: &'a str, event_id: Uuid, event_type: &'a str) -> Result<Self> {
+        Self::new(name, event_id, event_type, Mark::EventOnly)
+    }
+
+    /// A `save_position` write.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a bad name or event type, or a negative position.
+    pub fn position(name: &'a str, position: i64, event_id: Uuid, event_type: &'a str) -> Result<Self> {
+        Self::new(name, event_id, event_type, Mark::Position(position))
+    }
+
+    /// A `save_position_token` write.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a bad name, event type or token.
+    pub fn token(name: &'a str, token: &'a str, event_id: Uuid, event_type: &'a str) -> Result<Self> {
+        Self::new(name, event_id, event_type, Mark::Token(token))
+    }
+
+    /// The checkpoint's name.
+    pub fn name(&self) -> &'a str {
+        self.name
+    }
+
+    /// The last processed event's id.
+    pub fn event_id(&self) -> Uuid {
+        self.event_id
+    }
+
+    /// The last processed event's type.
+    pub fn event_type(&self) -> &'a str {
+        self.event_type
+    }
+
+    /// When the write happened (UTC, microseconds): the `last_processed_at` to store.
+    pub fn at(&self) -> DateTime<Utc> {
+        self.at
+    }
+
+    /// What the write sets besides the event.
+    pub fn mark(&self) -> Mark<'a> {
+        self.mark
+    }
+
+    /// How many events the write covers: what it adds to `events_processed`.
+    pub fn count(&self) -> i64 {
+        self.count
+    }
+}
+
+/// A validated checkpoint name, the key of every read a [`CheckpointStore`](crate::CheckpointStore)
+/// serves: 1 to 255 characters, no NUL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Name<'a>(&'a str);
+
+impl<'a> Name<'a> {
+    /// Checks `name` as a projection name or subscription id.
+    ///
+    /// # Errors
+    /// `InvalidArgument` when it is empty, too long or contains NUL.
+    pub fn new(name: &'a str) -> Result<Self> {
+        validate_name("projection name", name)?;
+        Ok(Name(name))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &'a str {
+        self.0
+    }
+}
+
+impl std::ops::Deref for Name<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.0
+    }
+}
+
+/// A validated event-type filter for lag: empty means every type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventTypes<'a>(&'a [String]);
+
+impl<'a> EventTypes<'a> {
+    /// Checks every type of the filter (`None`: all types).
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a bad event type.
+    pub fn new(types: Option<&'a [String]>) -> Result<Self> {
+        let types = types.unwrap_or_default();
+        for t in types {
+            validate_name("event type", t)?;
+        }
+        Ok(EventTypes(types))
+    }
+
+    /// The types; empty means every type.
+    pub fn as_slice(&self) -> &'a [String] {
+        self.0
+    }
+
+    /// Whether the filter lets every type through.
+    pub fn is_all(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Validated events to append to an events table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventBatch<'a>(&'a [NewEvent]);
+
+impl<'a> EventBatch<'a> {
+    /// Checks every event's type.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a bad event type.
+    pub fn new(events: &'a [NewEvent]) -> Result<Self> {
+        for e in events {
+            validate_name("event type", &e.event_type)?;
+        }
+        Ok(EventBatch(events))
+    }
+
+    /// The events, in order.
+    pub fn as_slice(&self) -> &'a [NewEvent] {
+        self.0
+    }
+}
+
+impl<'a> CheckpointWrite<'a> {
+    /// A write of `mark`, validated and stamped now.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a bad name, event type, position or token.
     pub fn new(name: &'a str, event_id: Uuid, event_type: &'a str, mark: Mark<'a>) -> Result<Self> {
         validate_name("projection name", name)?;
         validate_name("event type", event_type)?;
@@ -188,7 +342,9 @@ impl<'a> Write<'a> {
     }
 
     /// The write a checkpoint statement of `kind` performs.
-    #[cfg_attr(not(any(feature = "_sqlite", feature = "postgres")), allow(dead_code))]
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
     pub fn for_statement(
         name: &'a str,
         event_id: Uuid,
@@ -205,6 +361,9 @@ impl<'a> Write<'a> {
     }
 
     /// The same write covering `count` events (1 or more).
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a count of 0.
     pub fn covering(mut self, count: u32) -> Result<Self> {
         if count == 0 {
             return Err(Error::invalid("a checkpoint covers at least 1 event, got 0"));
@@ -214,7 +373,7 @@ impl<'a> Write<'a> {
     }
 
     /// The row a first write creates.
-    pub fn new_row(&self) -> CheckpointData {
+    pub(crate) fn new_row(&self) -> CheckpointData {
         let mut row = CheckpointData {
             projection_name: self.name.to_owned(),
             last_event_id: None,
@@ -229,7 +388,7 @@ impl<'a> Write<'a> {
     }
 
     /// Applies this write to an existing row (the memory backend's UPSERT).
-    pub fn apply(&self, row: &mut CheckpointData) {
+    pub(crate) fn apply(&self, row: &mut CheckpointData) {
         row.last_event_id = Some(self.event_id);
         row.last_event_type = Some(self.event_type.to_owned());
         row.last_processed_at = Some(self.at);
@@ -290,27 +449,6 @@ impl OwnedWrite {
             count: self.count,
         }
     }
-}
-
-/// Validates the `name` argument of a read or reset.
-pub(crate) fn check_name(name: &str) -> Result<()> {
-    validate_name("projection name", name)
-}
-
-/// Validates an optional event-type filter.
-pub(crate) fn check_types(types: Option<&[String]>) -> Result<()> {
-    for t in types.unwrap_or_default() {
-        validate_name("event type", t)?;
-    }
-    Ok(())
-}
-
-/// Validates events before they are appended.
-pub(crate) fn check_events(events: &[NewEvent]) -> Result<()> {
-    for e in events {
-        validate_name("event type", &e.event_type)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -62,8 +62,8 @@ pub use backends::postgres::PostgresRepository;
 #[cfg(feature = "_sqlite")]
 pub use backends::sqlite::{SqliteRepository, SqliteSettings, SqliteTransaction};
 pub use checkpoint::{
-    parse_event_id, position_from_i128, validate_name, validate_position, validate_token, CheckpointData, LagMetrics,
-    NewEvent, MAX_NAME_CHARS, MAX_TOKEN_CHARS,
+    parse_event_id, position_from_i128, validate_name, validate_position, validate_token, CheckpointData,
+    CheckpointWrite, EventBatch, EventTypes, LagMetrics, Mark, Name, NewEvent, MAX_NAME_CHARS, MAX_TOKEN_CHARS,
 };
 pub use checkpointer::{Checkpointer, Strategy};
 pub use claims::{
@@ -75,7 +75,7 @@ pub use ident::{Identifier, MAX_IDENTIFIER_BYTES};
 pub use manager::{ClaimManager, LeaseWatch, ManagerMode, ManagerOptions};
 pub use open::{open, parse_url, Target};
 pub use options::{EventsTable, PostgresOptions, SqliteOptions, DEFAULT_CHECKPOINT_TABLE};
-pub use repository::CheckpointRepository;
+pub use repository::{CheckpointRepository, CheckpointStore};
 pub use statement::{CheckpointStatement, StatementKind, StatementParam};
 pub use transaction::{SqlRow, SqlValue, Transaction};
 

@@ -1,13 +1,21 @@
-//! The [`CheckpointRepository`] trait and its contract.
+//! The [`CheckpointRepository`] trait and its contract, and the [`CheckpointStore`] a
+//! backend implements.
+//!
+//! A backend only stores and fetches: it implements [`CheckpointStore`], whose methods
+//! take values that can only be built through validation ([`CheckpointWrite`], [`Name`],
+//! [`EventTypes`], [`EventBatch`]). Every store is a [`CheckpointRepository`] through one
+//! blanket implementation here, which validates each argument once, before any store
+//! sees it.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use crate::checkpoint::{CheckpointData, LagMetrics, NewEvent};
+use crate::checkpoint::{CheckpointData, CheckpointWrite, EventBatch, EventTypes, LagMetrics, Name, NewEvent};
 use crate::claims::{ClaimLedger, ClaimsOptions};
 use crate::error::{Error, Result};
+use crate::ident::Identifier;
 use crate::statement::{CheckpointStatement, StatementKind};
 use crate::transaction::Transaction;
 
@@ -240,5 +248,237 @@ pub trait CheckpointRepository: Send + Sync + std::fmt::Debug {
     fn claims(self: Arc<Self>, options: ClaimsOptions) -> Result<Arc<dyn ClaimLedger>> {
         options.validate()?;
         Err(Error::unsupported(format!("{self:?} has no claims ledger")))
+    }
+}
+
+/// What a backend implements: storing and fetching checkpoints, nothing else.
+///
+/// Every argument arrives validated: a write only as a [`CheckpointWrite`], a name only
+/// as a [`Name`]. Implement this trait (not [`CheckpointRepository`]) for a store of
+/// your own; the blanket implementation gives it the whole protocol, and the shared
+/// conformance cases (`waypost::conformance`) check it behaves as the built-in stores.
+///
+/// The required methods are the protocol's storage; the provided ones answer
+/// `Unsupported` (or `None`) for a store without an events table, SQL, transactions or
+/// claims.
+#[async_trait]
+pub trait CheckpointStore: Send + Sync + std::fmt::Debug {
+    /// Stores `write` as one atomic UPSERT (see the contract on [`CheckpointRepository`]).
+    ///
+    /// # Errors
+    /// `Unavailable`/`Backend` from the store.
+    async fn write(&self, write: &CheckpointWrite<'_>) -> Result<()>;
+
+    /// The stored last event id of `name`.
+    ///
+    /// # Errors
+    /// `Unavailable`/`Backend` from the store.
+    async fn read_event_id(&self, name: Name<'_>) -> Result<Option<Uuid>>;
+
+    /// The stored global position of `name`.
+    ///
+    /// # Errors
+    /// `Unavailable`/`Backend` from the store.
+    async fn read_position(&self, name: Name<'_>) -> Result<Option<i64>>;
+
+    /// The stored position token of `name`.
+    ///
+    /// # Errors
+    /// `Unavailable`/`Backend` from the store.
+    async fn read_token(&self, name: Name<'_>) -> Result<Option<String>>;
+
+    /// The lag of `name` over the events of `types`, or `None` without a checkpoint (even
+    /// when the events table is missing).
+    ///
+    /// # Errors
+    /// `NotFound` when the events table does not exist; `Unavailable`/`Backend`.
+    async fn read_lag(&self, name: Name<'_>, types: EventTypes<'_>) -> Result<Option<LagMetrics>>;
+
+    /// Deletes the checkpoint of `name`, if any.
+    ///
+    /// # Errors
+    /// `Unavailable`/`Backend` from the store.
+    async fn delete(&self, name: Name<'_>) -> Result<()>;
+
+    /// Every checkpoint, ordered by name in byte order.
+    ///
+    /// # Errors
+    /// `Unavailable`/`Backend` from the store.
+    async fn list(&self) -> Result<Vec<CheckpointData>>;
+
+    /// See [`CheckpointRepository::create_events_table`].
+    ///
+    /// # Errors
+    /// `Unsupported` by default.
+    async fn create_events(&self) -> Result<()> {
+        Err(Error::unsupported(format!("{self:?} has no events table")))
+    }
+
+    /// See [`CheckpointRepository::create_lag_index`].
+    ///
+    /// # Errors
+    /// `Unsupported` by default.
+    async fn create_index(&self) -> Result<()> {
+        Err(Error::unsupported(format!("{self:?} has no events table")))
+    }
+
+    /// See [`CheckpointRepository::append_events`].
+    ///
+    /// # Errors
+    /// `Unsupported` by default.
+    async fn append(&self, events: EventBatch<'_>) -> Result<()> {
+        let _ = events;
+        Err(Error::unsupported(format!("{self:?} has no events table")))
+    }
+
+    /// See [`CheckpointRepository::stream_head`]; `None` by default.
+    ///
+    /// # Errors
+    /// `NotFound` when the events table does not exist; `Unavailable`/`Backend`.
+    async fn head(&self) -> Result<Option<i64>> {
+        Ok(None)
+    }
+
+    /// See [`CheckpointRepository::close`].
+    ///
+    /// # Errors
+    /// `Backend` if the store failed while shutting down.
+    async fn shutdown(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// The SQL and parameters of `write` on this store (see [`crate::statement`]).
+    ///
+    /// # Errors
+    /// `Unsupported` by default.
+    async fn statement(&self, write: &CheckpointWrite<'_>) -> Result<CheckpointStatement> {
+        let _ = write;
+        Err(Error::unsupported(format!("{self:?} has no SQL statements")))
+    }
+
+    /// See [`CheckpointRepository::begin`].
+    ///
+    /// # Errors
+    /// `Unsupported` by default.
+    async fn open_transaction(&self) -> Result<Transaction> {
+        Err(Error::unsupported(format!("{self:?} has no transactions")))
+    }
+
+    /// The claims ledger in the validated `table`, with `max_retries` already checked.
+    ///
+    /// # Errors
+    /// `Unsupported` by default.
+    fn open_claims(self: Arc<Self>, table: Identifier, max_retries: u32) -> Result<Arc<dyn ClaimLedger>> {
+        let _ = (table, max_retries);
+        Err(Error::unsupported(format!("{self:?} has no claims ledger")))
+    }
+}
+
+/// The protocol, provided once for every store: each argument is validated here, then
+/// the store is called.
+#[async_trait]
+impl<S: CheckpointStore> CheckpointRepository for S {
+    async fn get_checkpoint(&self, projection_name: &str) -> Result<Option<Uuid>> {
+        self.read_event_id(Name::new(projection_name)?).await
+    }
+
+    async fn update_checkpoint(&self, projection_name: &str, event_id: Uuid, event_type: &str) -> Result<()> {
+        self.write(&CheckpointWrite::event(projection_name, event_id, event_type)?).await
+    }
+
+    async fn get_position(&self, subscription_id: &str) -> Result<Option<i64>> {
+        self.read_position(Name::new(subscription_id)?).await
+    }
+
+    async fn save_position(
+        &self,
+        subscription_id: &str,
+        position: i64,
+        event_id: Uuid,
+        event_type: &str,
+    ) -> Result<()> {
+        self.write(&CheckpointWrite::position(subscription_id, position, event_id, event_type)?).await
+    }
+
+    async fn save_position_covering(
+        &self,
+        subscription_id: &str,
+        position: i64,
+        event_id: Uuid,
+        event_type: &str,
+        count: u32,
+    ) -> Result<()> {
+        let write = CheckpointWrite::position(subscription_id, position, event_id, event_type)?.covering(count)?;
+        self.write(&write).await
+    }
+
+    async fn get_position_token(&self, subscription_id: &str) -> Result<Option<String>> {
+        self.read_token(Name::new(subscription_id)?).await
+    }
+
+    async fn save_position_token(
+        &self,
+        subscription_id: &str,
+        token: &str,
+        event_id: Uuid,
+        event_type: &str,
+    ) -> Result<()> {
+        self.write(&CheckpointWrite::token(subscription_id, token, event_id, event_type)?).await
+    }
+
+    async fn get_lag_metrics(
+        &self,
+        projection_name: &str,
+        event_types: Option<&[String]>,
+    ) -> Result<Option<LagMetrics>> {
+        let name = Name::new(projection_name)?;
+        self.read_lag(name, EventTypes::new(event_types)?).await
+    }
+
+    async fn reset_checkpoint(&self, projection_name: &str) -> Result<()> {
+        self.delete(Name::new(projection_name)?).await
+    }
+
+    async fn get_all_checkpoints(&self) -> Result<Vec<CheckpointData>> {
+        self.list().await
+    }
+
+    async fn create_events_table(&self) -> Result<()> {
+        self.create_events().await
+    }
+
+    async fn create_lag_index(&self) -> Result<()> {
+        self.create_index().await
+    }
+
+    async fn append_events(&self, events: &[NewEvent]) -> Result<()> {
+        self.append(EventBatch::new(events)?).await
+    }
+
+    async fn stream_head(&self) -> Result<Option<i64>> {
+        self.head().await
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.shutdown().await
+    }
+
+    async fn checkpoint_statement(
+        &self,
+        name: &str,
+        event_id: Uuid,
+        event_type: &str,
+        kind: StatementKind,
+    ) -> Result<CheckpointStatement> {
+        self.statement(&CheckpointWrite::for_statement(name, event_id, event_type, &kind)?).await
+    }
+
+    async fn begin(&self) -> Result<Transaction> {
+        self.open_transaction().await
+    }
+
+    fn claims(self: Arc<Self>, options: ClaimsOptions) -> Result<Arc<dyn ClaimLedger>> {
+        let table = options.validate()?;
+        self.open_claims(table, options.max_retries)
     }
 }

@@ -10,13 +10,12 @@ use uuid::Uuid;
 
 use chrono::{DateTime, Utc};
 
-use crate::checkpoint::{self, CheckpointData, LagMetrics, Mark, NewEvent, OwnedWrite, Write};
-use crate::claims::{
-    self, Change, Claim, ClaimCounts, ClaimLedger, ClaimRecord, ClaimStatus, ClaimsOptions, ItemStats,
-};
+use crate::checkpoint::{CheckpointData, EventBatch, EventTypes, LagMetrics, Name, OwnedWrite, Write};
+use crate::claims::{self, Change, Claim, ClaimCounts, ClaimLedger, ClaimRecord, ClaimStatus, ItemStats};
 use crate::error::{Error, Result};
+use crate::ident::Identifier;
 use crate::lag::{self, LatestEvent};
-use crate::repository::CheckpointRepository;
+use crate::repository::CheckpointStore;
 use crate::transaction::{SqlRow, SqlValue, Transaction, TxBackend};
 
 /// Checkpoints held in process memory; lost when the process ends.
@@ -25,7 +24,7 @@ use crate::transaction::{SqlRow, SqlValue, Transaction, TxBackend};
 /// are placeholders (no latest event, lag 0.0, no stream head) until events exist, like
 /// eventsource-py's in-memory repository.
 ///
-/// [`append_events`]: CheckpointRepository::append_events
+/// [`append_events`]: crate::CheckpointRepository::append_events
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -144,114 +143,69 @@ impl MemoryRepository {
         open_state(&self.state)
     }
 
-    fn write(&self, write: Write<'_>) -> Result<()> {
-        self.state()?.apply(&write);
-        Ok(())
-    }
-
-    fn read<T>(&self, name: &str, field: impl FnOnce(&CheckpointData) -> Option<T>) -> Result<Option<T>> {
-        checkpoint::check_name(name)?;
-        Ok(self.state()?.rows.get(name).and_then(field))
+    fn read<T>(&self, name: Name<'_>, field: impl FnOnce(&CheckpointData) -> Option<T>) -> Result<Option<T>> {
+        Ok(self.state()?.rows.get(name.as_str()).and_then(field))
     }
 }
 
 #[async_trait]
-impl CheckpointRepository for MemoryRepository {
-    async fn get_checkpoint(&self, projection_name: &str) -> Result<Option<Uuid>> {
-        self.read(projection_name, |r| r.last_event_id)
+impl CheckpointStore for MemoryRepository {
+    async fn write(&self, write: &Write<'_>) -> Result<()> {
+        self.state()?.apply(write);
+        Ok(())
     }
 
-    async fn update_checkpoint(&self, projection_name: &str, event_id: Uuid, event_type: &str) -> Result<()> {
-        self.write(Write::new(projection_name, event_id, event_type, Mark::EventOnly)?)
+    async fn read_event_id(&self, name: Name<'_>) -> Result<Option<Uuid>> {
+        self.read(name, |r| r.last_event_id)
     }
 
-    async fn get_position(&self, subscription_id: &str) -> Result<Option<i64>> {
-        self.read(subscription_id, |r| r.global_position)
+    async fn read_position(&self, name: Name<'_>) -> Result<Option<i64>> {
+        self.read(name, |r| r.global_position)
     }
 
-    async fn save_position(
-        &self,
-        subscription_id: &str,
-        position: i64,
-        event_id: Uuid,
-        event_type: &str,
-    ) -> Result<()> {
-        self.write(Write::new(subscription_id, event_id, event_type, Mark::Position(position))?)
+    async fn read_token(&self, name: Name<'_>) -> Result<Option<String>> {
+        self.read(name, |r| r.position_token.clone())
     }
 
-    async fn save_position_covering(
-        &self,
-        subscription_id: &str,
-        position: i64,
-        event_id: Uuid,
-        event_type: &str,
-        count: u32,
-    ) -> Result<()> {
-        let write = Write::new(subscription_id, event_id, event_type, Mark::Position(position))?.covering(count)?;
-        self.write(write)
-    }
-
-    async fn get_position_token(&self, subscription_id: &str) -> Result<Option<String>> {
-        self.read(subscription_id, |r| r.position_token.clone())
-    }
-
-    async fn save_position_token(
-        &self,
-        subscription_id: &str,
-        token: &str,
-        event_id: Uuid,
-        event_type: &str,
-    ) -> Result<()> {
-        self.write(Write::new(subscription_id, event_id, event_type, Mark::Token(token))?)
-    }
-
-    async fn get_lag_metrics(
-        &self,
-        projection_name: &str,
-        event_types: Option<&[String]>,
-    ) -> Result<Option<LagMetrics>> {
-        checkpoint::check_name(projection_name)?;
-        checkpoint::check_types(event_types)?;
+    async fn read_lag(&self, name: Name<'_>, types: EventTypes<'_>) -> Result<Option<LagMetrics>> {
         let state = self.state()?;
-        let Some(row) = state.rows.get(projection_name) else {
+        let Some(row) = state.rows.get(name.as_str()) else {
             return Ok(None);
         };
-        let types = event_types.filter(|t| !t.is_empty());
         let latest = state
             .events
             .iter()
-            .filter(|e| types.is_none_or(|t| t.contains(&e.event_type)))
+            .filter(|e| types.is_all() || types.as_slice().contains(&e.event_type))
             .max_by_key(|e| (e.timestamp, e.position))
             .map(|e| LatestEvent { event_id: e.id.to_string(), timestamp: e.timestamp });
         let head = state.events.last().map(|e| e.position);
         Ok(Some(lag::metrics(row, latest, head)))
     }
 
-    async fn reset_checkpoint(&self, projection_name: &str) -> Result<()> {
-        checkpoint::check_name(projection_name)?;
-        self.state()?.rows.remove(projection_name);
+    async fn delete(&self, name: Name<'_>) -> Result<()> {
+        self.state()?.rows.remove(name.as_str());
         Ok(())
     }
 
-    async fn get_all_checkpoints(&self) -> Result<Vec<CheckpointData>> {
+    async fn list(&self) -> Result<Vec<CheckpointData>> {
         // BTreeMap<String, _> iterates in byte order, the order every backend uses.
         Ok(self.state()?.rows.values().cloned().collect())
     }
 
-    async fn create_events_table(&self) -> Result<()> {
+    async fn create_events(&self) -> Result<()> {
         self.state().map(drop)
     }
 
-    async fn create_lag_index(&self) -> Result<()> {
+    async fn create_index(&self) -> Result<()> {
         self.state().map(drop)
     }
 
-    async fn stream_head(&self) -> Result<Option<i64>> {
+    async fn head(&self) -> Result<Option<i64>> {
         Ok(Some(self.state()?.events.last().map_or(0, |e| e.position)))
     }
 
-    async fn append_events(&self, events: &[NewEvent]) -> Result<()> {
-        checkpoint::check_events(events)?;
+    async fn append(&self, events: EventBatch<'_>) -> Result<()> {
+        let events = events.as_slice();
         let mut state = self.state()?;
         if let Some(dup) = events.iter().find(|e| state.events.iter().any(|s| s.id == e.event_id)) {
             return Err(Error::Conflict { message: format!("event {} is already in the events list", dup.event_id) });
@@ -268,7 +222,7 @@ impl CheckpointRepository for MemoryRepository {
         Ok(())
     }
 
-    async fn close(&self) -> Result<()> {
+    async fn shutdown(&self) -> Result<()> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         state.closed = true;
         state.rows.clear();
@@ -277,15 +231,14 @@ impl CheckpointRepository for MemoryRepository {
         Ok(())
     }
 
-    async fn begin(&self) -> Result<Transaction> {
+    async fn open_transaction(&self) -> Result<Transaction> {
         drop(self.state()?);
         let tx = MemoryTx { state: self.state.clone(), writes: Vec::new() };
         Ok(Transaction::new(Box::new(tx), "the memory store"))
     }
 
-    fn claims(self: Arc<Self>, options: ClaimsOptions) -> Result<Arc<dyn ClaimLedger>> {
-        let table = options.validate()?;
-        Ok(Arc::new(MemoryClaims { repo: self, table: table.as_str().to_owned(), max_retries: options.max_retries }))
+    fn open_claims(self: Arc<Self>, table: Identifier, max_retries: u32) -> Result<Arc<dyn ClaimLedger>> {
+        Ok(Arc::new(MemoryClaims { repo: self, table: table.as_str().to_owned(), max_retries }))
     }
 }
 

@@ -11,18 +11,16 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use tokio::sync::OnceCell;
 
-use super::sqlite::{map_err, SqliteRepository};
+use super::connection::Store;
+use super::errors::map_err;
+use crate::backends::sql::CLAIM_COLUMNS as COLUMNS;
 use crate::claims::{self, Change, Claim, ClaimCounts, ClaimLedger, ClaimRecord, ClaimStatus, ItemStats};
 use crate::error::{Error, Result};
 use crate::ident::Identifier;
 use crate::time;
 
-const COLUMNS: &str = "item_key, item_type, item_timestamp, status, retry_count, worker_id, epoch, \
-    lease_expires_at, started_at, completed_at, created_at, error_message, \
-    records_total, records_filtered, records_persisted, processing_time_ms";
-
-pub(crate) struct SqliteClaims {
-    repo: Arc<SqliteRepository>,
+pub(super) struct SqliteClaims {
+    store: Arc<Store>,
     table: String,
     max_retries: u32,
     sql: Arc<ClaimsSql>,
@@ -40,12 +38,12 @@ struct ClaimsSql {
 
 impl std::fmt::Debug for SqliteClaims {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteClaims").field("table", &self.table).field("repository", &self.repo).finish()
+        f.debug_struct("SqliteClaims").field("table", &self.table).field("repository", &self.store).finish()
     }
 }
 
 impl SqliteClaims {
-    pub(crate) fn new(repo: Arc<SqliteRepository>, table: &Identifier, max_retries: u32) -> Self {
+    pub(super) fn new(store: Arc<Store>, table: &Identifier, max_retries: u32) -> Self {
         let t = table.quoted();
         let sql = ClaimsSql {
             create: format!(
@@ -87,7 +85,13 @@ impl SqliteClaims {
                  coalesce(sum(status = 'failed'), 0) FROM {t}"
             ),
         };
-        SqliteClaims { repo, table: table.as_str().to_owned(), max_retries, sql: Arc::new(sql), ready: OnceCell::new() }
+        SqliteClaims {
+            store,
+            table: table.as_str().to_owned(),
+            max_retries,
+            sql: Arc::new(sql),
+            ready: OnceCell::new(),
+        }
     }
 
     /// Runs `f` on the connection once the table exists.
@@ -99,11 +103,11 @@ impl SqliteClaims {
         self.ready
             .get_or_try_init(|| {
                 let sql = self.sql.clone();
-                self.repo.run(move |c, _| c.execute_batch(&sql.create).map_err(map_err))
+                self.store.run(move |c, _| c.execute_batch(&sql.create).map_err(map_err))
             })
             .await?;
         let sql = self.sql.clone();
-        self.repo.run(move |c, s| s.guard(|| f(c, &sql))).await
+        self.store.run(move |c, s| s.guard(|| f(c, &sql))).await
     }
 
     /// Reads the record, applies `change`, writes the result, in one immediate transaction.

@@ -12,13 +12,14 @@ use sqlx::postgres::{PgArgumentBuffer, PgRow, PgTypeInfo, PgValueFormat, PgValue
 use sqlx::{AssertSqlSafe, Column, Decode, Encode, Postgres, Row, TypeInfo, ValueRef};
 use uuid::Uuid;
 
-use super::postgres::{map_err, write_query, Sql};
+use super::errors::map_err;
+use super::sql::{write_query, Sql};
 use crate::checkpoint::Write;
 use crate::error::{Error, Result};
 use crate::runtime::InRuntime;
 use crate::transaction::{SqlRow, SqlValue, TxBackend};
 
-pub(crate) struct PgTx {
+pub(super) struct PgTx {
     tx: InRuntime<sqlx::Transaction<'static, Postgres>>,
     sql: Arc<Sql>,
     address: String,

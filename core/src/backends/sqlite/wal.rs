@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 
 /// The identity of the WAL file as the repository opened it.
 #[derive(Debug)]
-pub(crate) struct WalFile {
+pub(super) struct WalFile {
     path: PathBuf,
     /// Device and inode; `None` where the platform has no inodes or the file is absent
     /// (`:memory:`), and then nothing is checked.

@@ -9,7 +9,9 @@ use async_trait::async_trait;
 use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::{Connection, Statement};
 
-use super::sqlite::{map_err, open_connection, write_on, Sql};
+use super::connection::open_connection;
+use super::errors::map_err;
+use super::sql::{write_on, Sql};
 use crate::checkpoint::Write;
 use crate::error::{Error, Result};
 use crate::options::SqliteOptions;
@@ -19,7 +21,7 @@ use crate::transaction::{SqlRow, SqlValue, TxBackend};
 /// What a repository keeps to open transaction connections: one idle connection is kept
 /// for the next transaction.
 #[derive(Debug)]
-pub(crate) struct TxConnections {
+pub(super) struct TxConnections {
     path: PathBuf,
     options: SqliteOptions,
     idle: Mutex<Option<Connection>>,
@@ -56,7 +58,7 @@ impl TxConnections {
     }
 }
 
-pub(crate) struct SqliteTx {
+pub(super) struct SqliteTx {
     /// `None` only while a statement runs on the blocking pool.
     conn: Option<Connection>,
     sql: Arc<Sql>,

@@ -12,22 +12,20 @@ use sqlx::postgres::PgRow;
 use sqlx::{AssertSqlSafe, Row};
 use tokio::sync::OnceCell;
 
-use super::postgres::{quote_literal, Fetch, PostgresRepository};
+use super::pool::{Fetch, Store};
+use super::sql::quote_literal;
+use crate::backends::sql::CLAIM_COLUMNS as COLUMNS;
 use crate::claims::{self, Claim, ClaimCounts, ClaimLedger, ClaimRecord, ClaimStatus, ItemStats, LEASE_EXPIRED};
 use crate::error::{Error, Result};
 use crate::ident::Identifier;
-
-const COLUMNS: &str = "item_key, item_type, item_timestamp, status, retry_count, worker_id, epoch, \
-    lease_expires_at, started_at, completed_at, created_at, error_message, \
-    records_total, records_filtered, records_persisted, processing_time_ms";
 
 /// `now() + $n microseconds`.
 fn lease_sql(n: usize) -> String {
     format!("now() + (${n}::bigint * interval '1 microsecond')")
 }
 
-pub(crate) struct PostgresClaims {
-    repo: Arc<PostgresRepository>,
+pub(super) struct PostgresClaims {
+    store: Arc<Store>,
     qualified: String,
     max_retries: u32,
     sql: ClaimsSql,
@@ -51,19 +49,19 @@ struct ClaimsSql {
 
 impl std::fmt::Debug for PostgresClaims {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PostgresClaims").field("table", &self.qualified).field("repository", &self.repo).finish()
+        f.debug_struct("PostgresClaims").field("table", &self.qualified).field("repository", &self.store).finish()
     }
 }
 
 impl PostgresClaims {
-    pub(crate) fn new(repo: Arc<PostgresRepository>, table: &Identifier, max_retries: u32) -> Self {
-        let schema = repo.sql.schema.clone();
+    pub(super) fn new(store: Arc<Store>, table: &Identifier, max_retries: u32) -> Self {
+        let schema = store.sql.schema.clone();
         let t = format!("{}.{}", schema.quoted(), table.quoted());
         // The holder's call matches the claim exactly: same epoch, same worker, live.
         let fenced = "item_key = $1 AND epoch = $2 AND worker_id = $3 AND status = 'processing' \
                       AND lease_expires_at IS NOT NULL";
         let mut ddl = vec![format!("SELECT pg_advisory_xact_lock(hashtext('waypost:' || {}))", quote_literal(&t))];
-        if repo.create_schema {
+        if store.create_schema {
             ddl.push(format!("CREATE SCHEMA IF NOT EXISTS {}", schema.quoted()));
         }
         ddl.push(format!(
@@ -141,21 +139,21 @@ impl PostgresClaims {
             list_all: format!("SELECT {COLUMNS} FROM {t} ORDER BY item_key LIMIT $1"),
             list_status: format!("SELECT {COLUMNS} FROM {t} WHERE status = $2 ORDER BY item_key LIMIT $1"),
         };
-        PostgresClaims { repo, qualified: t, max_retries, sql, ready: OnceCell::new() }
+        PostgresClaims { store, qualified: t, max_retries, sql, ready: OnceCell::new() }
     }
 
     async fn ready(&self) -> Result<()> {
         self.ready
             .get_or_try_init(|| async {
-                let pool = self.repo.ready().await?;
-                let mut tx = pool.begin().await.map_err(|e| self.repo.map_err(e))?;
+                let pool = self.store.ready().await?;
+                let mut tx = pool.begin().await.map_err(|e| self.store.map_err(e))?;
                 for statement in &self.sql.ddl {
                     sqlx::query(AssertSqlSafe(statement.as_str()))
                         .execute(&mut *tx)
                         .await
-                        .map_err(|e| self.repo.map_err(e))?;
+                        .map_err(|e| self.store.map_err(e))?;
                 }
-                tx.commit().await.map_err(|e| self.repo.map_err(e))
+                tx.commit().await.map_err(|e| self.store.map_err(e))
             })
             .await
             .map(drop)
@@ -170,7 +168,7 @@ impl PostgresClaims {
     ) -> Result<Option<PgRow>> {
         self.ready().await?;
         let q = sqlx::query(AssertSqlSafe(sql.to_owned())).bind(&claim.key).bind(claim.epoch).bind(&claim.worker_id);
-        let mut rows = self.repo.run(bind(q), Fetch::Optional).await?;
+        let mut rows = self.store.run(bind(q), Fetch::Optional).await?;
         match rows.pop() {
             Some(row) => Ok(Some(row)),
             None => Err(claims::lease_lost(claim)),
@@ -179,13 +177,13 @@ impl PostgresClaims {
 
     async fn records(&self, q: Query<'_>) -> Result<Vec<ClaimRecord>> {
         self.ready().await?;
-        let rows = self.repo.run(q, Fetch::All).await?;
+        let rows = self.store.run(q, Fetch::All).await?;
         rows.iter().map(|r| record(r).map_err(|e| self.decode_err(e))).collect()
     }
 
     fn decode_err(&self, e: RecordError) -> Error {
         match e {
-            RecordError::Sql(e) => self.repo.map_err(e),
+            RecordError::Sql(e) => self.store.map_err(e),
             RecordError::Stored(e) => e,
         }
     }
@@ -246,8 +244,8 @@ impl ClaimLedger for PostgresClaims {
         // An item that cannot be taken is answered by a read: the upsert below would lock
         // its row and commit even when it changes nothing.
         let peek = sqlx::query(AssertSqlSafe(self.sql.peek.clone())).bind(key).bind(max_retries);
-        if let Some(row) = self.repo.run(peek, Fetch::Optional).await?.pop() {
-            let may_change: bool = row.try_get(0).map_err(|e| self.repo.map_err(e))?;
+        if let Some(row) = self.store.run(peek, Fetch::Optional).await?.pop() {
+            let may_change: bool = row.try_get(0).map_err(|e| self.store.map_err(e))?;
             if !may_change {
                 return Ok(None);
             }
@@ -259,7 +257,7 @@ impl ClaimLedger for PostgresClaims {
             .bind(worker_id)
             .bind(micros(lease))
             .bind(max_retries);
-        let mut rows = self.repo.run(q, Fetch::Optional).await?;
+        let mut rows = self.store.run(q, Fetch::Optional).await?;
         if let Some(row) = rows.pop() {
             let get = |row: &PgRow| -> std::result::Result<Claim, sqlx::Error> {
                 let retry_count: i32 = row.try_get(1)?;
@@ -271,11 +269,11 @@ impl ClaimLedger for PostgresClaims {
                     lease_expires_at: row.try_get(2)?,
                 })
             };
-            return get(&row).map(Some).map_err(|e| self.repo.map_err(e));
+            return get(&row).map(Some).map_err(|e| self.store.map_err(e));
         }
         // Not taken: a dead claim out of retries becomes failed.
         let q = sqlx::query(AssertSqlSafe(self.sql.expire.clone())).bind(key).bind(max_retries);
-        self.repo.run(q, Fetch::Nothing).await?;
+        self.store.run(q, Fetch::Nothing).await?;
         Ok(None)
     }
 
@@ -284,7 +282,7 @@ impl ClaimLedger for PostgresClaims {
         claims::check_lease(lease)?;
         let row = self.fenced(claim, &self.sql.heartbeat, |q| q.bind(micros(lease))).await?;
         let row = row.ok_or_else(|| claims::lease_lost(claim))?;
-        let until: DateTime<Utc> = row.try_get(1).map_err(|e| self.repo.map_err(e))?;
+        let until: DateTime<Utc> = row.try_get(1).map_err(|e| self.store.map_err(e))?;
         Ok(Claim { lease_expires_at: until, ..claim.clone() })
     }
 
@@ -325,10 +323,10 @@ impl ClaimLedger for PostgresClaims {
 
     async fn stats(&self) -> Result<ClaimCounts> {
         self.ready().await?;
-        let rows = self.repo.run(sqlx::query(AssertSqlSafe(self.sql.stats.clone())), Fetch::All).await?;
+        let rows = self.store.run(sqlx::query(AssertSqlSafe(self.sql.stats.clone())), Fetch::All).await?;
         let row = rows.first().ok_or_else(|| Error::backend("claims stats returned no row", None))?;
         let count = |i: usize| -> Result<u64> {
-            let n: i64 = row.try_get(i).map_err(|e| self.repo.map_err(e))?;
+            let n: i64 = row.try_get(i).map_err(|e| self.store.map_err(e))?;
             Ok(u64::try_from(n).unwrap_or(0))
         };
         Ok(ClaimCounts { total: count(0)?, processing: count(1)?, completed: count(2)?, failed: count(3)? })

@@ -1,0 +1,318 @@
+//! The PostgreSQL backend: a lazily connected sqlx pool, one prepared statement and one
+//! round trip per call.
+//!
+//! `pool` holds the store handle (the pool, the kept connection, the migration), `sql`
+//! the statements, `errors` the mapping of sqlx's errors, `claims` and `transaction` the
+//! ledger and transactions, which hold the store handle, not the repository.
+
+mod claims;
+mod errors;
+mod pool;
+mod sql;
+mod transaction;
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{AssertSqlSafe, Row};
+use tokio::sync::OnceCell;
+use uuid::Uuid;
+
+use crate::checkpoint::{CheckpointData, EventBatch, EventTypes, LagMetrics, Mark, Name, Write};
+use crate::claims::ClaimLedger;
+use crate::error::{Error, ErrorKind, Result};
+use crate::ident::Identifier;
+use crate::lag::{self, LatestEvent};
+use crate::options::PostgresOptions;
+use crate::origin::Origin;
+use crate::repository::CheckpointStore;
+use crate::statement::CheckpointStatement;
+use crate::transaction::Transaction;
+
+use errors::dead_connection;
+use pool::{Fetch, Store};
+use sql::{lag_index_sql, quote_literal, row_to_data, Sql};
+
+/// Checkpoints in a PostgreSQL table.
+///
+/// The pool connects lazily: [`connect`](Self::connect) checks the URL and options, and
+/// the first call connects and creates the table (unless `create_schema` is off). A
+/// server that cannot be reached gives `Unavailable` within `connect_timeout`.
+pub struct PostgresRepository {
+    /// The pool, shared with the claims ledgers.
+    store: Arc<Store>,
+}
+
+impl std::fmt::Debug for PostgresRepository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.store.fmt(f)
+    }
+}
+
+impl PostgresRepository {
+    /// Prepares a repository on the server at `url` (`postgres://user@host:port/db`).
+    /// Nothing is connected until the first call.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a malformed URL or a bad schema, table or column name.
+    pub async fn connect(url: &str, options: PostgresOptions) -> Result<Self> {
+        let connect =
+            PgConnectOptions::from_str(url).map_err(|e| Error::invalid(format!("malformed postgres url: {e}")))?;
+        if options.max_connections == 0 {
+            return Err(Error::invalid("max_connections must be at least 1"));
+        }
+        let sql = Arc::new(Sql::new(&options)?);
+        let address = format!("{}:{}", connect.get_host(), connect.get_port());
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.connect_timeout)
+            // Checking a connection before each use costs a round trip per call; a
+            // broken connection surfaces as an error instead and is replaced.
+            .test_before_acquire(false)
+            .connect_lazy_with(connect);
+        Ok(PostgresRepository {
+            store: Arc::new(Store {
+                pool,
+                lane: tokio::sync::Mutex::new(None),
+                address,
+                sql,
+                create_schema: options.create_schema,
+                ready: OnceCell::new(),
+                origin: Origin::here(),
+            }),
+        })
+    }
+
+    /// The server's `host:port`.
+    pub fn address(&self) -> &str {
+        &self.store.address
+    }
+
+    /// Saves a position on the caller's connection — inside the caller's open
+    /// transaction, so that the checkpoint commits or rolls back with their read-model
+    /// writes (exactly-once projections). Pass `&mut *tx` for a `sqlx::Transaction`.
+    ///
+    /// ```no_run
+    /// # async fn demo(repo: &waypost::PostgresRepository, pool: &sqlx::PgPool) -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut tx = pool.begin().await?;
+    /// sqlx::query("INSERT INTO order_totals (order_id, total) VALUES ($1, $2)")
+    ///     .bind(42_i64).bind(99_i64).execute(&mut *tx).await?;
+    /// repo.save_position_on(&mut tx, "OrderTotals", 1001, uuid::Uuid::new_v4(), "OrderPlaced").await?;
+    /// tx.commit().await?; // both, or neither
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`CheckpointRepository::save_position`](crate::CheckpointRepository::save_position); errors of the caller's connection are
+    /// mapped the same way.
+    pub async fn save_position_on(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        subscription_id: &str,
+        position: i64,
+        event_id: Uuid,
+        event_type: &str,
+    ) -> Result<()> {
+        self.store.write_on(conn, &Write::position(subscription_id, position, event_id, event_type)?).await
+    }
+
+    /// [`update_checkpoint`](crate::CheckpointRepository::update_checkpoint) on the caller's
+    /// connection; see [`save_position_on`](Self::save_position_on).
+    ///
+    /// # Errors
+    /// As `update_checkpoint`.
+    pub async fn update_checkpoint_on(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        projection_name: &str,
+        event_id: Uuid,
+        event_type: &str,
+    ) -> Result<()> {
+        self.store.write_on(conn, &Write::event(projection_name, event_id, event_type)?).await
+    }
+
+    /// The schema-qualified checkpoint table.
+    pub fn table(&self) -> &str {
+        &self.store.sql.qualified
+    }
+}
+
+#[async_trait]
+impl CheckpointStore for PostgresRepository {
+    async fn write(&self, w: &Write<'_>) -> Result<()> {
+        self.store.write(w).await
+    }
+
+    async fn read_event_id(&self, name: Name<'_>) -> Result<Option<Uuid>> {
+        self.store.read_column(name, &self.store.sql.get_event_id).await
+    }
+
+    async fn read_position(&self, name: Name<'_>) -> Result<Option<i64>> {
+        self.store.read_column(name, &self.store.sql.get_position).await
+    }
+
+    async fn read_token(&self, name: Name<'_>) -> Result<Option<String>> {
+        self.store.read_column(name, &self.store.sql.get_token).await
+    }
+
+    async fn statement(&self, w: &Write<'_>) -> Result<CheckpointStatement> {
+        self.store.ready().await?;
+        let sql = &self.store.sql;
+        let text = match w.mark {
+            Mark::EventOnly => &sql.upsert_event,
+            Mark::Position(_) => &sql.upsert_position,
+            Mark::Token(_) => &sql.upsert_token,
+        };
+        Ok(CheckpointStatement { sql: text.to_string(), params: crate::statement::params_of(w, true) })
+    }
+
+    async fn read_lag(&self, name: Name<'_>, types: EventTypes<'_>) -> Result<Option<LagMetrics>> {
+        let (store, sql) = (&self.store, &self.store.sql);
+        let q = match types.is_all() {
+            true => sqlx::query(AssertSqlSafe(sql.lag_all.clone())).bind(name.as_str()),
+            false => sqlx::query(AssertSqlSafe(sql.lag_typed.clone())).bind(name.as_str()).bind(types.as_slice()),
+        };
+        let rows = match store.run(q, Fetch::Optional).await {
+            Ok(rows) => rows,
+            // As eventsource-py, which reads the checkpoint first: a name without one has
+            // no lag, even when the events table is missing.
+            Err(e) if e.kind() == ErrorKind::NotFound && self.read_event_id(name).await?.is_none() => return Ok(None),
+            Err(e) => return Err(store.missing_events_table(e)),
+        };
+        let Some(row) = rows.first() else { return Ok(None) };
+        let decode = |row: &PgRow| -> std::result::Result<_, sqlx::Error> {
+            let data = row_to_data(row)?;
+            let latest_id: Option<String> = row.try_get(7)?;
+            let latest_ts: Option<DateTime<Utc>> = row.try_get(8)?;
+            let head: Option<i64> = row.try_get(9)?;
+            Ok((data, latest_id.zip(latest_ts), head))
+        };
+        let (data, latest, head) = decode(row).map_err(|e| store.map_err(e))?;
+        let latest = latest.map(|(event_id, timestamp)| LatestEvent { event_id, timestamp });
+        Ok(Some(lag::metrics(&data, latest, head)))
+    }
+
+    async fn delete(&self, name: Name<'_>) -> Result<()> {
+        let store = &self.store;
+        store
+            .run(sqlx::query(AssertSqlSafe(store.sql.delete.clone())).bind(name.as_str()), Fetch::Nothing)
+            .await
+            .map(drop)
+    }
+
+    async fn list(&self) -> Result<Vec<CheckpointData>> {
+        let store = &self.store;
+        let rows = store.run(sqlx::query(AssertSqlSafe(store.sql.list.clone())), Fetch::All).await?;
+        rows.iter().map(row_to_data).collect::<std::result::Result<_, _>>().map_err(|e| store.map_err(e))
+    }
+
+    async fn create_events(&self) -> Result<()> {
+        let store = &self.store;
+        let ev = store.sql.events()?;
+        let n = &ev.names;
+        let (id, ty, ts) = (n.event_id.quoted(), n.event_type.quoted(), n.timestamp.quoted());
+        let columns = match &n.position {
+            Some(pos) => format!("{} BIGSERIAL PRIMARY KEY, {id} UUID NOT NULL UNIQUE", pos.quoted()),
+            None => format!("{id} UUID PRIMARY KEY"),
+        };
+        store
+            .run_ddl(vec![
+                format!("SELECT pg_advisory_xact_lock(hashtext('waypost:' || {}))", quote_literal(&ev.qualified)),
+                format!("CREATE SCHEMA IF NOT EXISTS {}", ev.schema.quoted()),
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {} ({columns}, {ty} TEXT NOT NULL, {ts} TIMESTAMPTZ NOT NULL)",
+                    ev.qualified
+                ),
+                format!(
+                    "CREATE INDEX IF NOT EXISTS {} ON {} ({ts})",
+                    n.table.derived("timestamp_idx").quoted(),
+                    ev.qualified
+                ),
+                lag_index_sql(ev),
+            ])
+            .await
+    }
+
+    async fn create_index(&self) -> Result<()> {
+        let ev = self.store.sql.events()?;
+        self.store.run_ddl(vec![lag_index_sql(ev)]).await
+    }
+
+    async fn head(&self) -> Result<Option<i64>> {
+        let store = &self.store;
+        let Some(ev) = &store.sql.events else { return Ok(None) };
+        let Some(pos) = &ev.names.position else { return Ok(None) };
+        let sql = format!("SELECT coalesce(max({}), 0)::bigint FROM {}", pos.quoted(), ev.qualified);
+        let rows = store
+            .run(sqlx::query(AssertSqlSafe(sql)), Fetch::Optional)
+            .await
+            .map_err(|e| store.missing_events_table(e))?;
+        match rows.first() {
+            Some(row) => row.try_get::<i64, _>(0).map(Some).map_err(|e| store.map_err(e)),
+            None => Ok(Some(0)),
+        }
+    }
+
+    async fn append(&self, events: EventBatch<'_>) -> Result<()> {
+        let events = events.as_slice();
+        let store = &self.store;
+        let ev = store.sql.events()?;
+        let n = &ev.names;
+        let pool = store.ready().await?;
+        let insert = format!(
+            "INSERT INTO {} ({}, {}, {}) SELECT i, t, s FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) \
+             WITH ORDINALITY AS u(i, t, s, o) ORDER BY o",
+            ev.qualified,
+            n.event_id.quoted(),
+            n.event_type.quoted(),
+            n.timestamp.quoted()
+        );
+        let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
+        let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+        let stamps: Vec<DateTime<Utc>> = events.iter().map(|e| e.timestamp).collect();
+        sqlx::query(AssertSqlSafe(insert))
+            .bind(ids)
+            .bind(types)
+            .bind(stamps)
+            .execute(pool)
+            .await
+            .map_err(|e| store.missing_events_table(store.map_err(e)))?;
+        Ok(())
+    }
+
+    async fn shutdown(&self) -> Result<()> {
+        let store = &self.store;
+        if store.origin.forked() {
+            // Closed for this process only (see `Drop`): the parent's sessions go on.
+            return Ok(());
+        }
+        // The lane's connection must go back first: closing waits for every connection.
+        drop(store.lane.lock().await.take());
+        store.pool.close().await;
+        Ok(())
+    }
+
+    async fn open_transaction(&self) -> Result<Transaction> {
+        let store = &self.store;
+        let pool = store.ready().await?;
+        let mut dead = 0;
+        let tx = loop {
+            match pool.begin().await {
+                Ok(tx) => break tx,
+                // An idle pooled connection that died with the server (a restart): BEGIN
+                // did nothing, and the failed connection is closed; take the next one.
+                Err(e) if dead_connection(&e) && dead < pool.options().get_max_connections() => dead += 1,
+                Err(e) => return Err(store.map_err(e)),
+            }
+        };
+        let tx = transaction::PgTx::new(tx, store.sql.clone(), store.address.clone());
+        Ok(Transaction::new(Box::new(tx), format!("postgres at {}", store.address)))
+    }
+
+    fn open_claims(self: Arc<Self>, table: Identifier, max_retries: u32) -> Result<Arc<dyn ClaimLedger>> {
+        Ok(Arc::new(claims::PostgresClaims::new(self.store.clone(), &table, max_retries)))
+    }
+}

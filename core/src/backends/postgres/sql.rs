@@ -1,0 +1,157 @@
+//! The PostgreSQL store's statements, built once from validated identifiers.
+
+use std::sync::Arc;
+
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::query::Query;
+use sqlx::{AssertSqlSafe, Postgres, Row};
+
+use crate::backends::sql::{CheckpointSql, Dialect, COLUMNS};
+use crate::checkpoint::{CheckpointData, Mark, Write};
+use crate::error::{Error, Result};
+use crate::ident::Identifier;
+use crate::options::{EventsNames, PostgresOptions};
+
+#[derive(Debug)]
+pub(super) struct Sql {
+    pub schema: Identifier,
+    pub qualified: String,
+    pub events: Option<Events>,
+    pub get_event_id: Arc<str>,
+    pub get_position: Arc<str>,
+    pub get_token: Arc<str>,
+    pub list: Arc<str>,
+    pub delete: Arc<str>,
+    pub upsert_event: Arc<str>,
+    pub upsert_position: Arc<str>,
+    pub upsert_token: Arc<str>,
+    pub lag_all: Arc<str>,
+    pub lag_typed: Arc<str>,
+}
+
+#[derive(Debug)]
+pub(super) struct Events {
+    pub names: EventsNames,
+    pub schema: Identifier,
+    pub qualified: String,
+}
+
+impl Sql {
+    pub(super) fn new(options: &PostgresOptions) -> Result<Self> {
+        let schema = Identifier::new("schema", &options.schema)?;
+        let table = Identifier::new("table", &options.table)?;
+        let t = format!("{}.{}", schema.quoted(), table.quoted());
+        let events = match &options.events_table {
+            Some(e) => {
+                let names = e.validate()?;
+                let schema = names.schema.clone().unwrap_or_else(|| schema.clone());
+                let qualified = format!("{}.{}", schema.quoted(), names.table.quoted());
+                Some(Events { names, schema, qualified })
+            }
+            None => None,
+        };
+        let cp = CheckpointSql::new(Dialect::Postgres, &t);
+        let (lag_all, lag_typed) = lag_sql(&t, events.as_ref());
+        Ok(Sql {
+            get_event_id: cp.get_event_id.into(),
+            get_position: cp.get_position.into(),
+            get_token: cp.get_token.into(),
+            list: cp.list.into(),
+            delete: cp.delete.into(),
+            upsert_event: cp.upsert_event.into(),
+            upsert_position: cp.upsert_position.into(),
+            upsert_token: cp.upsert_token.into(),
+            lag_all,
+            lag_typed,
+            qualified: t,
+            schema,
+            events,
+        })
+    }
+
+    pub(super) fn events(&self) -> Result<&Events> {
+        self.events.as_ref().ok_or_else(|| Error::unsupported("this repository was opened without an events table"))
+    }
+}
+
+/// The lag queries: the checkpoint row, the newest relevant event and the stream head in
+/// one statement. With a type filter, one index probe per type (a lateral join over the
+/// type list): PostgreSQL otherwise walks the timestamp index past every other type.
+fn lag_sql(t: &str, events: Option<&Events>) -> (Arc<str>, Arc<str>) {
+    let Some(ev) = events else {
+        let plain: Arc<str> = format!(
+            "SELECT {COLUMNS}, NULL::text, NULL::timestamptz, NULL::bigint FROM {t} WHERE projection_name = $1"
+        )
+        .into();
+        return (plain.clone(), plain);
+    };
+    let n = &ev.names;
+    let (e, id, ty, ts) = (&ev.qualified, n.event_id.quoted(), n.event_type.quoted(), n.timestamp.quoted());
+    let head = match &n.position {
+        Some(pos) => format!("(SELECT max({}) FROM {e})", pos.quoted()),
+        None => "NULL::bigint".into(),
+    };
+    let build = |latest: String| -> Arc<str> {
+        format!(
+            "SELECT {COLUMNS}, l.event_id::text, l.ts::timestamptz, {head}::bigint \
+             FROM {t} c LEFT JOIN LATERAL ({latest}) l ON true WHERE c.projection_name = $1"
+        )
+        .into()
+    };
+    let all = build(format!("SELECT {id} AS event_id, {ts} AS ts FROM {e} ORDER BY {ts} DESC LIMIT 1"));
+    // `type >= $t AND type <= $t ORDER BY type, ts` means `type = $t ORDER BY ts`, but a
+    // timestamp-only index cannot deliver that order, so the planner takes the
+    // (type, timestamp) index instead of walking the timestamp index past every other
+    // type (100 ms instead of 0.1 ms at a million events for a rare type).
+    let typed = build(format!(
+        "SELECT x.event_id, x.ts FROM unnest($2::text[]) AS f(event_type) CROSS JOIN LATERAL \
+         (SELECT {id} AS event_id, {ts} AS ts FROM {e} WHERE {ty} >= f.event_type AND {ty} <= f.event_type \
+         ORDER BY {ty} DESC, {ts} DESC LIMIT 1) x ORDER BY x.ts DESC LIMIT 1"
+    ));
+    (all, typed)
+}
+
+/// A checkpoint write's statement with its parameters bound.
+pub(super) fn write_query<'q>(s: &Sql, w: &Write<'q>) -> Query<'q, Postgres, PgArguments> {
+    let sql = match w.mark {
+        Mark::EventOnly => &s.upsert_event,
+        Mark::Position(_) => &s.upsert_position,
+        Mark::Token(_) => &s.upsert_token,
+    };
+    let q = sqlx::query(AssertSqlSafe(sql.clone())).bind(w.name).bind(w.event_id).bind(w.event_type).bind(w.at);
+    let q = match w.mark {
+        Mark::EventOnly => q,
+        Mark::Position(p) => q.bind(p),
+        Mark::Token(t) => q.bind(t),
+    };
+    q.bind(w.count)
+}
+
+pub(super) fn row_to_data(r: &PgRow) -> std::result::Result<CheckpointData, sqlx::Error> {
+    Ok(CheckpointData {
+        projection_name: r.try_get(0)?,
+        last_event_id: r.try_get(1)?,
+        last_event_type: r.try_get(2)?,
+        last_processed_at: r.try_get(3)?,
+        events_processed: r.try_get::<Option<i64>, _>(4)?.unwrap_or(0),
+        global_position: r.try_get(5)?,
+        position_token: r.try_get(6)?,
+    })
+}
+
+pub(super) fn lag_index_sql(ev: &Events) -> String {
+    let n = &ev.names;
+    format!(
+        "CREATE INDEX IF NOT EXISTS {} ON {} ({}, {}) INCLUDE ({})",
+        n.table.derived("lag_idx").quoted(),
+        ev.qualified,
+        n.event_type.quoted(),
+        n.timestamp.quoted(),
+        n.event_id.quoted()
+    )
+}
+
+/// Quotes a value built only from validated identifiers as an SQL string literal.
+pub(super) fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}

@@ -1,0 +1,295 @@
+//! The store handle of the SQLite backend: the connection, owned by a dedicated thread
+//! fed by a channel (so no tokio worker ever blocks on the file), the optional read-only
+//! connection for inline reads, and how a connection is opened. The repository, its
+//! claims ledger and its transactions hold this handle, never the repository.
+
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex, PoisonError, TryLockError};
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use tokio::sync::oneshot;
+
+use super::errors::{closed, map_err};
+use super::sql::Sql;
+use super::wal::WalFile;
+use crate::checkpoint::Name;
+use crate::error::{Error, Result};
+use crate::options::SqliteOptions;
+use crate::origin::Origin;
+
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// The connection, shared by the SQLite thread and callers that may block in place.
+struct Open {
+    conn: Arc<Mutex<Connection>>,
+    jobs: mpsc::Sender<Job>,
+    /// The read-only connection of `SqliteOptions::inline_reads`.
+    reader: Option<Arc<Mutex<Connection>>>,
+}
+
+/// An open SQLite store: its statements and the thread that owns its connection.
+pub(super) struct Store {
+    pub path: PathBuf,
+    pub sql: Arc<Sql>,
+    block_in_place: bool,
+    /// `None` once closed.
+    open: Mutex<Option<Open>>,
+    origin: Origin,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteRepository")
+            .field("path", &self.path)
+            .field("table", &self.sql.table)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if self.origin.forked() {
+            // The SQLite thread is the parent's and does not exist here; closing the
+            // connection here could checkpoint or delete the WAL the parent writes into.
+            std::mem::forget(self.open.get_mut().unwrap_or_else(PoisonError::into_inner).take());
+        }
+    }
+}
+
+impl Store {
+    /// Opens the connection on a thread of its own; the receiver resolves once that
+    /// thread has finished the queued calls and closed the connection.
+    pub(super) async fn open(
+        path: PathBuf,
+        options: SqliteOptions,
+        sql: Arc<Sql>,
+    ) -> Result<(Store, oneshot::Receiver<()>)> {
+        let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
+        type Opened = (Arc<Mutex<Connection>>, Option<Arc<Mutex<Connection>>>);
+        let (ready_tx, ready_rx) = oneshot::channel::<Result<Opened>>();
+        let (stopped_tx, stopped_rx) = oneshot::channel::<()>();
+        let block_in_place = options.block_in_place;
+        let (thread_path, thread_sql) = (path.clone(), sql.clone());
+        std::thread::Builder::new()
+            .name("waypost-sqlite".into())
+            .spawn(move || {
+                let opened = open_connection(&thread_path, &options, &thread_sql).and_then(|conn| {
+                    let reader = match options.inline_reads && thread_path != Path::new(":memory:") {
+                        true => Some(Arc::new(Mutex::new(open_reader(&thread_path)?))),
+                        false => None,
+                    };
+                    Ok((Arc::new(Mutex::new(conn)), reader))
+                });
+                let conn = match opened {
+                    Ok((conn, reader)) => {
+                        let _ = ready_tx.send(Ok((conn.clone(), reader)));
+                        conn
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                while let Some(job) = next_job(&jobs_rx) {
+                    // A panicking job drops its reply sender, so its caller gets an
+                    // error; the connection keeps serving the others.
+                    let mut guard = conn.lock().unwrap_or_else(PoisonError::into_inner);
+                    let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut guard)));
+                }
+                drop(conn);
+                let _ = stopped_tx.send(());
+            })
+            .map_err(|e| Error::backend("cannot start the sqlite thread", Some(e.into())))?;
+        let (conn, reader) =
+            ready_rx.await.map_err(|_| Error::backend("the sqlite thread stopped while opening", None))??;
+        if path != Path::new(":memory:") {
+            // The connection has read the file, so its WAL exists now.
+            let _ = sql.wal.set(WalFile::record(&path));
+        }
+        let open = Mutex::new(Some(Open { conn, jobs: jobs_tx, reader }));
+        Ok((Store { path, sql, block_in_place, open, origin: Origin::here() }, stopped_rx))
+    }
+
+    /// Refuses in a forked child (see `crate::origin`).
+    pub(super) fn check_origin(&self) -> Result<()> {
+        self.origin.check()
+    }
+
+    /// Whether this process inherited the store from its parent.
+    pub(super) fn forked(&self) -> bool {
+        self.origin.forked()
+    }
+
+    /// Whether the store is still open.
+    pub(super) fn is_open(&self) -> bool {
+        self.open.lock().unwrap_or_else(PoisonError::into_inner).is_some()
+    }
+
+    /// Closes the store: later calls fail with `Unavailable`. In a forked child the
+    /// parent's connection is only forgotten.
+    pub(super) fn close(&self) {
+        let open = self.open.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if self.origin.forked() {
+            std::mem::forget(open);
+        }
+    }
+
+    /// Runs `f` on the connection: in place when the runtime allows blocking and the
+    /// connection is free, else on the SQLite thread. If the caller's future is dropped
+    /// while queued, the job still runs to completion: a write happens entirely or not
+    /// at all.
+    pub(super) async fn run<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Connection, &Sql) -> Result<R> + Send + 'static,
+    {
+        self.origin.check()?;
+        let (conn, jobs) = {
+            let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+            let open = open.as_ref().ok_or_else(closed)?;
+            (open.conn.clone(), open.jobs.clone())
+        };
+        if self.block_in_place && may_block_in_place() {
+            let guard = match conn.try_lock() {
+                Ok(guard) => Some(guard),
+                Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+                Err(TryLockError::WouldBlock) => None,
+            };
+            if let Some(mut guard) = guard {
+                return tokio::task::block_in_place(|| f(&mut guard, &self.sql));
+            }
+        }
+        let (reply_tx, reply_rx) = oneshot::channel();
+        let sql = self.sql.clone();
+        let job: Job = Box::new(move |conn| {
+            let _ = reply_tx.send(f(conn, &sql));
+        });
+        jobs.send(job).map_err(|_| closed())?;
+        reply_rx.await.map_err(|_| Error::backend("the sqlite thread failed while running the call", None))?
+    }
+
+    pub(super) async fn read_column<T: rusqlite::types::FromSql + Send + 'static>(
+        &self,
+        name: Name<'_>,
+        pick: fn(&Sql) -> &str,
+    ) -> Result<Option<T>> {
+        self.origin.check()?;
+        let reader = {
+            let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+            open.as_ref().ok_or_else(closed)?.reader.clone()
+        };
+        if let Some(reader) = reader {
+            if let Ok(mut conn) = reader.try_lock() {
+                match query_column(&mut conn, pick(&self.sql), &name) {
+                    // The reader never waits for a lock; a read that would goes to the thread.
+                    Err(e) if e.kind() == crate::ErrorKind::Unavailable => {}
+                    done => return done,
+                }
+            }
+        }
+        let name = name.as_str().to_owned();
+        self.run(move |c, s| query_column(c, pick(s), &name)).await
+    }
+}
+
+pub(super) fn query_column<T: rusqlite::types::FromSql>(
+    c: &mut Connection,
+    sql: &str,
+    name: &str,
+) -> Result<Option<T>> {
+    let mut stmt = c.prepare_cached(sql).map_err(map_err)?;
+    let value: Option<Option<T>> = stmt.query_row([name], |r| r.get(0)).optional().map_err(map_err)?;
+    Ok(value.flatten())
+}
+
+/// The read-only connection for inline reads: it never waits for a lock (busy timeout 0),
+/// so a read on the caller's thread takes microseconds or fails over to the SQLite thread.
+fn open_reader(path: &Path) -> Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| {
+        Error::unavailable(format!("cannot open sqlite database {}: {e}", path.display()), Some(e.into()))
+    })?;
+    conn.busy_timeout(Duration::ZERO).map_err(map_err)?;
+    conn.set_prepared_statement_cache_capacity(8);
+    Ok(conn)
+}
+
+/// Switches the file to WAL. Processes opening a new file at once each hold a shared
+/// lock while asking for the exclusive one the switch needs; SQLite breaks that deadlock
+/// by failing one of them at once, without its busy handler, so the switch is retried
+/// here within the busy timeout. (This runs on the SQLite thread, never a tokio worker.)
+fn enable_wal(conn: &Connection, busy_timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + busy_timeout;
+    loop {
+        let outcome = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0));
+        let retry = match &outcome {
+            Ok(mode) if mode.eq_ignore_ascii_case("wal") || mode.eq_ignore_ascii_case("memory") => return Ok(()),
+            // Another connection was using the file: the mode could not change yet.
+            Ok(_) => true,
+            Err(e) => matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            ),
+        };
+        if !retry || Instant::now() >= deadline {
+            return match outcome {
+                Ok(mode) => {
+                    Err(Error::unavailable(format!("sqlite could not switch to WAL (journal_mode is {mode})"), None))
+                }
+                Err(e) => Err(map_err(e)),
+            };
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+pub(super) fn open_connection(path: &Path, options: &SqliteOptions, sql: &Sql) -> Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut conn = Connection::open_with_flags(path, flags).map_err(|e| {
+        Error::unavailable(format!("cannot open sqlite database {}: {e}", path.display()), Some(e.into()))
+    })?;
+    conn.busy_timeout(options.busy_timeout).map_err(map_err)?;
+    enable_wal(&conn, options.busy_timeout)?;
+    let sync = if options.synchronous_full { "FULL" } else { "NORMAL" };
+    conn.pragma_update(None, "synchronous", sync).map_err(map_err)?;
+    conn.set_prepared_statement_cache_capacity(32);
+    // Closing the last connection of this SQLite must not checkpoint and delete the WAL:
+    // another copy of SQLite in the process (the application's driver) may still be
+    // writing into it, unseen through its own locks. The WAL stays beside the file and
+    // every later connection reads it; SQLite's automatic checkpoints keep it small.
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true).map_err(map_err)?;
+    if options.create_schema {
+        sql.migrate(&mut conn).map_err(map_err)?;
+    }
+    Ok(conn)
+}
+
+/// Whether this call runs in a task of a multi-thread runtime, the one place where
+/// `block_in_place` hands the worker's other tasks away first. It panics on a
+/// current-thread runtime, and on a thread that merely entered a runtime (a binding
+/// polling from the Python or Node thread) it would block that thread.
+fn may_block_in_place() -> bool {
+    tokio::task::try_id().is_some()
+        && tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+}
+
+/// How long the SQLite thread polls for the next call before it sleeps. A caller that
+/// awaits one call after another sends the next within microseconds; waking a sleeping
+/// thread costs tens of microseconds here, more than a primary-key read.
+const SPIN: Duration = Duration::from_micros(50);
+
+/// The next job, or `None` once every sender is gone.
+fn next_job(jobs: &mpsc::Receiver<Job>) -> Option<Job> {
+    let start = Instant::now();
+    loop {
+        match jobs.try_recv() {
+            Ok(job) => return Some(job),
+            Err(mpsc::TryRecvError::Disconnected) => return None,
+            Err(mpsc::TryRecvError::Empty) if start.elapsed() < SPIN => std::hint::spin_loop(),
+            Err(mpsc::TryRecvError::Empty) => return jobs.recv().ok(),
+        }
+    }
+}
