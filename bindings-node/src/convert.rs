@@ -1,0 +1,93 @@
+//! Argument conversions: JS values into the core's types (event ids, positions,
+//! durations in milliseconds, counts) and SQL values to and from `SqlCell`s.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use napi::Result;
+
+use crate::errors::{invalid, to_js_err};
+use crate::transaction::SqlCell;
+
+pub(crate) fn event_id(text: &str) -> Result<uuid::Uuid> {
+    waypost::parse_event_id(text).map_err(to_js_err)
+}
+
+/// A JS number as a position: an integer within the safe range, then the core's rule.
+pub(crate) fn position(value: f64) -> Result<i64> {
+    if !value.is_finite() || value.fract() != 0.0 {
+        return Err(invalid(format!("position must be an integer, got {value}")));
+    }
+    if value.abs() > 9_007_199_254_740_991.0 {
+        return Err(invalid(format!("position {value} is beyond Number.MAX_SAFE_INTEGER")));
+    }
+    waypost::position_from_i128(value as i128).map_err(to_js_err)
+}
+
+pub(crate) fn seconds(name: &str, ms: Option<f64>, default: Duration) -> Result<Duration> {
+    match ms {
+        None => Ok(default),
+        Some(ms) => Duration::try_from_secs_f64(ms / 1000.0)
+            .map_err(|_| invalid(format!("{name} must be a non-negative number of milliseconds, got {ms}"))),
+    }
+}
+
+/// A JS number as a count: an integer (the core rejects negatives).
+pub(crate) fn count(name: &str, value: Option<f64>) -> Result<i64> {
+    let value = value.unwrap_or(0.0);
+    if !value.is_finite() || value.fract() != 0.0 || value.abs() > 9_007_199_254_740_991.0 {
+        return Err(invalid(format!("{name} must be an integer, got {value}")));
+    }
+    Ok(value as i64)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
+}
+
+fn sql_value(index: usize, cell: SqlCell) -> Result<waypost::SqlValue> {
+    use waypost::SqlValue as V;
+    let bad = |what: &str| invalid(format!("params[{index}]: {what}"));
+    let text = || cell.text.clone().ok_or_else(|| bad("missing text"));
+    Ok(match cell.kind.as_str() {
+        "null" => V::Null,
+        "bool" => V::Bool(cell.flag.ok_or_else(|| bad("missing flag"))?),
+        "int" => V::Int(text()?.parse().map_err(|_| bad("integer out of the 64-bit range"))?),
+        "float" => V::Float(cell.number.ok_or_else(|| bad("missing number"))?),
+        "text" => V::Text(text()?),
+        "bytes" => V::Bytes(unhex(&text()?).ok_or_else(|| bad("malformed bytes"))?),
+        "uuid" => V::Uuid(event_id(&text()?)?),
+        "timestamp" => {
+            V::Timestamp(DateTime::parse_from_rfc3339(&text()?).map_err(|_| bad("invalid date"))?.with_timezone(&Utc))
+        }
+        "json" => V::Json(text()?),
+        other => return Err(bad(&format!("unknown kind {other:?}"))),
+    })
+}
+
+pub(crate) fn sql_cell(value: waypost::SqlValue) -> SqlCell {
+    use waypost::SqlValue as V;
+    let cell = |kind: &str| SqlCell { kind: kind.to_owned(), text: None, number: None, flag: None };
+    match value {
+        V::Null => cell("null"),
+        V::Bool(b) => SqlCell { flag: Some(b), ..cell("bool") },
+        V::Int(i) => SqlCell { text: Some(i.to_string()), ..cell("int") },
+        V::Float(f) => SqlCell { number: Some(f), ..cell("float") },
+        V::Text(t) => SqlCell { text: Some(t), ..cell("text") },
+        V::Bytes(b) => SqlCell { text: Some(hex(&b)), ..cell("bytes") },
+        V::Uuid(u) => SqlCell { text: Some(u.to_string()), ..cell("uuid") },
+        V::Timestamp(t) => SqlCell { text: Some(waypost::time::rfc3339(&t)), ..cell("timestamp") },
+        V::Json(t) => SqlCell { text: Some(t), ..cell("json") },
+    }
+}
+
+pub(crate) fn sql_values(params: Option<Vec<SqlCell>>) -> Result<Vec<waypost::SqlValue>> {
+    params.unwrap_or_default().into_iter().enumerate().map(|(i, c)| sql_value(i, c)).collect()
+}

@@ -1,0 +1,177 @@
+//! The claim manager: per-item work claims held by one worker.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use napi::Result;
+use napi_derive::napi;
+use waypost::CheckpointRepository;
+
+use crate::convert::{count, seconds};
+use crate::errors::to_js_err;
+use crate::repository::NativeRepository;
+
+/// Options of `new CheckpointManager(store, options)`.
+#[napi(object)]
+pub struct ManagerOptions {
+    pub worker_id: Option<String>,
+    pub max_retries: Option<u32>,
+    pub lease_ms: Option<f64>,
+    pub fallback_to_memory: Option<bool>,
+    pub table: Option<String>,
+}
+
+/// What a worker reports when it completes a file.
+#[napi(object)]
+pub struct FileStats {
+    pub total_rows: Option<f64>,
+    pub filtered_rows: Option<f64>,
+    pub persisted_rows: Option<f64>,
+    pub duration_ms: Option<f64>,
+}
+
+/// How many items stand where, counted in the store.
+#[napi(object)]
+pub struct ClaimStats {
+    pub total: i64,
+    pub processing: i64,
+    pub completed: i64,
+    pub failed: i64,
+}
+
+impl From<waypost::ClaimCounts> for ClaimStats {
+    fn from(c: waypost::ClaimCounts) -> Self {
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        ClaimStats { total: n(c.total), processing: n(c.processing), completed: n(c.completed), failed: n(c.failed) }
+    }
+}
+
+/// Per-item work claims over a repository's store: the core's `ClaimManager`, built on
+/// the first call (it reaches the store and starts the heartbeat).
+#[napi]
+pub struct NativeManager {
+    repo: Arc<dyn CheckpointRepository>,
+    options: waypost::ManagerOptions,
+    manager: Arc<tokio::sync::OnceCell<Arc<waypost::ClaimManager>>>,
+}
+
+impl NativeManager {
+    async fn manager(&self) -> Result<Arc<waypost::ClaimManager>> {
+        let (repo, options) = (self.repo.clone(), self.options.clone());
+        let m = self
+            .manager
+            .get_or_try_init(|| async { waypost::ClaimManager::new(repo, options).await.map(Arc::new) })
+            .await
+            .map_err(to_js_err)?;
+        Ok(m.clone())
+    }
+}
+
+#[napi]
+impl NativeManager {
+    #[napi(constructor)]
+    pub fn new(store: &NativeRepository, options: Option<ManagerOptions>) -> Result<Self> {
+        let o = options.unwrap_or(ManagerOptions {
+            worker_id: None,
+            max_retries: None,
+            lease_ms: None,
+            fallback_to_memory: None,
+            table: None,
+        });
+        let defaults = waypost::ManagerOptions::default();
+        let options = waypost::ManagerOptions {
+            worker_id: Some(o.worker_id.unwrap_or_else(waypost::manager::default_worker_id)),
+            max_retries: o.max_retries.unwrap_or(defaults.max_retries),
+            lease: seconds("leaseMs", o.lease_ms, defaults.lease)?,
+            fallback_to_memory: o.fallback_to_memory.unwrap_or(false),
+            table: o.table.unwrap_or(defaults.table),
+        };
+        options.validate().map_err(to_js_err)?;
+        Ok(NativeManager { repo: store.inner.clone(), options, manager: Arc::new(tokio::sync::OnceCell::new()) })
+    }
+
+    #[napi]
+    pub async fn claim_file(&self, url: String, file_type: String, timestamp: DateTime<Utc>) -> Result<bool> {
+        self.manager().await?.claim_file(&url, &file_type, timestamp).await.map_err(to_js_err)
+    }
+
+    #[napi]
+    pub async fn complete_file(&self, url: String, stats: Option<FileStats>) -> Result<()> {
+        let s = stats.unwrap_or(FileStats {
+            total_rows: None,
+            filtered_rows: None,
+            persisted_rows: None,
+            duration_ms: None,
+        });
+        let stats = waypost::ItemStats {
+            records_total: count("totalRows", s.total_rows)?,
+            records_filtered: count("filteredRows", s.filtered_rows)?,
+            records_persisted: count("persistedRows", s.persisted_rows)?,
+            processing_time_ms: count("durationMs", s.duration_ms)?,
+        };
+        self.manager().await?.complete_file(&url, stats).await.map_err(to_js_err)
+    }
+
+    #[napi]
+    pub async fn fail_file(&self, url: String, message: String) -> Result<()> {
+        self.manager().await?.fail_file(&url, &message).await.map_err(to_js_err)
+    }
+
+    #[napi]
+    pub async fn release_file(&self, url: String) -> Result<()> {
+        self.manager().await?.release_file(&url).await.map_err(to_js_err)
+    }
+
+    /// Calls `onLost("LeaseLost: …")` once if this worker's claim on `url` is lost in the
+    /// background. The callback is weak: it never keeps the process alive. `false` when
+    /// no claim on `url` is held.
+    #[napi]
+    pub fn watch_lease(&self, url: String, on_lost: napi::bindgen_prelude::Function<String, ()>) -> Result<bool> {
+        let Some(watch) = self.manager.get().and_then(|m| m.lease_watch(&url)) else { return Ok(false) };
+        let on_lost = on_lost.build_threadsafe_function().callee_handled::<false>().weak::<true>().build()?;
+        napi::bindgen_prelude::spawn(async move {
+            if let Some(lost) = watch.lost().await {
+                on_lost.call(
+                    format!("{}: {lost}", lost.kind()),
+                    napi::threadsafe_function::ThreadsafeFunctionCallMode::NonBlocking,
+                );
+            }
+        });
+        Ok(true)
+    }
+
+    #[napi]
+    pub async fn is_processed(&self, url: String) -> Result<bool> {
+        self.manager().await?.is_processed(&url).await.map_err(to_js_err)
+    }
+
+    #[napi]
+    pub async fn get_stats(&self) -> Result<ClaimStats> {
+        self.manager().await?.stats().await.map(ClaimStats::from).map_err(to_js_err)
+    }
+
+    #[napi]
+    pub fn worker_id(&self) -> String {
+        self.options.worker_id.clone().unwrap_or_default()
+    }
+
+    /// `"store"`, or `"memory"` after a fallback.
+    #[napi]
+    pub fn mode(&self) -> String {
+        self.manager.get().map_or("store", |m| m.mode().as_str()).to_owned()
+    }
+
+    /// The fallback notice, once.
+    #[napi]
+    pub fn take_warning(&self) -> Option<String> {
+        self.manager.get().and_then(|m| m.take_warning())
+    }
+
+    #[napi]
+    pub async fn close(&self) -> Result<()> {
+        match self.manager.get() {
+            Some(m) => m.close().await.map_err(to_js_err),
+            None => Ok(()),
+        }
+    }
+}

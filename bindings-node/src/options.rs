@@ -1,0 +1,64 @@
+//! Options of the SQLite and PostgreSQL repositories, and where lag queries find events.
+
+use napi::bindgen_prelude::Either;
+use napi::Result;
+use napi_derive::napi;
+use waypost::EventsTable;
+
+/// Where lag queries find events; `eventsTable: false` turns them into placeholders.
+#[napi(object)]
+pub struct EventsTableOptions {
+    pub events_table: Option<Either<String, bool>>,
+    pub events_schema: Option<String>,
+    pub event_id_column: Option<String>,
+    pub event_type_column: Option<String>,
+    pub timestamp_column: Option<String>,
+    pub position_column: Option<Either<String, bool>>,
+}
+
+/// Options of `SqliteCheckpointRepository.open`.
+#[napi(object)]
+pub struct SqliteOptions {
+    pub table: Option<String>,
+    pub events: Option<EventsTableOptions>,
+    pub create_schema: Option<bool>,
+    pub busy_timeout_ms: Option<f64>,
+    pub synchronous: Option<String>,
+}
+
+/// Options of `PostgresCheckpointRepository.connect`.
+#[napi(object)]
+pub struct PostgresOptions {
+    pub schema: Option<String>,
+    pub table: Option<String>,
+    pub events: Option<EventsTableOptions>,
+    pub create_schema: Option<bool>,
+    pub pool_size: Option<u32>,
+    pub connect_timeout_ms: Option<f64>,
+}
+
+pub(crate) fn events_table(options: Option<EventsTableOptions>) -> Result<Option<EventsTable>> {
+    let Some(o) = options else { return Ok(Some(EventsTable::default())) };
+    let mut table = EventsTable::default();
+    match o.events_table {
+        Some(Either::B(false)) => return Ok(None),
+        Some(Either::B(true)) | None => {}
+        Some(Either::A(name)) => table.table = name,
+    }
+    table.schema = o.events_schema;
+    if let Some(c) = o.event_id_column {
+        table.event_id_column = c;
+    }
+    if let Some(c) = o.event_type_column {
+        table.event_type_column = c;
+    }
+    if let Some(c) = o.timestamp_column {
+        table.timestamp_column = c;
+    }
+    match o.position_column {
+        Some(Either::B(false)) => table.position_column = None,
+        Some(Either::B(true)) | None => {}
+        Some(Either::A(c)) => table.position_column = Some(c),
+    }
+    Ok(Some(table))
+}

@@ -1,0 +1,339 @@
+//! The native repository class: the checkpoint calls (and their synchronous in-memory
+//! twins), and the functions that open or prepare a repository.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use napi::bindgen_prelude::Either;
+use napi::Result;
+use napi_derive::napi;
+use waypost::{
+    CheckpointRepository, MemoryRepository, NewEvent, PostgresOptions as CorePostgresOptions, PostgresRepository,
+    SqliteOptions as CoreSqliteOptions, SqliteRepository, Target,
+};
+
+use crate::convert::{event_id, position, seconds};
+use crate::errors::{invalid, to_js_err};
+use crate::options::{events_table, PostgresOptions, SqliteOptions};
+use crate::records::{CheckpointData, CheckpointStatement, LagMetrics, NewEventInput, StatementOptions};
+
+/// A checkpoint repository; `index.js` wraps it in the documented classes.
+#[napi]
+pub struct NativeRepository {
+    pub(crate) inner: Arc<dyn CheckpointRepository>,
+    /// The in-memory repository answers every call on the spot (`*Sync` methods).
+    memory: bool,
+}
+
+impl NativeRepository {
+    fn new(inner: Arc<dyn CheckpointRepository>) -> Self {
+        NativeRepository { inner, memory: false }
+    }
+
+    /// Completes a call of the in-memory repository right here: its futures never wait,
+    /// so the hop to napi's runtime and back (tens of microseconds) is saved.
+    fn at_once<T>(&self, future: impl Future<Output = waypost::Result<T>>) -> Result<T> {
+        if !self.memory {
+            return Err(napi::Error::from_reason("Unsupported: only the in-memory repository answers synchronously"));
+        }
+        let mut future = std::pin::pin!(future);
+        match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(result) => result.map_err(to_js_err),
+            Poll::Pending => Err(napi::Error::from_reason("Backend: the in-memory repository did not answer at once")),
+        }
+    }
+}
+
+#[napi]
+impl NativeRepository {
+    /// A repository in process memory.
+    #[napi(factory)]
+    pub fn memory() -> Self {
+        NativeRepository { inner: Arc::new(MemoryRepository::new()), memory: true }
+    }
+
+    #[napi]
+    pub async fn get_checkpoint(&self, projection_name: String) -> Result<Option<String>> {
+        let id = self.inner.get_checkpoint(&projection_name).await.map_err(to_js_err)?;
+        Ok(id.map(|u| u.to_string()))
+    }
+
+    #[napi]
+    pub async fn update_checkpoint(&self, projection_name: String, event_id: String, event_type: String) -> Result<()> {
+        let id = self::event_id(&event_id)?;
+        self.inner.update_checkpoint(&projection_name, id, &event_type).await.map_err(to_js_err)
+    }
+
+    #[napi]
+    pub async fn get_position(&self, subscription_id: String) -> Result<Option<i64>> {
+        self.inner.get_position(&subscription_id).await.map_err(to_js_err)
+    }
+
+    #[napi]
+    pub async fn save_position(
+        &self,
+        subscription_id: String,
+        position: f64,
+        event_id: String,
+        event_type: String,
+    ) -> Result<()> {
+        let (position, id) = (self::position(position)?, self::event_id(&event_id)?);
+        self.inner.save_position(&subscription_id, position, id, &event_type).await.map_err(to_js_err)
+    }
+
+    #[napi]
+    pub async fn get_position_token(&self, subscription_id: String) -> Result<Option<String>> {
+        self.inner.get_position_token(&subscription_id).await.map_err(to_js_err)
+    }
+
+    #[napi]
+    pub async fn save_position_token(
+        &self,
+        subscription_id: String,
+        token: String,
+        event_id: String,
+        event_type: String,
+    ) -> Result<()> {
+        let id = self::event_id(&event_id)?;
+        self.inner.save_position_token(&subscription_id, &token, id, &event_type).await.map_err(to_js_err)
+    }
+
+    #[napi]
+    pub async fn get_lag_metrics(
+        &self,
+        projection_name: String,
+        event_types: Option<Vec<String>>,
+    ) -> Result<Option<LagMetrics>> {
+        let metrics = self.inner.get_lag_metrics(&projection_name, event_types.as_deref()).await.map_err(to_js_err)?;
+        Ok(metrics.map(LagMetrics::from))
+    }
+
+    #[napi]
+    pub async fn reset_checkpoint(&self, projection_name: String) -> Result<()> {
+        self.inner.reset_checkpoint(&projection_name).await.map_err(to_js_err)
+    }
+
+    #[napi]
+    pub async fn get_all_checkpoints(&self) -> Result<Vec<CheckpointData>> {
+        let all = self.inner.get_all_checkpoints().await.map_err(to_js_err)?;
+        Ok(all.into_iter().map(CheckpointData::from).collect())
+    }
+
+    #[napi]
+    pub async fn create_events_table(&self) -> Result<()> {
+        self.inner.create_events_table().await.map_err(to_js_err)
+    }
+
+    #[napi]
+    pub async fn create_lag_index(&self) -> Result<()> {
+        self.inner.create_lag_index().await.map_err(to_js_err)
+    }
+
+    #[napi]
+    pub async fn append_events(&self, events: Vec<NewEventInput>) -> Result<()> {
+        let mut converted = Vec::with_capacity(events.len());
+        for e in events {
+            converted.push(NewEvent {
+                event_id: self::event_id(&e.event_id)?,
+                event_type: e.event_type,
+                timestamp: match e.timestamp {
+                    None => waypost::time::now(),
+                    Some(Either::A(date)) => date,
+                    Some(Either::B(text)) => waypost::time::parse_timestamp(&text)
+                        .map_err(|_| invalid(format!("timestamp {text:?} is not ISO 8601")))?,
+                },
+            });
+        }
+        self.inner.append_events(&converted).await.map_err(to_js_err)
+    }
+
+    #[napi]
+    pub async fn close(&self) -> Result<()> {
+        self.inner.close().await.map_err(to_js_err)
+    }
+
+    /// The SQL and parameters of a checkpoint write, for the caller's own driver and
+    /// transaction: ids and timestamps as text, numbers as numbers.
+    #[napi]
+    pub async fn checkpoint_statement(
+        &self,
+        kind: String,
+        name: String,
+        event_id: String,
+        event_type: String,
+        options: Option<StatementOptions>,
+    ) -> Result<CheckpointStatement> {
+        use waypost::{StatementKind, StatementParam};
+        let (position, token) = options.map_or((None, None), |o| (o.position, o.token));
+        let kind = match (kind.as_str(), position, token) {
+            ("savePosition", Some(p), None) => StatementKind::SavePosition(self::position(p)?),
+            ("updateCheckpoint", None, None) => StatementKind::UpdateCheckpoint,
+            ("savePositionToken", None, Some(t)) => StatementKind::SavePositionToken(t),
+            (k, _, _) => {
+                return Err(invalid(format!(
+                    "kind {k:?} takes: savePosition (with position), updateCheckpoint, savePositionToken (with token)"
+                )))
+            }
+        };
+        let id = self::event_id(&event_id)?;
+        let stmt = self.inner.checkpoint_statement(&name, id, &event_type, kind).await.map_err(to_js_err)?;
+        let values = stmt
+            .params
+            .into_iter()
+            .map(|p| match p {
+                StatementParam::Text(t) => Either::A(t),
+                StatementParam::Int(i) => Either::B(i),
+                StatementParam::Uuid(u) => Either::A(u.to_string()),
+                StatementParam::Timestamp(t) => Either::A(waypost::time::rfc3339(&t)),
+            })
+            .collect();
+        Ok(CheckpointStatement { text: stmt.sql, values })
+    }
+
+    /// A description that names the store without credentials.
+    #[napi]
+    pub fn describe(&self) -> String {
+        format!("{:?}", self.inner)
+    }
+}
+
+/// The same calls answered synchronously, for the in-memory repository only; `index.js`
+/// wraps each in an `async` method, so callers see Promises either way.
+#[napi]
+impl NativeRepository {
+    #[napi]
+    pub fn get_checkpoint_sync(&self, projection_name: String) -> Result<Option<String>> {
+        Ok(self.at_once(self.inner.get_checkpoint(&projection_name))?.map(|u| u.to_string()))
+    }
+
+    #[napi]
+    pub fn update_checkpoint_sync(&self, projection_name: String, event_id: String, event_type: String) -> Result<()> {
+        let id = self::event_id(&event_id)?;
+        self.at_once(self.inner.update_checkpoint(&projection_name, id, &event_type))
+    }
+
+    #[napi]
+    pub fn get_position_sync(&self, subscription_id: String) -> Result<Option<i64>> {
+        self.at_once(self.inner.get_position(&subscription_id))
+    }
+
+    #[napi]
+    pub fn save_position_sync(
+        &self,
+        subscription_id: String,
+        position: f64,
+        event_id: String,
+        event_type: String,
+    ) -> Result<()> {
+        let (position, id) = (self::position(position)?, self::event_id(&event_id)?);
+        self.at_once(self.inner.save_position(&subscription_id, position, id, &event_type))
+    }
+
+    #[napi]
+    pub fn get_position_token_sync(&self, subscription_id: String) -> Result<Option<String>> {
+        self.at_once(self.inner.get_position_token(&subscription_id))
+    }
+
+    #[napi]
+    pub fn save_position_token_sync(
+        &self,
+        subscription_id: String,
+        token: String,
+        event_id: String,
+        event_type: String,
+    ) -> Result<()> {
+        let id = self::event_id(&event_id)?;
+        self.at_once(self.inner.save_position_token(&subscription_id, &token, id, &event_type))
+    }
+
+    #[napi]
+    pub fn get_lag_metrics_sync(
+        &self,
+        projection_name: String,
+        event_types: Option<Vec<String>>,
+    ) -> Result<Option<LagMetrics>> {
+        Ok(self.at_once(self.inner.get_lag_metrics(&projection_name, event_types.as_deref()))?.map(LagMetrics::from))
+    }
+
+    #[napi]
+    pub fn reset_checkpoint_sync(&self, projection_name: String) -> Result<()> {
+        self.at_once(self.inner.reset_checkpoint(&projection_name))
+    }
+
+    #[napi]
+    pub fn get_all_checkpoints_sync(&self) -> Result<Vec<CheckpointData>> {
+        Ok(self.at_once(self.inner.get_all_checkpoints())?.into_iter().map(CheckpointData::from).collect())
+    }
+}
+
+/// Opens (creating if needed) an SQLite file.
+#[napi]
+pub async fn open_sqlite(path: String, options: Option<SqliteOptions>) -> Result<NativeRepository> {
+    let path = match waypost::parse_url(&path) {
+        Ok(Target::Sqlite(p)) => p.to_owned(),
+        _ if path.starts_with("sqlite:") => return Err(invalid(format!("{path:?} is not an sqlite url"))),
+        _ => path,
+    };
+    let o = options.unwrap_or(SqliteOptions {
+        table: None,
+        events: None,
+        create_schema: None,
+        busy_timeout_ms: None,
+        synchronous: None,
+    });
+    let synchronous_full = match o.synchronous.as_deref().map(str::to_ascii_uppercase).as_deref() {
+        None | Some("FULL") => true,
+        Some("NORMAL") => false,
+        Some(other) => return Err(invalid(format!("synchronous must be \"FULL\" or \"NORMAL\", got {other:?}"))),
+    };
+    let defaults = CoreSqliteOptions::default();
+    let options = CoreSqliteOptions {
+        table: o.table.unwrap_or(defaults.table),
+        events_table: events_table(o.events)?,
+        create_schema: o.create_schema.unwrap_or(true),
+        busy_timeout: seconds("busyTimeoutMs", o.busy_timeout_ms, defaults.busy_timeout)?,
+        synchronous_full,
+        // napi runs these calls as tasks of its multi-thread runtime: in place is allowed.
+        block_in_place: true,
+        inline_reads: false,
+    };
+    let repo = SqliteRepository::open(path, options).await.map_err(to_js_err)?;
+    Ok(NativeRepository::new(Arc::new(repo)))
+}
+
+/// Prepares a PostgreSQL repository; it connects on the first call.
+#[napi]
+pub async fn connect_postgres(url: String, options: Option<PostgresOptions>) -> Result<NativeRepository> {
+    let o = options.unwrap_or(PostgresOptions {
+        schema: None,
+        table: None,
+        events: None,
+        create_schema: None,
+        pool_size: None,
+        connect_timeout_ms: None,
+    });
+    let defaults = CorePostgresOptions::default();
+    let options = CorePostgresOptions {
+        schema: o.schema.unwrap_or(defaults.schema),
+        table: o.table.unwrap_or(defaults.table),
+        events_table: events_table(o.events)?,
+        create_schema: o.create_schema.unwrap_or(true),
+        max_connections: o.pool_size.unwrap_or(defaults.max_connections),
+        connect_timeout: seconds("connectTimeoutMs", o.connect_timeout_ms, defaults.connect_timeout)?,
+    };
+    let repo = PostgresRepository::connect(&url, options).await.map_err(to_js_err)?;
+    Ok(NativeRepository::new(Arc::new(repo)))
+}
+
+/// Which class a URL opens: `"memory"`, `"sqlite"` or `"postgres"`.
+#[napi]
+pub fn repository_kind(url: String) -> Result<String> {
+    Ok(match waypost::parse_url(&url).map_err(to_js_err)? {
+        Target::Memory => "memory",
+        Target::Sqlite(_) => "sqlite",
+        Target::Postgres(_) => "postgres",
+        _ => return Err(invalid(format!("unsupported repository url {url:?}"))),
+    }
+    .to_owned())
+}

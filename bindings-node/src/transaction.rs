@@ -1,0 +1,117 @@
+//! Transactions: the caller's SQL and checkpoint writes committed together.
+
+use std::sync::Arc;
+
+use napi::Result;
+use napi_derive::napi;
+
+use crate::convert::{event_id, position, sql_cell, sql_values};
+use crate::errors::to_js_err;
+use crate::repository::NativeRepository;
+
+/// A statement parameter or a value read back, tagged by `kind`: `null`, `bool` (in
+/// `flag`), `int` (decimal digits in `text`, so that 64-bit integers survive), `float`
+/// (in `number`), `text`, `bytes` (hex in `text`), `uuid`, `timestamp` (ISO 8601 in
+/// `text`), `json` (its text). `index.js` converts JS values to and from these.
+#[napi(object)]
+pub struct SqlCell {
+    pub kind: String,
+    pub text: Option<String>,
+    pub number: Option<f64>,
+    pub flag: Option<bool>,
+}
+
+/// Rows of a query: the column names, then each row's cells in column order.
+#[napi(object)]
+pub struct SqlRows {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<SqlCell>>,
+}
+
+#[napi]
+impl NativeRepository {
+    /// Opens a transaction on this store (see `repo.transaction(fn)` in `index.js`).
+    #[napi]
+    pub async fn begin(&self) -> Result<NativeTransaction> {
+        let tx = self.inner.begin().await.map_err(to_js_err)?;
+        Ok(NativeTransaction { inner: Arc::new(tx) })
+    }
+}
+
+/// An open transaction of the core: the caller's SQL and checkpoint writes commit together.
+#[napi]
+pub struct NativeTransaction {
+    /// Dropped open, it rolls back; the core drops its connection inside the runtime
+    /// even from a finalizer on the JS thread.
+    inner: Arc<waypost::Transaction>,
+}
+
+impl NativeTransaction {
+    fn tx(&self) -> Result<Arc<waypost::Transaction>> {
+        Ok(Arc::clone(&self.inner))
+    }
+}
+
+#[napi]
+impl NativeTransaction {
+    #[napi]
+    pub async fn execute(&self, sql: String, params: Option<Vec<SqlCell>>) -> Result<f64> {
+        let params = sql_values(params)?;
+        let n = self.tx()?.execute(&sql, &params).await.map_err(to_js_err)?;
+        Ok(n as f64)
+    }
+
+    #[napi]
+    pub async fn fetch_all(&self, sql: String, params: Option<Vec<SqlCell>>) -> Result<SqlRows> {
+        let params = sql_values(params)?;
+        let rows = self.tx()?.fetch_all(&sql, &params).await.map_err(to_js_err)?;
+        let columns = rows.first().map(|r| r.iter().map(|(k, _)| k.clone()).collect()).unwrap_or_default();
+        let rows = rows.into_iter().map(|r| r.into_iter().map(|(_, v)| sql_cell(v)).collect()).collect();
+        Ok(SqlRows { columns, rows })
+    }
+
+    #[napi]
+    pub async fn save_position(
+        &self,
+        subscription_id: String,
+        position: f64,
+        event_id: String,
+        event_type: String,
+    ) -> Result<()> {
+        let (position, id) = (self::position(position)?, self::event_id(&event_id)?);
+        self.tx()?.save_position(&subscription_id, position, id, &event_type).await.map_err(to_js_err)
+    }
+
+    #[napi]
+    pub async fn update_checkpoint(&self, projection_name: String, event_id: String, event_type: String) -> Result<()> {
+        let id = self::event_id(&event_id)?;
+        self.tx()?.update_checkpoint(&projection_name, id, &event_type).await.map_err(to_js_err)
+    }
+
+    #[napi]
+    pub async fn save_position_token(
+        &self,
+        subscription_id: String,
+        token: String,
+        event_id: String,
+        event_type: String,
+    ) -> Result<()> {
+        let id = self::event_id(&event_id)?;
+        self.tx()?.save_position_token(&subscription_id, &token, id, &event_type).await.map_err(to_js_err)
+    }
+
+    #[napi]
+    pub async fn commit(&self) -> Result<()> {
+        self.tx()?.commit().await.map_err(to_js_err)
+    }
+
+    #[napi]
+    pub async fn rollback(&self) -> Result<()> {
+        self.tx()?.rollback().await.map_err(to_js_err)
+    }
+
+    #[napi]
+    pub fn is_open(&self) -> bool {
+        self.inner.is_open()
+    }
+}
