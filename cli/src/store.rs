@@ -4,14 +4,14 @@ use std::sync::Arc;
 
 use clap::Args;
 use waypost::{
-    CheckpointRepository, EventsTable, MemoryRepository, PostgresOptions, PostgresRepository, SqliteOptions,
-    SqliteRepository, Target,
+    CheckpointRepository, EventsTable, MemoryRepository, MysqlOptions, MysqlRepository, PostgresOptions,
+    PostgresRepository, SqliteOptions, SqliteRepository, Target,
 };
 
 /// The store options every command takes.
 #[derive(Debug, Clone, Args)]
 pub struct StoreArgs {
-    /// The store: sqlite:PATH, postgres://… or memory:.
+    /// The store: sqlite:PATH, postgres://…, mysql://… or memory:.
     #[arg(long, env = "WAYPOST_URL", default_value = crate::DEFAULT_URL, global = true)]
     pub url: String,
     /// PostgreSQL schema of the checkpoint table.
@@ -57,6 +57,11 @@ pub async fn open_store(args: &StoreArgs) -> waypost::Result<Arc<dyn CheckpointR
                 ..PostgresOptions::default()
             };
             Arc::new(PostgresRepository::connect(url, options).await?)
+        }
+        Target::Mysql(url) => {
+            let options =
+                MysqlOptions { table: args.table.clone(), events_table: args.events(), ..MysqlOptions::default() };
+            Arc::new(MysqlRepository::connect(url, options).await?)
         }
         _ => return Err(waypost::Error::InvalidArgument { message: format!("unsupported url {}", args.url) }),
     })

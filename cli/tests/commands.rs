@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{code, json, postgres_url, run_waypost, text, Store};
+use common::{code, json, mysql_url, postgres_url, run_waypost, text, Store};
 use waypost::{ClaimsOptions, ItemStats};
 
 async fn every_command(store: Store) {
@@ -96,10 +96,18 @@ async fn every_command_on_postgres() {
     every_command(Store::postgres(&url, "cli").await).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_command_on_mysql() {
+    let Some(url) = mysql_url().await else { return };
+    every_command(Store::mysql(&url, "cli").await).await;
+}
+
 #[test]
 fn usage_errors_and_unreachable_stores_have_their_exit_codes() {
     assert_eq!(code(&run_waypost(&["frobnicate"], "")), 2);
-    assert_eq!(code(&run_waypost(&["status", "--url", "mysql://x/y"], "")), 2);
+    assert_eq!(code(&run_waypost(&["status", "--url", "redis://x/y"], "")), 2);
+    let mysql_refused = run_waypost(&["status", "--url", "mysql://root@127.0.0.1:1/test"], "");
+    assert_eq!(code(&mysql_refused), 3, "{}", String::from_utf8_lossy(&mysql_refused.stderr));
     assert_eq!(code(&run_waypost(&["status", "--url", "sqlite:/nonexistent/dir/x.db"], "")), 1);
     let bad_table = ["status", "--table", "bad-name", "--url", "postgres://postgres@127.0.0.1:1/postgres"];
     assert_eq!(code(&run_waypost(&bad_table, "")), 2, "names are checked before connecting");

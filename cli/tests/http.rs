@@ -10,7 +10,7 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 use waypost_cli::{router, ServeOptions};
 
-use common::{postgres_url, Store};
+use common::{mysql_url, postgres_url, Store};
 
 const HOSTILE: &str = "<script>alert(1)</script>";
 const HOSTILE_PATH: &str = "%3Cscript%3Ealert(1)%3C%2Fscript%3E";
@@ -130,6 +130,12 @@ async fn every_endpoint_on_sqlite() {
 async fn every_endpoint_on_postgres() {
     let Some(url) = postgres_url().await else { return };
     every_endpoint(Store::postgres(&url, "http").await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_endpoint_on_mysql() {
+    let Some(url) = mysql_url().await else { return };
+    every_endpoint(Store::mysql(&url, "http").await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

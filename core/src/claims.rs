@@ -423,7 +423,8 @@ pub(crate) fn is_current(record: Option<&ClaimRecord>, claim: &Claim) -> bool {
 }
 
 /// What a claim or a claim-holder's call does to a record, for the backends that keep
-/// the rules in Rust (memory, SQLite): they load the record, call this, store the result.
+/// the rules in Rust (memory, SQLite, MySQL): they load the record, call this, store the result.
+#[derive(Debug, Clone, Copy)]
 #[cfg_attr(not(feature = "_sqlite"), allow(dead_code))]
 pub(crate) enum Change<'a> {
     /// A worker asks to claim.

@@ -43,9 +43,15 @@ impl Identifier {
         format!("\"{}\"", self.0)
     }
 
+    /// The name in backquotes, MySQL's identifier quotes (safe: it contains none).
+    #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
+    pub(crate) fn backquoted(&self) -> String {
+        format!("`{}`", self.0)
+    }
+
     /// A derived name (an index name) that stays within the identifier limit: long
     /// bases are shortened and suffixed with a hash so two bases never collide.
-    #[cfg_attr(not(any(feature = "_sqlite", feature = "postgres")), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "_sqlite", feature = "postgres", feature = "mysql")), allow(dead_code))]
     pub(crate) fn derived(&self, suffix: &str) -> Identifier {
         let full = format!("{}_{suffix}", self.0);
         if full.len() <= MAX_IDENTIFIER_BYTES {

@@ -27,6 +27,7 @@
 //! | `sqlite` | yes | [`SqliteRepository`]: rusqlite with a bundled SQLite, on its own thread |
 //! | `sqlite-system` | no | the same backend linked to the system's shared libsqlite3: one SQLite per process beside another library that loads it (CPython's `sqlite3`) |
 //! | `postgres` | yes | [`PostgresRepository`]: a sqlx pool, plain TCP |
+//! | `mysql` | yes | `MysqlRepository`: MySQL 8 or MariaDB 10.6+ through a sqlx pool, plain TCP |
 //! | `conformance` | no | `waypost::conformance`: runs the shared JSON cases against any repository |
 //!
 //! [`MemoryRepository`] is always built.
@@ -46,17 +47,21 @@ mod lag;
 pub mod manager;
 mod open;
 mod options;
-#[cfg(any(feature = "_sqlite", feature = "postgres"))]
+#[cfg(any(feature = "_sqlite", feature = "postgres", feature = "mysql"))]
 mod origin;
+#[cfg(feature = "mysql")]
+mod placeholders;
 pub mod progress;
 mod repository;
-#[cfg(feature = "postgres")]
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 mod runtime;
 pub mod statement;
 pub mod time;
 pub mod transaction;
 
 pub use backends::memory::MemoryRepository;
+#[cfg(feature = "mysql")]
+pub use backends::mysql::MysqlRepository;
 #[cfg(feature = "postgres")]
 pub use backends::postgres::PostgresRepository;
 #[cfg(feature = "_sqlite")]
@@ -74,7 +79,7 @@ pub use error::{BoxError, Error, ErrorKind, Result};
 pub use ident::{Identifier, MAX_IDENTIFIER_BYTES};
 pub use manager::{ClaimManager, LeaseWatch, ManagerMode, ManagerOptions};
 pub use open::{open, parse_url, Target};
-pub use options::{EventsTable, PostgresOptions, SqliteOptions, DEFAULT_CHECKPOINT_TABLE};
+pub use options::{EventsTable, MysqlOptions, PostgresOptions, SqliteOptions, DEFAULT_CHECKPOINT_TABLE};
 pub use repository::{CheckpointRepository, CheckpointStore};
 pub use statement::{CheckpointStatement, StatementKind, StatementParam};
 pub use transaction::{SqlRow, SqlValue, Transaction};

@@ -13,6 +13,7 @@ use crate::repository::CheckpointRepository;
 /// | `memory:` | [`MemoryRepository`] |
 /// | `sqlite:PATH`, `sqlite://PATH` (`sqlite:///abs/path.db` is absolute) | [`SqliteRepository`](crate::SqliteRepository) with default options |
 /// | `postgres://…`, `postgresql://…` | [`PostgresRepository`](crate::PostgresRepository) with default options |
+/// | `mysql://…`, `mariadb://…` | `MysqlRepository` (feature `mysql`) with default options |
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -37,6 +38,8 @@ pub async fn open(url: &str) -> Result<Arc<dyn CheckpointRepository>> {
         Target::Postgres(url) => {
             Ok(Arc::new(crate::PostgresRepository::connect(url, crate::PostgresOptions::default()).await?))
         }
+        #[cfg(feature = "mysql")]
+        Target::Mysql(url) => Ok(Arc::new(crate::MysqlRepository::connect(url, crate::MysqlOptions::default()).await?)),
         #[allow(unreachable_patterns)]
         _ => Err(Error::invalid(format!("{} support is not compiled into this build of waypost", scheme(url)))),
     }
@@ -52,6 +55,8 @@ pub enum Target<'a> {
     Sqlite(&'a str),
     /// `postgres://…` or `postgresql://…`: the whole URL.
     Postgres(&'a str),
+    /// `mysql://…` or `mariadb://…`: the whole URL.
+    Mysql(&'a str),
 }
 
 fn scheme(url: &str) -> &str {
@@ -79,8 +84,11 @@ pub fn parse_url(url: &str) -> Result<Target<'_>> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return Ok(Target::Postgres(url));
     }
+    if url.starts_with("mysql://") || url.starts_with("mariadb://") {
+        return Ok(Target::Mysql(url));
+    }
     Err(Error::invalid(format!(
-        "unsupported repository url {:?}: expected memory:, sqlite:PATH or postgres://",
+        "unsupported repository url {:?}: expected memory:, sqlite:PATH, postgres:// or mysql://",
         scheme(url)
     )))
 }

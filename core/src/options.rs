@@ -121,11 +121,41 @@ impl Default for PostgresOptions {
     }
 }
 
+/// Options of `MysqlRepository` (MySQL 8 or MariaDB 10.6+). The database is the URL's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MysqlOptions {
+    /// Checkpoint table (default `projection_checkpoints`).
+    pub table: String,
+    /// Events table for lag queries; `None` makes lag metrics placeholders. Its `schema`
+    /// names another database on the same server.
+    pub events_table: Option<EventsTable>,
+    /// Create the checkpoint table if missing and add `position_token` to an older table
+    /// (default true).
+    pub create_schema: bool,
+    /// Most pooled connections (default 10).
+    pub max_connections: u32,
+    /// Longest wait for a connection, including connecting, before `Unavailable`
+    /// (default 5 s).
+    pub connect_timeout: Duration,
+}
+
+impl Default for MysqlOptions {
+    fn default() -> Self {
+        MysqlOptions {
+            table: DEFAULT_CHECKPOINT_TABLE.into(),
+            events_table: Some(EventsTable::default()),
+            create_schema: true,
+            max_connections: 10,
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
 /// An [`EventsTable`] whose names have been validated.
 #[derive(Debug, Clone)]
-#[cfg_attr(not(any(feature = "_sqlite", feature = "postgres")), allow(dead_code))]
+#[cfg_attr(not(any(feature = "_sqlite", feature = "postgres", feature = "mysql")), allow(dead_code))]
 pub(crate) struct EventsNames {
-    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
     pub schema: Option<Identifier>,
     pub table: Identifier,
     pub event_id: Identifier,
@@ -135,7 +165,7 @@ pub(crate) struct EventsNames {
 }
 
 impl EventsTable {
-    #[cfg_attr(not(any(feature = "_sqlite", feature = "postgres")), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "_sqlite", feature = "postgres", feature = "mysql")), allow(dead_code))]
     pub(crate) fn validate(&self) -> Result<EventsNames> {
         Ok(EventsNames {
             schema: self.schema.as_deref().map(|s| Identifier::new("events schema", s)).transpose()?,

@@ -5,7 +5,8 @@
 //!
 //! The text is the repository's own UPSERT (same table, same semantics, counting one
 //! event); the placeholders are the store's: `$1 … $6` on PostgreSQL, `?1 … ?6` on
-//! SQLite (numbered, bound by position). Parameters are always bound, never pasted.
+//! SQLite (numbered, bound by position), `?` on MySQL (positional: the parameters list
+//! the time three times, as the statement uses it). Parameters are always bound, never pasted.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;

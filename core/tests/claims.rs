@@ -1,5 +1,5 @@
 //! The claims ledger: every shared claims case (`tests/conformance/claims`) on the
-//! memory, SQLite and PostgreSQL repositories, then races between tasks on one ledger.
+//! memory, SQLite, PostgreSQL and MySQL repositories, then races between tasks on one ledger.
 
 mod support;
 
@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use waypost::conformance::{load_cases, run_claims_case, Case};
 use waypost::{
-    CheckpointRepository, ClaimLedger, ClaimsOptions, ErrorKind, ItemStats, MemoryRepository, PostgresOptions,
-    PostgresRepository, SqliteOptions, SqliteRepository,
+    CheckpointRepository, ClaimLedger, ClaimsOptions, ErrorKind, ItemStats, MemoryRepository, MysqlOptions,
+    MysqlRepository, PostgresOptions, PostgresRepository, SqliteOptions, SqliteRepository,
 };
 
 fn cases() -> Vec<Case> {
@@ -25,16 +25,14 @@ fn cases() -> Vec<Case> {
 async fn run_all<F, Fut>(backend: &str, mut open: F)
 where
     F: FnMut(String) -> Fut,
-    Fut: std::future::Future<Output = (Arc<dyn CheckpointRepository>, Option<support::Scratch>)>,
+    Fut: std::future::Future<Output = (Arc<dyn CheckpointRepository>, support::Space)>,
 {
     let mut failures = Vec::new();
     for case in cases().into_iter().filter(|c| c.applies_to(backend)) {
         let (repo, scratch) = open(case.id.clone()).await;
         let outcome = run_claims_case(&case, repo.clone()).await;
         repo.close().await.expect("close");
-        if let Some(scratch) = scratch {
-            scratch.drop_schema().await;
-        }
+        scratch.drop().await;
         match outcome {
             Ok(()) => println!("{backend} {} ok: {}", case.id, case.title),
             Err(e) => failures.push(e),
@@ -45,7 +43,10 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_claims_conform() {
-    run_all("memory", |_| async { (Arc::new(MemoryRepository::new()) as Arc<dyn CheckpointRepository>, None) }).await;
+    run_all("memory", |_| async {
+        (Arc::new(MemoryRepository::new()) as Arc<dyn CheckpointRepository>, support::Space::None)
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -55,7 +56,7 @@ async fn sqlite_claims_conform() {
         let path = dir.path().join(format!("{id}.db"));
         async move {
             let repo = SqliteRepository::open(path, SqliteOptions::default()).await.expect("open sqlite");
-            (Arc::new(repo) as Arc<dyn CheckpointRepository>, None)
+            (Arc::new(repo) as Arc<dyn CheckpointRepository>, support::Space::None)
         }
     })
     .await;
@@ -81,7 +82,31 @@ async fn postgres_claims_conform() {
         let url = url.clone();
         async move {
             let (repo, scratch) = postgres_repo(&url, &format!("claims_{id}")).await;
-            (repo, Some(scratch))
+            (repo, support::Space::Postgres(scratch))
+        }
+    })
+    .await;
+}
+
+async fn mysql_repo(url: &str, id: &str) -> (Arc<dyn CheckpointRepository>, support::MysqlScratch) {
+    let scratch = support::MysqlScratch::new(url, id).await;
+    let options = MysqlOptions { max_connections: 8, ..MysqlOptions::default() };
+    let repo = MysqlRepository::connect(&scratch.url, options).await.expect("connect mysql");
+    (Arc::new(repo), scratch)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_claims_conform() {
+    let Some(url) = support::mysql_url().await else {
+        let skipped = cases().iter().filter(|c| c.applies_to("mysql")).count();
+        println!("mysql: {skipped} cases SKIPPED, none ran (no server)");
+        return;
+    };
+    run_all("mysql", |id| {
+        let url = url.clone();
+        async move {
+            let (repo, scratch) = mysql_repo(&url, &format!("claims_{id}")).await;
+            (repo, support::Space::Mysql(scratch))
         }
     })
     .await;
@@ -134,6 +159,15 @@ async fn tasks_racing_on_postgres_complete_each_item_once() {
     race(repo.clone().claims(ClaimsOptions::default()).unwrap()).await;
     repo.close().await.unwrap();
     scratch.drop_schema().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_racing_on_mysql_complete_each_item_once() {
+    let Some(url) = support::mysql_url().await else { return };
+    let (repo, scratch) = mysql_repo(&url, "claims_race").await;
+    race(repo.clone().claims(ClaimsOptions::default()).unwrap()).await;
+    repo.close().await.unwrap();
+    scratch.drop_database().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

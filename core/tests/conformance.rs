@@ -1,5 +1,5 @@
 //! Runs every shared conformance case (`tests/conformance/cases`) against the memory,
-//! SQLite and PostgreSQL repositories.
+//! SQLite, PostgreSQL and MySQL repositories.
 
 mod support;
 
@@ -8,9 +8,11 @@ use std::sync::Arc;
 
 use waypost::conformance::{load_cases, run_case_in, Case};
 use waypost::{
-    CheckpointRepository, EventsTable, MemoryRepository, PostgresOptions, PostgresRepository, SqliteOptions,
-    SqliteRepository,
+    CheckpointRepository, EventsTable, MemoryRepository, MysqlOptions, MysqlRepository, PostgresOptions,
+    PostgresRepository, SqliteOptions, SqliteRepository,
 };
+
+use support::Space as Scratch;
 
 fn cases() -> Vec<Case> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/conformance/cases");
@@ -28,7 +30,7 @@ fn events_table(case: &Case) -> Option<EventsTable> {
 async fn run_all<F, Fut>(backend: &str, mut open: F)
 where
     F: FnMut(Case) -> Fut,
-    Fut: std::future::Future<Output = (waypost::Result<Arc<dyn CheckpointRepository>>, Option<support::Scratch>)>,
+    Fut: std::future::Future<Output = (waypost::Result<Arc<dyn CheckpointRepository>>, Scratch)>,
 {
     let mut failures = Vec::new();
     let mut ran = 0;
@@ -37,8 +39,7 @@ where
         let (opened, scratch) = open(case.clone()).await;
         let outcome = match (opened, expected_open_error) {
             (Ok(repo), None) => {
-                let namespace = scratch.as_ref().map(|s| format!("\"{}\".", s.schema)).unwrap_or_default();
-                let r = run_case_in(&case, repo.clone(), &namespace).await;
+                let r = run_case_in(&case, repo.clone(), &scratch.namespace()).await;
                 repo.close().await.expect("close");
                 r
             }
@@ -46,9 +47,7 @@ where
             (Err(e), _) => Err(format!("{}: opening failed: {e}", case.id)),
             (Ok(_), Some(kind)) => Err(format!("{}: opening should fail with {kind}", case.id)),
         };
-        if let Some(scratch) = scratch {
-            scratch.drop_schema().await;
-        }
+        scratch.drop().await;
         ran += 1;
         match outcome {
             Ok(()) => println!("{backend} {} ok: {}", case.id, case.title),
@@ -63,7 +62,7 @@ where
 async fn memory_conforms() {
     run_all("memory", |_case| async {
         let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
-        (Ok(repo), None)
+        (Ok(repo), Scratch::None)
     })
     .await;
 }
@@ -84,7 +83,7 @@ async fn sqlite_with(tuned: bool) {
             }
             let opened =
                 SqliteRepository::open(path, options).await.map(|r| Arc::new(r) as Arc<dyn CheckpointRepository>);
-            (opened, None)
+            (opened, Scratch::None)
         }
     })
     .await;
@@ -126,7 +125,32 @@ async fn postgres_conforms() {
             }
             let opened =
                 PostgresRepository::connect(&url, options).await.map(|r| Arc::new(r) as Arc<dyn CheckpointRepository>);
-            (opened, Some(scratch))
+            (opened, Scratch::Postgres(scratch))
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_conforms() {
+    let Some(url) = support::mysql_url().await else {
+        let skipped = cases().iter().filter(|c| c.applies_to("mysql")).count();
+        println!("mysql: {skipped} cases SKIPPED, none ran (no server)");
+        return;
+    };
+    run_all("mysql", |case| {
+        let url = url.clone();
+        async move {
+            let scratch = support::MysqlScratch::new(&url, &case.id).await;
+            let mut options =
+                MysqlOptions { events_table: events_table(&case), max_connections: 8, ..MysqlOptions::default() };
+            if let Some(t) = &case.repository.table {
+                options.table = t.clone();
+            }
+            let opened = MysqlRepository::connect(&scratch.url, options)
+                .await
+                .map(|r| Arc::new(r) as Arc<dyn CheckpointRepository>);
+            (opened, Scratch::Mysql(scratch))
         }
     })
     .await;

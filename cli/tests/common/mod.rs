@@ -1,4 +1,4 @@
-//! Helpers of the CLI tests: stores with known contents on SQLite and PostgreSQL, and
+//! Helpers of the CLI tests: stores with known contents on SQLite, PostgreSQL and MySQL, and
 //! running the `waypost` binary.
 #![allow(dead_code, unused_imports)]
 
@@ -8,9 +8,10 @@ mod support;
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 
-pub use support::{postgres_url, Scratch};
+pub use support::{mysql_url, postgres_url, MysqlScratch, Scratch, Space};
 use waypost::{
-    CheckpointRepository, EventsTable, NewEvent, PostgresOptions, PostgresRepository, SqliteOptions, SqliteRepository,
+    CheckpointRepository, EventsTable, MysqlOptions, MysqlRepository, NewEvent, PostgresOptions, PostgresRepository,
+    SqliteOptions, SqliteRepository,
 };
 
 pub const WAYPOST: &str = env!("CARGO_BIN_EXE_waypost");
@@ -20,7 +21,7 @@ pub struct Store {
     pub repo: Arc<dyn CheckpointRepository>,
     pub args: Vec<String>,
     _dir: Option<tempfile::TempDir>,
-    scratch: Option<Scratch>,
+    scratch: Space,
 }
 
 impl Store {
@@ -30,7 +31,7 @@ impl Store {
         let options = SqliteOptions { events_table: Some(EventsTable::default()), ..SqliteOptions::default() };
         let repo = Arc::new(SqliteRepository::open(&path, options).await.unwrap());
         let args = vec!["--url".into(), format!("sqlite:{}", path.display())];
-        Store { repo, args, _dir: Some(dir), scratch: None }
+        Store { repo, args, _dir: Some(dir), scratch: Space::None }
     }
 
     pub async fn postgres(url: &str, label: &str) -> Store {
@@ -38,7 +39,14 @@ impl Store {
         let options = PostgresOptions { schema: scratch.schema.clone(), ..PostgresOptions::default() };
         let repo = Arc::new(PostgresRepository::connect(url, options).await.unwrap());
         let args = vec!["--url".into(), url.to_owned(), "--schema".into(), scratch.schema.clone()];
-        Store { repo, args, _dir: None, scratch: Some(scratch) }
+        Store { repo, args, _dir: None, scratch: Space::Postgres(scratch) }
+    }
+
+    pub async fn mysql(url: &str, label: &str) -> Store {
+        let scratch = MysqlScratch::new(url, label).await;
+        let repo = Arc::new(MysqlRepository::connect(&scratch.url, MysqlOptions::default()).await.unwrap());
+        let args = vec!["--url".into(), scratch.url.clone()];
+        Store { repo, args, _dir: None, scratch: Space::Mysql(scratch) }
     }
 
     /// `events` events in the events table, and checkpoints at the given positions.
@@ -60,9 +68,7 @@ impl Store {
 
     pub async fn finish(self) {
         self.repo.close().await.unwrap();
-        if let Some(scratch) = self.scratch {
-            scratch.drop_schema().await;
-        }
+        self.scratch.drop().await;
     }
 }
 

@@ -4,9 +4,11 @@
 //! (`sql`, parameterised by dialect).
 
 pub mod memory;
+#[cfg(feature = "mysql")]
+pub mod mysql;
 #[cfg(feature = "postgres")]
 pub mod postgres;
-#[cfg(any(feature = "_sqlite", feature = "postgres"))]
+#[cfg(any(feature = "_sqlite", feature = "postgres", feature = "mysql"))]
 mod sql;
 #[cfg(feature = "_sqlite")]
 pub mod sqlite;
