@@ -1,6 +1,9 @@
 # waypost — `make demo` runs the stop-resume demo on an embedded SQLite file;
-# `make test` runs every check and suite (PostgreSQL found or started by
-# tests/support/with-postgres.sh); `make bench` prints the throughput figures.
+# `make test` runs every check and suite; `make bench` prints the throughput figures.
+# Every target that runs suites or benches (test, fuzz, bench*) runs them inside
+# tests/support/with-postgres.sh and tests/support/with-mysql.sh, which find or start a
+# PostgreSQL and a MySQL/MariaDB server and export WAYPOST_TEST_POSTGRES_URL and
+# WAYPOST_TEST_MYSQL_URL (see tests/support/README.md).
 
 CARGO ?= cargo
 DEMO_DB ?= .demo/waypost-demo.db
@@ -25,7 +28,7 @@ demo:
 	@echo '$$ waypost status' && target/debug/waypost status --url sqlite:$(DEMO_DB)
 
 test: lint check-features browser
-	tests/support/with-postgres.sh $(MAKE) --no-print-directory suites examples
+	tests/support/with-postgres.sh tests/support/with-mysql.sh $(MAKE) --no-print-directory suites examples
 
 # Headless Chromium for the dashboard test (Debian's package), installed when missing.
 browser:
@@ -41,6 +44,7 @@ check-features:
 	$(CARGO) check --quiet -p waypost --no-default-features --features sqlite
 	$(CARGO) check --quiet -p waypost --no-default-features --features sqlite-system
 	$(CARGO) check --quiet -p waypost --no-default-features --features postgres
+	$(CARGO) check --quiet -p waypost --no-default-features --features mysql
 
 suites: python node
 	$(CARGO) test --workspace --all-features
@@ -83,7 +87,7 @@ python-exit-check:
 # (WAYPOST_FUZZ_CASES unset), here with FUZZ_CASES cases per method and backend (about
 # 20x); WAYPOST_FUZZ_SEED picks other inputs. Counts land in .demo/fuzz-counts-*.txt.
 fuzz: python node
-	tests/support/with-postgres.sh $(MAKE) --no-print-directory fuzz-suites
+	tests/support/with-postgres.sh tests/support/with-mysql.sh $(MAKE) --no-print-directory fuzz-suites
 
 fuzz-suites:
 	WAYPOST_FUZZ_CASES=$(FUZZ_CASES) $(CARGO) test -p waypost --all-features --test fuzz
@@ -97,12 +101,12 @@ examples:
 	$(MAKE) --no-print-directory demo
 
 bench:
-	tests/support/with-postgres.sh $(CARGO) bench -p waypost --bench throughput
+	tests/support/with-postgres.sh tests/support/with-mysql.sh $(CARGO) bench -p waypost --bench throughput
 
 # Claims per second for 1 and 4 worker processes on SQLite and PostgreSQL.
 bench-claims:
 	$(CARGO) build --release --quiet -p waypost-examples --bin claimer
-	tests/support/with-postgres.sh tests/support/bench-claims.sh
+	tests/support/with-postgres.sh tests/support/with-mysql.sh tests/support/bench-claims.sh
 
 # The Node package: npm ci (the napi CLI and nothing else), the addon built by napi, and
 # its generated loader and typings unchanged from what is committed.
@@ -122,15 +126,15 @@ node-test:
 bench-node:
 	cd bindings-node/bench && npm install --no-audit --no-fund --loglevel=error
 	cd bindings-node && npm ci --no-audit --no-fund --loglevel=error && npm run build:release --silent
-	tests/support/with-postgres.sh node bindings-node/bench/compare.mjs
+	tests/support/with-postgres.sh tests/support/with-mysql.sh node bindings-node/bench/compare.mjs
 	cd bindings-node && npm run build --silent
 
 # waypost beside eventsource-py 0.8.1 (installed into .venv for this only), release build.
 bench-python: $(VENV)/.installed
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r bindings-python/requirements-bench.txt
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/maturin develop -q --release
-	tests/support/with-postgres.sh $(PYTHON) bindings-python/bench/compare_eventsource.py
-	tests/support/with-postgres.sh $(PYTHON) bindings-python/bench/strategies.py
+	tests/support/with-postgres.sh tests/support/with-mysql.sh $(PYTHON) bindings-python/bench/compare_eventsource.py
+	tests/support/with-postgres.sh tests/support/with-mysql.sh $(PYTHON) bindings-python/bench/strategies.py
 
 clean:
 	rm -rf .demo $(VENV)

@@ -1,7 +1,9 @@
 // PostgreSQL for the Node suites: WAYPOST_TEST_POSTGRES_URL, else 127.0.0.1:5432
 // (`make test` starts a throwaway cluster when neither exists). A database of this run's
 // own is created and dropped at exit; each case uses a schema of its own inside it.
-// Without a server the PostgreSQL tests are skipped, and under CI=true that is a failure.
+// MySQL/MariaDB likewise: WAYPOST_TEST_MYSQL_URL, else root@127.0.0.1:3306/test, a database
+// of this run's own, and freshMysqlDatabase() for a database per case (a MySQL schema is
+// a database). Without a server those tests are skipped, and under CI=true that is a failure.
 import { execFileSync } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs'
@@ -38,6 +40,100 @@ export function postgresDatabase() {
   parsed.pathname = `/${database}`
   cached = { skip: false, url: parsed.toString() }
   return cached
+}
+
+const MYSQL_LOCAL = 'mysql://root@127.0.0.1:3306/test'
+const hex12 = () => randomUUID().replaceAll('-', '').slice(0, 12)
+
+let mysqlClient
+/** The mariadb client, else mysql; null when neither is installed. */
+function findMysqlClient() {
+  if (mysqlClient !== undefined) return mysqlClient
+  mysqlClient = null
+  for (const name of ['mariadb', 'mysql']) {
+    try {
+      execFileSync(name, ['--version'], { stdio: 'ignore', timeout: 10000 })
+      mysqlClient = name
+      break
+    } catch { /* not installed */ }
+  }
+  return mysqlClient
+}
+
+/**
+ * Runs `sql` over TCP on the server of `url`, in `database` if given (not the URL's own);
+ * the password travels in MYSQL_PWD and option files are not read.
+ */
+function mysql(url, sql, database) {
+  const parsed = new URL(url)
+  const env = { ...process.env }
+  delete env.MYSQL_PWD
+  if (parsed.password) env.MYSQL_PWD = decodeURIComponent(parsed.password)
+  const args = [
+    '--no-defaults', '--protocol=TCP', '--connect-timeout=5',
+    '-h', parsed.hostname.replace(/^\[(.*)\]$/, '$1') || 'localhost',
+    '-P', parsed.port || '3306',
+    '-u', decodeURIComponent(parsed.username) || 'root',
+    ...(database ? ['-D', database] : []),
+    '-N', '-B', '-e', sql,
+  ]
+  return execFileSync(findMysqlClient() ?? 'mariadb', args, { env, stdio: ['ignore', 'pipe', 'pipe'], timeout: 30000 })
+}
+
+function withDatabase(url, database) {
+  const parsed = new URL(url)
+  parsed.pathname = `/${database}`
+  return parsed.toString()
+}
+
+let mysqlCached
+/** A MySQL/MariaDB database of this run's own, dropped at exit: `{ skip: false, url }`, or `{ skip: reason }`. */
+export function mysqlDatabase() {
+  if (mysqlCached) return mysqlCached
+  const url = process.env.WAYPOST_TEST_MYSQL_URL || MYSQL_LOCAL
+  let problem
+  if (!findMysqlClient()) {
+    problem = 'neither the mariadb nor the mysql client is installed'
+  } else {
+    try {
+      mysql(url, 'select 1', decodeURIComponent(new URL(url).pathname.slice(1)))
+    } catch (err) {
+      problem = `no MySQL/MariaDB server answers (${String(err.stderr ?? err.message).trim().slice(0, 200)})`
+    }
+  }
+  if (problem) {
+    if (process.env.CI === 'true') throw new Error(`CI=true but ${problem}`)
+    mysqlCached = { skip: `${problem}; set WAYPOST_TEST_MYSQL_URL` }
+    return mysqlCached
+  }
+  const database = `waypost_node_${hex12()}`
+  mysql(url, `CREATE DATABASE ${database}`)
+  process.on('exit', () => {
+    try { mysql(url, `DROP DATABASE IF EXISTS ${database}`) } catch { /* best effort */ }
+  })
+  mysqlCached = { skip: false, url: withDatabase(url, database) }
+  return mysqlCached
+}
+
+const freshMysql = []
+/**
+ * A URL to a new MySQL/MariaDB database of its own (`wp_<12 hex>`) on the run's server,
+ * dropped at process exit. Check `mysqlDatabase().skip` first: without a server this throws.
+ */
+export function freshMysqlDatabase() {
+  const run = mysqlDatabase()
+  if (run.skip) throw new Error(`no MySQL/MariaDB database: ${run.skip}`)
+  const database = `wp_${hex12()}`
+  mysql(run.url, `CREATE DATABASE ${database}`)
+  if (freshMysql.length === 0) {
+    process.on('exit', () => {
+      for (const name of freshMysql) {
+        try { mysql(run.url, `DROP DATABASE IF EXISTS ${name}`) } catch { /* best effort */ }
+      }
+    })
+  }
+  freshMysql.push(database)
+  return withDatabase(run.url, database)
 }
 
 /** camelCase to the cases' snake_case. */

@@ -19,35 +19,13 @@
 # restart keeps the port. As root, initdb and pg_ctl run as the `postgres` user
 # (`runuser -u postgres --`), and DIR is made accessible to it. initdb and pg_ctl come
 # from PATH or the newest /usr/lib/postgresql/*/bin. Progress goes to stderr; only
-# `create` writes to stdout.
+# `create` writes to stdout. Shared helpers (find_pg_bin, as_pg, free_port, ...) are in
+# tests/support/lib.sh.
 set -euo pipefail
 
 readonly ME="pg-throwaway.sh"
-say() { printf '%s: %s\n' "$ME" "$*" >&2; }
-is_root() { [[ "$(id -u)" -eq 0 ]]; }
-
-PG_BIN=""
-find_pg_bin() {
-    local initdb pg_ctl d
-    initdb="$(command -v initdb 2>/dev/null || true)"
-    pg_ctl="$(command -v pg_ctl 2>/dev/null || true)"
-    if [[ -n "$initdb" && -n "$pg_ctl" ]]; then
-        # /usr/local/bin may hold symlinks: use the directory the binaries live in.
-        initdb="$(readlink -f -- "$initdb")"
-        pg_ctl="$(readlink -f -- "$pg_ctl")"
-        if [[ "$(dirname -- "$initdb")" == "$(dirname -- "$pg_ctl")" ]]; then
-            PG_BIN="$(dirname -- "$initdb")"
-            return 0
-        fi
-    fi
-    while IFS= read -r d; do
-        if [[ -x "$d/initdb" && -x "$d/pg_ctl" ]]; then
-            PG_BIN="$d"
-            return 0
-        fi
-    done < <(compgen -G '/usr/lib/postgresql/*/bin' | sort -rV)
-    return 1
-}
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
 # Why no cluster can be made here (empty when one can).
 problem() {
@@ -60,25 +38,6 @@ problem() {
     elif is_root && ! id -u postgres >/dev/null 2>&1; then
         echo "running as root but there is no postgres user"
     fi
-}
-
-# Runs a server binary in DIR (as the postgres user when root).
-as_pg() {
-    local dir="$1"
-    shift
-    if is_root; then
-        (cd "$dir" && runuser -u postgres -- "$@")
-    else
-        (cd "$dir" && "$@")
-    fi
-}
-
-free_port() {
-    python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()'
 }
 
 show_log() {
@@ -109,16 +68,7 @@ create() {
     why="$(problem)"
     [[ -z "$why" ]] || { say "$why"; exit 3; }
     find_pg_bin
-    dir="$(mktemp -d "${TMPDIR:-/tmp}/waypost-pgt.XXXXXX")"
-    if is_root; then
-        chown postgres: "$dir"
-        if ! runuser -u postgres -- test -w "$dir"; then
-            # e.g. TMPDIR below /root: unreachable for postgres; use /tmp.
-            rm -rf -- "$dir"
-            dir="$(mktemp -d /tmp/waypost-pgt.XXXXXX)"
-            chown postgres: "$dir"
-        fi
-    fi
+    dir="$(pg_temp_dir waypost-pgt)"
     if ! as_pg "$dir" "$PG_BIN/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C --no-sync \
         >"$dir/initdb.log" 2>&1; then
         say "initdb failed:"

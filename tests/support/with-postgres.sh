@@ -24,6 +24,8 @@
 # Requires psql (to check servers) and, for step 3, python3 or bash's
 # /dev/tcp to pick a free port.
 #
+# Shared helpers (free_port, find_pg_bin, as_pg, ...) are in tests/support/lib.sh.
+#
 # Internal override (for testing this script): WAYPOST_TEST_POSTGRES_LOCAL_URL
 # replaces the URL probed in step 2.
 set -euo pipefail
@@ -31,7 +33,8 @@ set -euo pipefail
 readonly ME="with-postgres.sh"
 readonly LOCAL_URL="${WAYPOST_TEST_POSTGRES_LOCAL_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 
-say() { printf '%s: %s\n' "$ME" "$*" >&2; }
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
 if [[ $# -eq 0 ]]; then
     say "usage: tests/support/with-postgres.sh CMD [ARGS...]"
@@ -45,29 +48,15 @@ reachable() {
     PGCONNECT_TIMEOUT=5 psql -X -w "$1" -Atqc 'select 1' >/dev/null 2>&1
 }
 
-is_root() { [[ "$(id -u)" -eq 0 ]]; }
-
 # ---------------------------------------------------------------- step 3 ---
 PG_TMP=""    # temp dir of the throwaway cluster, if one was created
-PG_BIN=""    # directory holding initdb and pg_ctl
-
-# Run a PostgreSQL server binary; as root, run it as the postgres user (initdb
-# and pg_ctl refuse to run as root). cd into the temp dir so the postgres user
-# never needs access to the caller's working directory.
-as_pg() {
-    if is_root; then
-        (cd "$PG_TMP" && runuser -u postgres -- "$@")
-    else
-        (cd "$PG_TMP" && "$@")
-    fi
-}
 
 cleanup() {
     if [[ -n "$PG_TMP" && -d "$PG_TMP" ]]; then
         # postmaster.pid exists from the moment the server starts, even if
         # we are interrupted while pg_ctl start is still waiting.
         if [[ -f "$PG_TMP/data/postmaster.pid" ]]; then
-            as_pg "$PG_BIN/pg_ctl" -D "$PG_TMP/data" -m fast -w -t 60 stop \
+            as_pg "$PG_TMP" "$PG_BIN/pg_ctl" -D "$PG_TMP/data" -m fast -w -t 60 stop \
                 >/dev/null 2>&1 || say "warning: could not stop the throwaway cluster"
         fi
         rm -rf -- "$PG_TMP" || true
@@ -76,56 +65,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-# Set PG_BIN to a directory containing both initdb and pg_ctl.
-find_pg_bin() {
-    local initdb pg_ctl d
-    initdb="$(command -v initdb 2>/dev/null || true)"
-    pg_ctl="$(command -v pg_ctl 2>/dev/null || true)"
-    if [[ -n "$initdb" && -n "$pg_ctl" && "$(dirname -- "$initdb")" == "$(dirname -- "$pg_ctl")" ]]; then
-        PG_BIN="$(dirname -- "$initdb")"
-        return 0
-    fi
-    # Newest versioned install first (sort -V so that 10 > 9).
-    while IFS= read -r d; do
-        if [[ -x "$d/initdb" && -x "$d/pg_ctl" ]]; then
-            PG_BIN="$d"
-            return 0
-        fi
-    done < <(compgen -G '/usr/lib/postgresql/*/bin' | sort -rV)
-    return 1
-}
-
-install_postgresql() {
-    if ! is_root || ! command -v apt-get >/dev/null 2>&1; then
-        say "initdb/pg_ctl not found (not installing: needs root and apt-get)"
-        return 1
-    fi
-    say "initdb/pg_ctl not found; installing the Debian package postgresql"
-    apt-get update -qq >&2 || { say "apt-get update failed"; return 1; }
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2 ||
-        { say "installing postgresql failed"; return 1; }
-}
-
-free_port() {
-    local p i
-    if command -v python3 >/dev/null 2>&1; then
-        python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()' && return 0
-    fi
-    # Fallback: random high ports until one refuses connections.
-    for ((i = 0; i < 50; i++)); do
-        p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-            echo "$p"
-            return 0
-        fi
-    done
-    return 1
-}
 
 ensure_postgres_user() {
     id -u postgres >/dev/null 2>&1 && return 0
@@ -139,7 +78,7 @@ start_throwaway() {
     local port
 
     if ! find_pg_bin; then
-        install_postgresql || return 1
+        apt_install postgresql "initdb/pg_ctl" || return 1
         find_pg_bin || { say "initdb/pg_ctl still not found after installing"; return 1; }
     fi
     if is_root; then
@@ -148,24 +87,15 @@ start_throwaway() {
     fi
     port="$(free_port)" || { say "could not find a free loopback port"; return 1; }
 
-    PG_TMP="$(mktemp -d "${TMPDIR:-/tmp}/waypost-pg.XXXXXX")" || return 1
-    if is_root; then
-        chown postgres: "$PG_TMP" || return 1
-        if ! runuser -u postgres -- test -w "$PG_TMP"; then
-            # e.g. TMPDIR below /root: not reachable by postgres; use /tmp.
-            rm -rf -- "$PG_TMP"
-            PG_TMP="$(mktemp -d /tmp/waypost-pg.XXXXXX)" || return 1
-            chown postgres: "$PG_TMP" || return 1
-        fi
-    fi
+    PG_TMP="$(pg_temp_dir waypost-pg)" || { PG_TMP=""; return 1; }
 
-    if ! as_pg "$PG_BIN/initdb" -D "$PG_TMP/data" -U postgres --auth=trust \
+    if ! as_pg "$PG_TMP" "$PG_BIN/initdb" -D "$PG_TMP/data" -U postgres --auth=trust \
             -E UTF8 --locale=C --no-sync >"$PG_TMP/initdb.log" 2>&1; then
         say "initdb failed:"
         cat "$PG_TMP/initdb.log" >&2 || true
         return 1
     fi
-    if ! as_pg "$PG_BIN/pg_ctl" -D "$PG_TMP/data" -w -t 60 -l "$PG_TMP/log" \
+    if ! as_pg "$PG_TMP" "$PG_BIN/pg_ctl" -D "$PG_TMP/data" -w -t 60 -l "$PG_TMP/log" \
             -o "-c listen_addresses=127.0.0.1 -p $port -k '$PG_TMP' -c fsync=off" \
             start >"$PG_TMP/pg_ctl.log" 2>&1; then
         say "pg_ctl start failed:"
@@ -197,7 +127,7 @@ if [[ -n "${WAYPOST_TEST_POSTGRES_URL:-}" ]]; then
     URL="$WAYPOST_TEST_POSTGRES_URL"
     # Echo the URL only if it is password-less and on loopback; otherwise it
     # may carry a secret or name another host.
-    if [[ "$URL" =~ ^postgres(ql)?://[A-Za-z0-9_.-]+@(127\.0\.0\.1|localhost|\[::1\])(:[0-9]+)?(/[A-Za-z0-9_.-]*)?$ ]]; then
+    if loopback_url 'postgres(ql)?' "$URL"; then
         say "using PostgreSQL server $URL (from WAYPOST_TEST_POSTGRES_URL)"
     else
         say "using the PostgreSQL server given in WAYPOST_TEST_POSTGRES_URL"
