@@ -176,6 +176,9 @@ export interface ClaimStats {
   failed: number
 }
 
+/** Prepares a MySQL / MariaDB repository; it connects on the first call. */
+export declare function connectMysql(url: string, options?: MysqlOptions | undefined | null): Promise<NativeRepository>
+
 /** Prepares a PostgreSQL repository; it connects on the first call. */
 export declare function connectPostgres(url: string, options?: PostgresOptions | undefined | null): Promise<NativeRepository>
 
@@ -263,6 +266,15 @@ export interface ManagerOptions {
   table?: string
 }
 
+/** Options of `MysqlCheckpointRepository.connect`. */
+export interface MysqlOptions {
+  table?: string
+  events?: EventsTableOptions
+  createSchema?: boolean
+  poolSize?: number
+  connectTimeoutMs?: number
+}
+
 /**
  * An event to append: its id, type, and time (now when absent): a `Date`, or ISO 8601
  * text when microseconds matter.
@@ -310,7 +322,7 @@ export interface ProgressOptions {
   stallAfterMs?: number
 }
 
-/** Which class a URL opens: `"memory"`, `"sqlite"` or `"postgres"`. */
+/** Which class a URL opens: `"memory"`, `"sqlite"`, `"postgres"` or `"mysql"`. */
 export declare function repositoryKind(url: string): string
 
 /**

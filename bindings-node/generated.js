@@ -840,6 +840,7 @@ module.exports.NativeLedger = nativeBinding.NativeLedger
 module.exports.NativeManager = nativeBinding.NativeManager
 module.exports.NativeRepository = nativeBinding.NativeRepository
 module.exports.NativeTransaction = nativeBinding.NativeTransaction
+module.exports.connectMysql = nativeBinding.connectMysql
 module.exports.connectPostgres = nativeBinding.connectPostgres
 module.exports.forwardWarnings = nativeBinding.forwardWarnings
 module.exports.openSqlite = nativeBinding.openSqlite

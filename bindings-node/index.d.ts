@@ -7,6 +7,7 @@ import type {
   NewEventInput,
   SqliteOptions,
   PostgresOptions,
+  MysqlOptions,
   EventsTableOptions,
   Progress as NativeProgress,
   ProgressOptions,
@@ -14,7 +15,7 @@ import type {
   HealthVerdict as NativeHealthVerdict,
 } from './generated'
 
-export type { NewEventInput, SqliteOptions, PostgresOptions, EventsTableOptions, ProgressOptions, HealthOptions }
+export type { NewEventInput, SqliteOptions, PostgresOptions, MysqlOptions, EventsTableOptions, ProgressOptions, HealthOptions }
 
 /** Missing values are `null`. */
 type Nullable<T> = { [K in keyof T]-?: undefined extends T[K] ? Exclude<T[K], undefined> | null : T[K] }
@@ -157,7 +158,13 @@ export declare class PostgresCheckpointRepository extends CheckpointRepository {
   static connect(url: string, options?: PostgresOptions | null): Promise<PostgresCheckpointRepository>
 }
 
-/** Opens `memory:`, `sqlite:PATH` or `postgres://…` with default options. */
+/** Checkpoints in MySQL 8 or MariaDB 10.6+, in the database the URL names; connects on the first call. */
+export declare class MysqlCheckpointRepository extends CheckpointRepository {
+  /** @example const repo = await MysqlCheckpointRepository.connect('mysql://app@db/app') */
+  static connect(url: string, options?: MysqlOptions | null): Promise<MysqlCheckpointRepository>
+}
+
+/** Opens `memory:`, `sqlite:PATH`, `postgres://…` or `mysql://…` with default options. */
 export declare function openRepository(url: string): Promise<CheckpointRepository>
 
 export interface CheckpointManagerOptions {

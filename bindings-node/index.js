@@ -131,7 +131,7 @@ const NATIVE = Symbol('native')
 class CheckpointRepository {
   constructor(handle) {
     if (!(handle instanceof native.NativeRepository)) {
-      throw new TypeError('use InMemoryCheckpointRepository, SqliteCheckpointRepository.open or PostgresCheckpointRepository.connect')
+      throw new TypeError('use InMemoryCheckpointRepository, SqliteCheckpointRepository.open, PostgresCheckpointRepository.connect or MysqlCheckpointRepository.connect')
     }
     this[NATIVE] = handle
   }
@@ -311,6 +311,14 @@ class PostgresCheckpointRepository extends CheckpointRepository {
   }
 }
 
+/** Checkpoints in MySQL 8 or MariaDB 10.6+, in the database the URL names; connects on
+ * the first call. */
+class MysqlCheckpointRepository extends CheckpointRepository {
+  static async connect(url, opts) {
+    return new MysqlCheckpointRepository(await call(() => native.connectMysql(url, options(opts))))
+  }
+}
+
 /** Per-item work claims for one worker (the checkpoint-resume pattern for files and
  * queues): each item is processed by one live worker at a time, retried up to
  * `maxRetries` times, and taken over when a worker dies and its lease runs out. Leases
@@ -321,7 +329,7 @@ class CheckpointManager extends EventEmitter {
   constructor(store, opts) {
     super()
     if (!(store instanceof CheckpointRepository)) {
-      throw new TypeError('store must be a waypost repository (InMemoryCheckpointRepository, SqliteCheckpointRepository, PostgresCheckpointRepository)')
+      throw new TypeError('store must be a waypost repository (InMemoryCheckpointRepository, SqliteCheckpointRepository, PostgresCheckpointRepository, MysqlCheckpointRepository)')
     }
     this[NATIVE] = now(() => new native.NativeManager(store[NATIVE], options(opts)))
   }
@@ -421,11 +429,12 @@ class ClaimLedger {
   }
 }
 
-/** Opens `memory:`, `sqlite:PATH` or `postgres://…` with default options. */
+/** Opens `memory:`, `sqlite:PATH`, `postgres://…` or `mysql://…` with default options. */
 async function openRepository(url) {
   const kind = await call(() => native.repositoryKind(url))
   if (kind === 'memory') return new InMemoryCheckpointRepository()
   if (kind === 'sqlite') return SqliteCheckpointRepository.open(url)
+  if (kind === 'mysql') return MysqlCheckpointRepository.connect(url)
   return PostgresCheckpointRepository.connect(url)
 }
 
@@ -433,6 +442,7 @@ module.exports.CheckpointRepository = CheckpointRepository
 module.exports.InMemoryCheckpointRepository = InMemoryCheckpointRepository
 module.exports.SqliteCheckpointRepository = SqliteCheckpointRepository
 module.exports.PostgresCheckpointRepository = PostgresCheckpointRepository
+module.exports.MysqlCheckpointRepository = MysqlCheckpointRepository
 module.exports.openRepository = openRepository
 module.exports.CheckpointManager = CheckpointManager
 module.exports.ClaimLedger = ClaimLedger

@@ -37,6 +37,16 @@ pub struct PostgresOptions {
     pub connect_timeout_ms: Option<f64>,
 }
 
+/// Options of `MysqlCheckpointRepository.connect`.
+#[napi(object)]
+pub struct MysqlOptions {
+    pub table: Option<String>,
+    pub events: Option<EventsTableOptions>,
+    pub create_schema: Option<bool>,
+    pub pool_size: Option<u32>,
+    pub connect_timeout_ms: Option<f64>,
+}
+
 pub(crate) fn events_table(options: Option<EventsTableOptions>) -> Result<Option<EventsTable>> {
     let Some(o) = options else { return Ok(Some(EventsTable::default())) };
     let mut table = EventsTable::default();

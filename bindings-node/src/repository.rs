@@ -15,7 +15,7 @@ use waypost::{
 
 use crate::convert::{event_id, position, seconds};
 use crate::errors::{invalid, to_js_err};
-use crate::options::{events_table, PostgresOptions, SqliteOptions};
+use crate::options::{events_table, MysqlOptions, PostgresOptions, SqliteOptions};
 use crate::records::{CheckpointData, CheckpointStatement, LagMetrics, NewEventInput, StatementOptions};
 
 /// A checkpoint repository; `index.js` wraps it in the documented classes.
@@ -282,18 +282,17 @@ pub async fn open_sqlite(path: String, options: Option<SqliteOptions>) -> Result
         busy_timeout_ms: None,
         synchronous: None,
     });
-    let synchronous_full = match o.synchronous.as_deref().map(str::to_ascii_uppercase).as_deref() {
-        None | Some("FULL") => true,
-        Some("NORMAL") => false,
-        Some(other) => return Err(invalid(format!("synchronous must be \"FULL\" or \"NORMAL\", got {other:?}"))),
+    let synchronous = match o.synchronous.as_deref() {
+        Some(text) => text.parse::<waypost::Synchronous>().map_err(to_js_err)?,
+        None => waypost::Synchronous::default(),
     };
     let defaults = CoreSqliteOptions::default();
     let options = CoreSqliteOptions {
         table: o.table.unwrap_or(defaults.table),
         events_table: events_table(o.events)?,
-        create_schema: o.create_schema.unwrap_or(true),
+        create_schema: o.create_schema.unwrap_or(defaults.create_schema),
         busy_timeout: seconds("busyTimeoutMs", o.busy_timeout_ms, defaults.busy_timeout)?,
-        synchronous_full,
+        synchronous_full: synchronous.is_full(),
         // napi runs these calls as tasks of its multi-thread runtime: in place is allowed.
         block_in_place: true,
         inline_reads: false,
@@ -318,7 +317,7 @@ pub async fn connect_postgres(url: String, options: Option<PostgresOptions>) -> 
         schema: o.schema.unwrap_or(defaults.schema),
         table: o.table.unwrap_or(defaults.table),
         events_table: events_table(o.events)?,
-        create_schema: o.create_schema.unwrap_or(true),
+        create_schema: o.create_schema.unwrap_or(defaults.create_schema),
         max_connections: o.pool_size.unwrap_or(defaults.max_connections),
         connect_timeout: seconds("connectTimeoutMs", o.connect_timeout_ms, defaults.connect_timeout)?,
     };
@@ -326,13 +325,36 @@ pub async fn connect_postgres(url: String, options: Option<PostgresOptions>) -> 
     Ok(NativeRepository::new(Arc::new(repo)))
 }
 
-/// Which class a URL opens: `"memory"`, `"sqlite"` or `"postgres"`.
+/// Prepares a MySQL / MariaDB repository; it connects on the first call.
+#[napi]
+pub async fn connect_mysql(url: String, options: Option<MysqlOptions>) -> Result<NativeRepository> {
+    let o = options.unwrap_or(MysqlOptions {
+        table: None,
+        events: None,
+        create_schema: None,
+        pool_size: None,
+        connect_timeout_ms: None,
+    });
+    let defaults = waypost::MysqlOptions::default();
+    let options = waypost::MysqlOptions {
+        table: o.table.unwrap_or(defaults.table),
+        events_table: events_table(o.events)?,
+        create_schema: o.create_schema.unwrap_or(defaults.create_schema),
+        max_connections: o.pool_size.unwrap_or(defaults.max_connections),
+        connect_timeout: seconds("connectTimeoutMs", o.connect_timeout_ms, defaults.connect_timeout)?,
+    };
+    let repo = waypost::MysqlRepository::connect(&url, options).await.map_err(to_js_err)?;
+    Ok(NativeRepository::new(Arc::new(repo)))
+}
+
+/// Which class a URL opens: `"memory"`, `"sqlite"`, `"postgres"` or `"mysql"`.
 #[napi]
 pub fn repository_kind(url: String) -> Result<String> {
     Ok(match waypost::parse_url(&url).map_err(to_js_err)? {
         Target::Memory => "memory",
         Target::Sqlite(_) => "sqlite",
         Target::Postgres(_) => "postgres",
+        Target::Mysql(_) => "mysql",
         _ => return Err(invalid(format!("unsupported repository url {url:?}"))),
     }
     .to_owned())

@@ -68,7 +68,12 @@ test('error classes share a base and carry a code', async () => {
   await assert.rejects(repo.getLagMetrics('p'), (e) => e instanceof waypost.NotFoundError && e.code === 'NotFound')
   await assert.rejects(SqliteCheckpointRepository.open(join(dir, 'x.db'), { table: 'bad name' }), { code: 'InvalidArgument' })
   await assert.rejects(SqliteCheckpointRepository.open(join(dir, 'no', 'such', 'dir.db')), { code: 'Unavailable' })
-  await assert.rejects(waypost.openRepository('mysql://h/db'), { code: 'InvalidArgument' })
+  await assert.rejects(waypost.openRepository('redis://h/db'), { code: 'InvalidArgument' })
+  await assert.rejects(waypost.MysqlCheckpointRepository.connect('mysql://root@127.0.0.1:1'), { code: 'InvalidArgument' })
+  const mysql = await waypost.openRepository('mysql://u:secret-password@127.0.0.1:1/db')
+  assert.ok(mysql instanceof waypost.MysqlCheckpointRepository)
+  assert.ok(!String(mysql).includes('secret-password'))
+  await mysql.close()
 })
 
 test('an unreachable server rejects with Unavailable naming it, and toString hides the password', async () => {

@@ -1,6 +1,8 @@
 //! Argument conversions: Python values into the core's types. Errors name the parameter
 //! (pyo3 prefixes `argument 'x':` to a `TypeError` raised while extracting it).
 
+use std::time::Duration;
+
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyInt, PyString};
@@ -87,5 +89,12 @@ pub fn postgres_dsn(dsn: &Bound<'_, PyAny>) -> PyResult<String> {
             format!("{base}://{rest}")
         }
         _ => text,
+    })
+}
+
+/// A duration given in seconds.
+pub(crate) fn seconds(name: &str, value: f64) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(value).map_err(|_| {
+        crate::repository::invalid(format!("{name} must be a non-negative number of seconds, got {value}"))
     })
 }

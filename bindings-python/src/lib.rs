@@ -10,6 +10,7 @@ mod manager;
 mod records;
 mod repository;
 mod runtime;
+mod stores;
 mod transaction;
 
 use pyo3::prelude::*;
@@ -25,11 +26,14 @@ mod _waypost {
     #[pymodule_export]
     use super::records::{CheckpointData, LagMetrics};
     #[pymodule_export]
-    use super::repository::{
-        open, InMemoryCheckpointRepository, PostgreSQLCheckpointRepository, Repository, SQLiteCheckpointRepository,
-    };
+    use super::repository::Repository;
     #[pymodule_export]
     use super::runtime::{_after_fork_in_child, _shutdown};
+    #[pymodule_export]
+    use super::stores::{
+        open, InMemoryCheckpointRepository, MySQLCheckpointRepository, PostgreSQLCheckpointRepository,
+        SQLiteCheckpointRepository,
+    };
     #[pymodule_export]
     use super::transaction::Transaction;
 

@@ -137,7 +137,9 @@ def test_bad_options_are_invalid_arguments(tmp_path: Path) -> None:
     with pytest.raises(waypost.InvalidArgumentError):
         waypost.PostgreSQLCheckpointRepository("postgresql://h/db", schema="x; DROP SCHEMA public")
     with pytest.raises(waypost.InvalidArgumentError):
-        waypost.open("mysql://h/db")
+        waypost.open("redis://h/db")
+    with pytest.raises(waypost.InvalidArgumentError, match="names no database"):
+        waypost.MySQLCheckpointRepository("mysql://root@127.0.0.1:1")
     with pytest.raises(TypeError):
         waypost.open("memory:", table="x")
 
@@ -175,7 +177,7 @@ def test_records_behave_like_the_tutorials_frozen_dataclasses() -> None:
     )
 
 
-def test_the_three_classes_satisfy_the_protocol(tmp_path: Path) -> None:
+def test_every_class_satisfies_the_protocol(tmp_path: Path) -> None:
     repos: list[Any] = [
         waypost.InMemoryCheckpointRepository(),
         waypost.SQLiteCheckpointRepository(tmp_path / "p.db"),
@@ -183,10 +185,13 @@ def test_the_three_classes_satisfy_the_protocol(tmp_path: Path) -> None:
         waypost.open("memory:"),
     ]
     repos += [waypost.open(f"sqlite:{tmp_path / 'o.db'}"), waypost.open("postgresql://h/db")]
+    repos += [waypost.MySQLCheckpointRepository("mysql://root@127.0.0.1:1/db"), waypost.open("mysql://u:secret@h/db")]
     for repo in repos:
         assert isinstance(repo, waypost.CheckpointRepository)
-    assert isinstance(repos[-2], waypost.SQLiteCheckpointRepository)
-    assert isinstance(repos[-1], waypost.PostgreSQLCheckpointRepository)
+    assert isinstance(repos[-4], waypost.SQLiteCheckpointRepository)
+    assert isinstance(repos[-3], waypost.PostgreSQLCheckpointRepository)
+    assert isinstance(repos[-1], waypost.MySQLCheckpointRepository)
+    assert "secret" not in repr(repos[-1])
     for repo in repos:
         asyncio.run(repo.close())
 

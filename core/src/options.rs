@@ -89,6 +89,43 @@ impl Default for SqliteOptions {
     }
 }
 
+/// SQLite's `synchronous` setting as the bindings take it: `"FULL"` or `"NORMAL"`, in any
+/// case ([`SqliteOptions::synchronous_full`]).
+///
+/// ```
+/// use waypost::Synchronous;
+/// assert_eq!("normal".parse::<Synchronous>()?, Synchronous::Normal);
+/// assert!("OFF".parse::<Synchronous>().is_err());
+/// # Ok::<(), waypost::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Synchronous {
+    /// A returned write survives power loss (the default).
+    #[default]
+    Full,
+    /// In WAL mode, the last writes may be lost on power loss.
+    Normal,
+}
+
+impl Synchronous {
+    /// Whether this is `FULL`, as [`SqliteOptions::synchronous_full`] takes it.
+    pub fn is_full(self) -> bool {
+        self == Synchronous::Full
+    }
+}
+
+impl std::str::FromStr for Synchronous {
+    type Err = crate::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_uppercase().as_str() {
+            "FULL" => Ok(Synchronous::Full),
+            "NORMAL" => Ok(Synchronous::Normal),
+            _ => Err(crate::Error::invalid(format!("synchronous must be \"FULL\" or \"NORMAL\", got {s:?}"))),
+        }
+    }
+}
+
 /// Options of [`PostgresRepository`](crate::PostgresRepository).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PostgresOptions {

@@ -950,7 +950,7 @@ fn fuzz_open_url() {
         1 => Just(("memory:".to_owned(), true)),
         1 => Just(("memory://".to_owned(), true)),
         2 => "[a-z0-9_]{1,12}".prop_map(move |f| (format!("sqlite:{base}/{f}.db"), true)),
-        1 => prop::sample::select(vec!["sqlite:", "sqlite://", "sqlite:x.db?mode=ro", "memory", "mysql://h/db", "", "MEMORY:", "x\"; DROP TABLE t; --", "postgres:/", "\0"]).prop_map(|s| (s.to_owned(), false)),
+        1 => prop::sample::select(vec!["sqlite:", "sqlite://", "sqlite:x.db?mode=ro", "memory", "redis://h/db", "", "MEMORY:", "x\"; DROP TABLE t; --", "postgres:/", "\0"]).prop_map(|s| (s.to_owned(), false)),
         2 => "[a-z]{0,8}:?[^:]{0,20}".prop_filter("not a store url", |s| !s.starts_with("memory") && !s.starts_with("sqlite") && !s.starts_with("postgres")).prop_map(|s| (s, false)),
     ];
     runner("open url", cases())

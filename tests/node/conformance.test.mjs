@@ -10,7 +10,7 @@ import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { randomUUID } from 'node:crypto'
 import waypost from '../../bindings-node/index.js'
-import { loadCases, matches, postgresDatabase, snake } from './support.mjs'
+import { freshMysqlDatabase, loadCases, matches, mysqlDatabase, postgresDatabase, snake } from './support.mjs'
 
 const casesDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'conformance', 'cases')
 const cases = loadCases(casesDir)
@@ -177,6 +177,7 @@ test('every case file loads', () => {
 const dir = mkdtempSync(join(tmpdir(), 'waypost-node-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
 const pg = postgresDatabase()
+const my = mysqlDatabase()
 
 for (const c of cases) {
   if (applies(c, 'memory')) test(`memory ${c.id}: ${c.title}`, () => check(c, async () => new waypost.InMemoryCheckpointRepository()))
@@ -187,6 +188,11 @@ for (const c of cases) {
     test(`postgres ${c.id}: ${c.title}`, { skip: pg.skip }, () => {
       const schema = `wp_${randomUUID().replaceAll('-', '').slice(0, 12)}`
       return check(c, (o) => waypost.PostgresCheckpointRepository.connect(pg.url, { ...o, schema }), `"${schema}".`)
+    })
+  }
+  if (applies(c, 'mysql')) {
+    test(`mysql ${c.id}: ${c.title}`, { skip: my.skip }, () => {
+      return check(c, (o) => waypost.MysqlCheckpointRepository.connect(freshMysqlDatabase(), o))
     })
   }
 }

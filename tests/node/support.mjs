@@ -180,6 +180,7 @@ export function loadCases(dir) {
 /** Openers of a fresh repository per backend (PostgreSQL in a schema of its own). */
 export function storeOpeners(waypost) {
   const pg = postgresDatabase()
+  const my = mysqlDatabase()
   return {
     memory: { skip: false, open: async () => new waypost.InMemoryCheckpointRepository() },
     sqlite: {
@@ -191,6 +192,10 @@ export function storeOpeners(waypost) {
       open: async () => waypost.PostgresCheckpointRepository.connect(pg.url, {
         schema: `wp_${randomUUID().replaceAll('-', '').slice(0, 12)}`,
       }),
+    },
+    mysql: {
+      skip: my.skip,
+      open: async () => waypost.MysqlCheckpointRepository.connect(freshMysqlDatabase()),
     },
   }
 }

@@ -106,3 +106,8 @@ async def test_sqlite(case: dict[str, Any], tmp_path: Path) -> None:
 @pytest.mark.parametrize("case", params())
 async def test_postgres(case: dict[str, Any], postgres_url: str, schema: str) -> None:
     await check(case, waypost.PostgreSQLCheckpointRepository(postgres_url, schema=schema))
+
+
+@pytest.mark.parametrize("case", params())
+async def test_mysql(case: dict[str, Any], mysql_database_url: str) -> None:
+    await check(case, waypost.MySQLCheckpointRepository(mysql_database_url))

@@ -249,3 +249,8 @@ async def test_postgres(case: dict[str, Any], postgres_url: str, schema: str) ->
     await check(
         case, lambda **o: waypost.PostgreSQLCheckpointRepository(postgres_url, schema=schema, **o), f'"{schema}".'
     )
+
+
+@pytest.mark.parametrize("case", cases_for("mysql"))
+async def test_mysql(case: dict[str, Any], mysql_database_url: str) -> None:
+    await check(case, lambda **o: waypost.MySQLCheckpointRepository(mysql_database_url, **o))

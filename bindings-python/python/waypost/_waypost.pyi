@@ -18,6 +18,7 @@ __all__ = [
     "ClaimLedger",
     "InMemoryCheckpointRepository",
     "LagMetrics",
+    "MySQLCheckpointRepository",
     "PostgreSQLCheckpointRepository",
     "SQLiteCheckpointRepository",
     "Transaction",
@@ -235,6 +236,27 @@ class PostgreSQLCheckpointRepository(_Repository):
         pool_size: int = 10,
         connect_timeout: float = 5.0,
     ) -> PostgreSQLCheckpointRepository: ...
+
+@final
+class MySQLCheckpointRepository(_Repository):
+    """Checkpoints in MySQL 8 or MariaDB 10.6+, in the database the URL names; connects lazily
+    on the first call."""
+
+    def __new__(
+        cls,
+        url: str,
+        *,
+        table: str = "projection_checkpoints",
+        events_table: str | None = "events",
+        events_schema: str | None = None,
+        event_id_column: str = "event_id",
+        event_type_column: str = "event_type",
+        timestamp_column: str = "timestamp",
+        position_column: str | None = "global_position",
+        create_schema: bool = True,
+        pool_size: int = 10,
+        connect_timeout: float = 5.0,
+    ) -> MySQLCheckpointRepository: ...
 
 def open(url: str, **options: Any) -> _Repository: ...
 def _shutdown() -> None: ...
