@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +102,7 @@ def matches(expected: Any, actual: Any, started: dt.datetime, path: str = "resul
                 return where
         return None
     if isinstance(expected, (int, float)) and not isinstance(expected, bool):
-        ok = isinstance(actual, (int, float)) and not isinstance(actual, bool) and math.isclose(expected, actual, rel_tol=0, abs_tol=0)
+        ok = isinstance(actual, (int, float)) and not isinstance(actual, bool) and expected == actual
         return None if ok else path
     return None if expected == actual else path
 

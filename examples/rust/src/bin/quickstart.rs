@@ -10,7 +10,7 @@ use waypost::NewEvent;
 async fn main() -> Result<(), waypost::Error> {
     // --8<-- [start:open]
     let url = std::env::var("WAYPOST_URL").unwrap_or_else(|_| "memory:".into());
-    let repo = waypost::open(&url).await?; // memory:, sqlite:PATH, postgres://…
+    let repo = waypost::open(&url).await?; // memory:, sqlite:PATH, postgres://…, mysql://…
                                            // --8<-- [end:open]
 
     // --8<-- [start:resume]
