@@ -38,11 +38,13 @@ export declare class NativeLedger {
 }
 
 /**
- * Per-item work claims over a repository's store: the core's `ClaimManager`, built on
- * the first call (it reaches the store and starts the heartbeat).
+ * Per-item work claims over a repository's store: the core's `ClaimManager`, started by
+ * `start()` or the first call (it reaches the store and starts the heartbeat).
  */
 export declare class NativeManager {
   constructor(store: NativeRepository, options?: ManagerOptions | undefined | null)
+  /** Reaches the store now and starts the heartbeat (the first call does otherwise). */
+  start(): Promise<void>
   claimFile(url: string, fileType: string, timestamp: Date): Promise<boolean>
   completeFile(url: string, stats?: FileStats | undefined | null): Promise<void>
   failFile(url: string, message: string): Promise<void>
@@ -56,7 +58,7 @@ export declare class NativeManager {
   isProcessed(url: string): Promise<boolean>
   getStats(): Promise<ClaimStats>
   workerId(): string
-  /** `"store"`, or `"memory"` after a fallback. */
+  /** `"pending"` until the store answered, then `"store"`, or `"memory"` after a fallback. */
   mode(): string
   /** The fallback notice, once. */
   takeWarning(): string | null

@@ -211,6 +211,11 @@ export interface ClaimStats {
  */
 export declare class CheckpointManager extends EventEmitter {
   constructor(store: CheckpointRepository, options?: CheckpointManagerOptions)
+  /** A manager that has reached its store: rejects at once when it cannot be reached (or
+   * falls back to memory with `fallbackToMemory: true`); the constructor waits for the
+   * first call instead.
+   * @example const manager = await CheckpointManager.start(repo, { workerId: 'w1' }) */
+  static start(store: CheckpointRepository, options?: CheckpointManagerOptions): Promise<CheckpointManager>
   /** The AbortSignal of this worker's live claim on `url`, aborted with a LeaseLostError
    * if the claim is lost in the background; `null` when none is held. */
   signal(url: string): AbortSignal | null
@@ -218,8 +223,9 @@ export declare class CheckpointManager extends EventEmitter {
   once(event: 'leaseLost', listener: (url: string, error: LeaseLostError) => void): this
   on(event: string | symbol, listener: (...args: any[]) => void): this
   once(event: string | symbol, listener: (...args: any[]) => void): this
-  /** `'store'`, or `'memory'` after a fallback. */
-  readonly mode: 'store' | 'memory'
+  /** `'pending'` until the store answered (`start()` or the first call), then `'store'`,
+   * or `'memory'` after a fallback. */
+  readonly mode: 'pending' | 'store' | 'memory'
   getWorkerId(): string
   /** `true` when the item is now this worker's; `false` when done, held elsewhere or out of retries. */
   claimFile(url: string, type: string, timestamp: Date): Promise<boolean>

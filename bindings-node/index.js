@@ -333,7 +333,16 @@ class CheckpointManager extends EventEmitter {
     }
     this[NATIVE] = now(() => new native.NativeManager(store[NATIVE], options(opts)))
   }
-  /** 'store', or 'memory' after a fallback (only with fallbackToMemory: true). */
+  /** A manager that has reached its store: rejects at once when the store cannot be
+   * reached (or falls back to memory, saying so, with fallbackToMemory: true). The
+   * constructor waits for the first call instead. */
+  static async start(store, opts) {
+    const manager = new this(store, opts)
+    await manager.#run(() => manager[NATIVE].start())
+    return manager
+  }
+  /** 'pending' until the store answered, then 'store', or 'memory' after a fallback
+   * (only with fallbackToMemory: true). */
   get mode() { return this[NATIVE].mode() }
   getWorkerId() { return this[NATIVE].workerId() }
   async #run(run) {

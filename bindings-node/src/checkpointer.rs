@@ -43,12 +43,7 @@ impl NativeCheckpointer {
             })
             .transpose()?;
         let interval = interval.map(|ms| seconds("intervalMs", Some(ms), Duration::ZERO)).transpose()?;
-        let strategy = match (every, interval) {
-            (None, None) => waypost::Strategy::EveryEvent,
-            (Some(n), None) => waypost::Strategy::Every(n),
-            (None, Some(t)) => waypost::Strategy::Interval(t),
-            (Some(n), Some(t)) => waypost::Strategy::EveryOrInterval(n, t),
-        };
+        let strategy = waypost::Strategy::from_parts(every, interval).map_err(to_js_err)?;
         let inner = waypost::Checkpointer::new(store.inner.clone(), &projection_name, strategy).map_err(to_js_err)?;
         Ok(NativeCheckpointer { inner: Arc::new(inner) })
     }

@@ -194,7 +194,8 @@ impl NativeLedger {
     #[napi]
     pub async fn list(&self, status: Option<String>, limit: Option<u32>) -> Result<Vec<ClaimRecord>> {
         let status = status.map(|s| waypost::ClaimStatus::parse(&s)).transpose().map_err(to_js_err)?;
-        let records = self.inner.list(status, limit.unwrap_or(100)).await.map_err(to_js_err)?;
+        let records =
+            self.inner.list(status, limit.unwrap_or(waypost::claims::DEFAULT_LIST_LIMIT)).await.map_err(to_js_err)?;
         Ok(records.into_iter().map(ClaimRecord::from).collect())
     }
 }

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use napi::Result;
 use napi_derive::napi;
-use waypost::CheckpointRepository;
 
 use crate::convert::{count, seconds};
 use crate::errors::to_js_err;
@@ -46,24 +45,16 @@ impl From<waypost::ClaimCounts> for ClaimStats {
     }
 }
 
-/// Per-item work claims over a repository's store: the core's `ClaimManager`, built on
-/// the first call (it reaches the store and starts the heartbeat).
+/// Per-item work claims over a repository's store: the core's `ClaimManager`, started by
+/// `start()` or the first call (it reaches the store and starts the heartbeat).
 #[napi]
 pub struct NativeManager {
-    repo: Arc<dyn CheckpointRepository>,
-    options: waypost::ManagerOptions,
-    manager: Arc<tokio::sync::OnceCell<Arc<waypost::ClaimManager>>>,
+    lazy: Arc<waypost::LazyClaimManager>,
 }
 
 impl NativeManager {
     async fn manager(&self) -> Result<Arc<waypost::ClaimManager>> {
-        let (repo, options) = (self.repo.clone(), self.options.clone());
-        let m = self
-            .manager
-            .get_or_try_init(|| async { waypost::ClaimManager::new(repo, options).await.map(Arc::new) })
-            .await
-            .map_err(to_js_err)?;
-        Ok(m.clone())
+        self.lazy.get().await.map_err(to_js_err)
     }
 }
 
@@ -80,14 +71,20 @@ impl NativeManager {
         });
         let defaults = waypost::ManagerOptions::default();
         let options = waypost::ManagerOptions {
-            worker_id: Some(o.worker_id.unwrap_or_else(waypost::manager::default_worker_id)),
+            worker_id: o.worker_id,
             max_retries: o.max_retries.unwrap_or(defaults.max_retries),
             lease: seconds("leaseMs", o.lease_ms, defaults.lease)?,
-            fallback_to_memory: o.fallback_to_memory.unwrap_or(false),
+            fallback_to_memory: o.fallback_to_memory.unwrap_or(defaults.fallback_to_memory),
             table: o.table.unwrap_or(defaults.table),
         };
-        options.validate().map_err(to_js_err)?;
-        Ok(NativeManager { repo: store.inner.clone(), options, manager: Arc::new(tokio::sync::OnceCell::new()) })
+        let lazy = waypost::LazyClaimManager::new(store.inner.clone(), options).map_err(to_js_err)?;
+        Ok(NativeManager { lazy: Arc::new(lazy) })
+    }
+
+    /// Reaches the store now and starts the heartbeat (the first call does otherwise).
+    #[napi]
+    pub async fn start(&self) -> Result<()> {
+        self.manager().await.map(drop)
     }
 
     #[napi]
@@ -127,7 +124,7 @@ impl NativeManager {
     /// no claim on `url` is held.
     #[napi]
     pub fn watch_lease(&self, url: String, on_lost: napi::bindgen_prelude::Function<String, ()>) -> Result<bool> {
-        let Some(watch) = self.manager.get().and_then(|m| m.lease_watch(&url)) else { return Ok(false) };
+        let Some(watch) = self.lazy.started().and_then(|m| m.lease_watch(&url)) else { return Ok(false) };
         let on_lost = on_lost.build_threadsafe_function().callee_handled::<false>().weak::<true>().build()?;
         napi::bindgen_prelude::spawn(async move {
             if let Some(lost) = watch.lost().await {
@@ -152,24 +149,24 @@ impl NativeManager {
 
     #[napi]
     pub fn worker_id(&self) -> String {
-        self.options.worker_id.clone().unwrap_or_default()
+        self.lazy.worker_id().to_owned()
     }
 
-    /// `"store"`, or `"memory"` after a fallback.
+    /// `"pending"` until the store answered, then `"store"`, or `"memory"` after a fallback.
     #[napi]
     pub fn mode(&self) -> String {
-        self.manager.get().map_or("store", |m| m.mode().as_str()).to_owned()
+        self.lazy.mode_name().to_owned()
     }
 
     /// The fallback notice, once.
     #[napi]
     pub fn take_warning(&self) -> Option<String> {
-        self.manager.get().and_then(|m| m.take_warning())
+        self.lazy.started().and_then(|m| m.take_warning())
     }
 
     #[napi]
     pub async fn close(&self) -> Result<()> {
-        match self.manager.get() {
+        match self.lazy.started() {
             Some(m) => m.close().await.map_err(to_js_err),
             None => Ok(()),
         }

@@ -166,16 +166,8 @@ impl NativeRepository {
     ) -> Result<CheckpointStatement> {
         use waypost::{StatementKind, StatementParam};
         let (position, token) = options.map_or((None, None), |o| (o.position, o.token));
-        let kind = match (kind.as_str(), position, token) {
-            ("savePosition", Some(p), None) => StatementKind::SavePosition(self::position(p)?),
-            ("updateCheckpoint", None, None) => StatementKind::UpdateCheckpoint,
-            ("savePositionToken", None, Some(t)) => StatementKind::SavePositionToken(t),
-            (k, _, _) => {
-                return Err(invalid(format!(
-                    "kind {k:?} takes: savePosition (with position), updateCheckpoint, savePositionToken (with token)"
-                )))
-            }
-        };
+        let position = position.map(self::position).transpose()?;
+        let kind = StatementKind::from_args(&kind, position, token).map_err(to_js_err)?;
         let id = self::event_id(&event_id)?;
         let stmt = self.inner.checkpoint_statement(&name, id, &event_type, kind).await.map_err(to_js_err)?;
         let values = stmt

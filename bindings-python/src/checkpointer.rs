@@ -52,12 +52,7 @@ fn strategy(every: Option<i64>, interval: Option<f64>) -> PyResult<Strategy> {
             })
         })
         .transpose()?;
-    Ok(match (every, interval) {
-        (None, None) => Strategy::EveryEvent,
-        (Some(n), None) => Strategy::Every(n),
-        (None, Some(t)) => Strategy::Interval(t),
-        (Some(n), Some(t)) => Strategy::EveryOrInterval(n, t),
-    })
+    Strategy::from_parts(every, interval).map_err(to_py_err)
 }
 
 #[pymethods]

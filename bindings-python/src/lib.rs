@@ -42,6 +42,8 @@ mod _waypost {
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+        // The longest failure message a claim keeps (the claim block cuts exception text to it).
+        m.add("MAX_MESSAGE_CHARS", waypost::claims::MAX_MESSAGE_CHARS)?;
         super::diagnostics::install();
         let shutdown = m.getattr("_shutdown")?;
         m.py().import("atexit")?.call_method1("register", (shutdown,))?;

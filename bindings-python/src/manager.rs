@@ -10,10 +10,9 @@ use chrono::{DateTime, FixedOffset, Utc};
 use pyo3::exceptions::PyRuntimeWarning;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use tokio::sync::OnceCell;
 use waypost::{
-    CheckpointRepository, Claim, ClaimCounts, ClaimLedger, ClaimManager, ClaimRecord, ClaimStatus, ClaimsOptions,
-    ItemStats, ManagerOptions,
+    Claim, ClaimCounts, ClaimLedger, ClaimManager, ClaimRecord, ClaimStatus, ClaimsOptions, ItemStats,
+    LazyClaimManager, ManagerOptions,
 };
 
 use crate::errors::to_py_err;
@@ -23,26 +22,26 @@ use crate::runtime::drive;
 /// Per-item work claims for one worker over a repository's store.
 #[pyclass(frozen, subclass, module = "waypost", name = "_CheckpointManager")]
 pub struct Manager {
-    repo: Option<Arc<dyn CheckpointRepository>>,
-    options: ManagerOptions,
-    /// Built on the first call (it reaches the store and starts the heartbeat).
-    manager: Arc<OnceCell<Arc<ClaimManager>>>,
+    /// Started by `start()` or the first call (it reaches the store and starts the
+    /// heartbeat); `None` only while dropping.
+    lazy: Option<Arc<LazyClaimManager>>,
     closed: std::sync::atomic::AtomicBool,
 }
 
 impl Drop for Manager {
     fn drop(&mut self) {
         // Started (a heartbeat runs, claims may be held) and never closed.
-        if self.manager.get().is_some() && !self.closed.load(std::sync::atomic::Ordering::Acquire) {
+        let started = self.lazy.as_ref().is_some_and(|l| l.started().is_some());
+        if started && !self.closed.load(std::sync::atomic::Ordering::Acquire) {
             crate::errors::resource_warning(&format!(
                 "unclosed waypost.CheckpointManager(worker_id={:?}): await its close(), or use async with; \
                  its held claims wait for their leases to run out",
-                self.options.worker_id.as_deref().unwrap_or_default()
+                self.get_worker_id()
             ));
         }
         // The last reference to a PostgreSQL pool must go inside the runtime.
-        let (repo, manager) = (self.repo.take(), std::mem::take(&mut self.manager));
-        crate::runtime::in_context(move || drop((repo, manager)));
+        let lazy = self.lazy.take();
+        crate::runtime::in_context(move || drop(lazy));
     }
 }
 
@@ -53,11 +52,9 @@ impl Manager {
         Fut: std::future::Future<Output = waypost::Result<T>> + Send,
         T: Send + 'static,
     {
-        let (cell, options) = (self.manager.clone(), self.options.clone());
-        let repo = self.repo.clone().ok_or_else(|| crate::errors::waypost_error("manager is being dropped"))?;
+        let lazy = self.lazy.clone().ok_or_else(|| crate::errors::waypost_error("manager is being dropped"))?;
         let run = drive(Duration::ZERO, async move {
-            let manager =
-                cell.get_or_try_init(|| async { ClaimManager::new(repo, options).await.map(Arc::new) }).await?;
+            let manager = lazy.get().await?;
             let out = f(manager.clone()).await;
             Ok((out, manager.take_warning()))
         })?;
@@ -77,8 +74,9 @@ impl Manager {
 #[pymethods]
 impl Manager {
     #[new]
-    #[pyo3(signature = (store, *, worker_id = None, max_retries = 3, lease_ms = 300_000, fallback_to_memory = false,
-                        table = "work_claims".to_owned()))]
+    #[pyo3(signature = (store, *, worker_id = None, max_retries = waypost::DEFAULT_MAX_RETRIES,
+                        lease_ms = waypost::manager::DEFAULT_LEASE.as_millis() as u64, fallback_to_memory = false,
+                        table = waypost::DEFAULT_CLAIMS_TABLE.to_owned()))]
     fn new(
         store: &Bound<'_, Repository>,
         worker_id: Option<String>,
@@ -87,7 +85,6 @@ impl Manager {
         fallback_to_memory: bool,
         table: String,
     ) -> PyResult<Self> {
-        let worker_id = Some(worker_id.unwrap_or_else(waypost::manager::default_worker_id));
         let options = ManagerOptions {
             worker_id,
             max_retries,
@@ -95,13 +92,15 @@ impl Manager {
             fallback_to_memory,
             table,
         };
-        options.validate().map_err(to_py_err)?;
-        Ok(Manager {
-            repo: Some(store.get().repo()?),
-            options,
-            manager: Arc::new(OnceCell::new()),
-            closed: Default::default(),
-        })
+        let lazy = LazyClaimManager::new(store.get().repo()?, options).map_err(to_py_err)?;
+        Ok(Manager { lazy: Some(Arc::new(lazy)), closed: Default::default() })
+    }
+
+    /// Reaches the store now and starts the heartbeat (the first call does it otherwise):
+    /// ``CheckpointManager.start(store, …)`` awaits this, so a worker learns at start that
+    /// the store is missing.
+    async fn _start(&self) -> PyResult<()> {
+        self.call(|_| async { Ok(()) })?.await
     }
 
     /// Claims ``url`` for this worker: ``True`` when it is now this worker's to process,
@@ -167,19 +166,20 @@ impl Manager {
 
     /// This worker's id.
     fn get_worker_id(&self) -> String {
-        self.options.worker_id.clone().unwrap_or_default()
+        self.lazy.as_ref().map(|l| l.worker_id().to_owned()).unwrap_or_default()
     }
 
+    /// ``"pending"`` until the store answered (``start()`` or the first call), then
     /// ``"store"``, or ``"memory"`` after a fallback.
     #[getter]
     fn mode(&self) -> &'static str {
-        self.manager.get().map_or("store", |m| m.mode().as_str())
+        self.lazy.as_ref().map_or(waypost::manager::PENDING_MODE, |l| l.mode_name())
     }
 
     /// Stops the heartbeat and releases every claim still held.
     async fn close(&self) -> PyResult<()> {
         self.closed.store(true, std::sync::atomic::Ordering::Release);
-        let manager = self.manager.get().cloned();
+        let manager = self.lazy.as_ref().and_then(|l| l.started().cloned());
         drive(Duration::ZERO, async move {
             match manager {
                 Some(m) => m.close().await,
@@ -290,7 +290,7 @@ fn record_dict(py: Python<'_>, r: &ClaimRecord) -> PyResult<Py<PyDict>> {
 #[pymethods]
 impl Ledger {
     #[new]
-    #[pyo3(signature = (store, *, table = "work_claims".to_owned(), max_retries = 3))]
+    #[pyo3(signature = (store, *, table = waypost::DEFAULT_CLAIMS_TABLE.to_owned(), max_retries = waypost::DEFAULT_MAX_RETRIES))]
     fn new(store: &Bound<'_, Repository>, table: String, max_retries: u32) -> PyResult<Self> {
         let repo = store.get().repo()?;
         let ledger = repo.claims(ClaimsOptions { table, max_retries }).map_err(to_py_err)?;
@@ -371,7 +371,7 @@ impl Ledger {
     }
 
     /// Up to ``limit`` records, with ``status`` if given, ordered by key.
-    #[pyo3(signature = (status = None, limit = 100))]
+    #[pyo3(signature = (status = None, limit = waypost::claims::DEFAULT_LIST_LIMIT))]
     async fn list(&self, status: Option<String>, limit: u32) -> PyResult<Vec<Py<PyDict>>> {
         let ledger = self.ledger()?;
         let status = status.map(|s| ClaimStatus::parse(&s)).transpose().map_err(to_py_err)?;

@@ -255,17 +255,7 @@ impl Repository {
         token: Option<String>,
     ) -> PyResult<(String, Vec<Py<PyAny>>)> {
         use waypost::{StatementKind, StatementParam};
-        let kind = match (kind.as_str(), position, token) {
-            ("save_position", Some(p), None) => StatementKind::SavePosition(p.0),
-            ("update_checkpoint", None, None) => StatementKind::UpdateCheckpoint,
-            ("save_position_token", None, Some(t)) => StatementKind::SavePositionToken(t),
-            (k, _, _) => {
-                return Err(invalid(format!(
-                    "kind {k:?} takes: save_position (with position), update_checkpoint, \
-                     save_position_token (with token)"
-                )))
-            }
-        };
+        let kind = StatementKind::from_args(&kind, position.map(|p| p.0), token).map_err(to_py_err)?;
         let repo = self.repo()?;
         let stmt =
             self.drive(async move { repo.checkpoint_statement(&name, event_id.0, &event_type, kind).await })?.await?;

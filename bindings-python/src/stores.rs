@@ -56,7 +56,7 @@ pub struct SQLiteCheckpointRepository;
 #[pymethods]
 impl SQLiteCheckpointRepository {
     #[new]
-    #[pyo3(signature = (path, *, table = "projection_checkpoints".to_owned(), events_table = Some("events".to_owned()),
+    #[pyo3(signature = (path, *, table = waypost::DEFAULT_CHECKPOINT_TABLE.to_owned(), events_table = Some("events".to_owned()),
                         event_id_column = "event_id".to_owned(), event_type_column = "event_type".to_owned(),
                         timestamp_column = "timestamp".to_owned(), position_column = Some("global_position".to_owned()),
                         create_schema = true, busy_timeout = 5.0, synchronous = "FULL".to_owned()),
@@ -122,7 +122,7 @@ pub struct PostgreSQLCheckpointRepository;
 #[pymethods]
 impl PostgreSQLCheckpointRepository {
     #[new]
-    #[pyo3(signature = (dsn, *, schema = "public".to_owned(), table = "projection_checkpoints".to_owned(),
+    #[pyo3(signature = (dsn, *, schema = "public".to_owned(), table = waypost::DEFAULT_CHECKPOINT_TABLE.to_owned(),
                         events_table = Some("events".to_owned()), events_schema = None,
                         event_id_column = "event_id".to_owned(), event_type_column = "event_type".to_owned(),
                         timestamp_column = "timestamp".to_owned(), position_column = Some("global_position".to_owned()),
@@ -179,7 +179,7 @@ pub struct MySQLCheckpointRepository;
 #[pymethods]
 impl MySQLCheckpointRepository {
     #[new]
-    #[pyo3(signature = (url, *, table = "projection_checkpoints".to_owned(), events_table = Some("events".to_owned()),
+    #[pyo3(signature = (url, *, table = waypost::DEFAULT_CHECKPOINT_TABLE.to_owned(), events_table = Some("events".to_owned()),
                         events_schema = None, event_id_column = "event_id".to_owned(),
                         event_type_column = "event_type".to_owned(), timestamp_column = "timestamp".to_owned(),
                         position_column = Some("global_position".to_owned()), create_schema = true, pool_size = 10,

@@ -38,6 +38,31 @@ async def test_claims_by_url(store: Any) -> None:
     await b.close()
 
 
+async def test_mode_is_pending_until_the_store_answered(tmp_path: Path) -> None:
+    repo = waypost.SQLiteCheckpointRepository(tmp_path / "m.db")
+    lazy = waypost.CheckpointManager(repo, worker_id="w1")
+    assert lazy.mode == "pending"
+    assert lazy.get_worker_id() == "w1"
+    started = await waypost.CheckpointManager.start(repo, worker_id="w2")
+    assert started.mode == "store"
+    assert not await lazy.is_processed("x")
+    assert lazy.mode == "store"
+    await lazy.close()
+    await started.close()
+    await repo.close()
+
+
+async def test_start_fails_at_once_when_the_store_is_gone() -> None:
+    gone = unreachable()
+    with pytest.raises(waypost.UnavailableError):
+        await waypost.CheckpointManager.start(gone)
+    with pytest.warns(RuntimeWarning, match="memory"):
+        fallback = await waypost.CheckpointManager.start(gone, fallback_to_memory=True)
+    assert fallback.mode == "memory"
+    await fallback.close()
+    await gone.close()
+
+
 async def test_the_claim_block_completes_or_fails(store: Any) -> None:
     async with waypost.CheckpointManager(store, worker_id="w") as manager:
         async with manager.claim("ok.csv", "csv", NOW) as c:

@@ -57,6 +57,32 @@ pub enum Strategy {
 }
 
 impl Strategy {
+    /// The strategy the bindings' keywords name: neither `every` nor `interval` saves
+    /// after every event, one of them that one, both whichever comes first.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use waypost::Strategy;
+    /// assert_eq!(Strategy::from_parts(None, None)?, Strategy::EveryEvent);
+    /// assert_eq!(Strategy::from_parts(Some(100), Some(Duration::from_secs(1)))?,
+    ///            Strategy::EveryOrInterval(100, Duration::from_secs(1)));
+    /// assert!(Strategy::from_parts(Some(0), None).is_err());
+    /// # Ok::<(), waypost::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `InvalidArgument` for `every` of 0 or an interval of 0.
+    pub fn from_parts(every: Option<u32>, interval: Option<Duration>) -> Result<Strategy> {
+        let strategy = match (every, interval) {
+            (None, None) => Strategy::EveryEvent,
+            (Some(n), None) => Strategy::Every(n),
+            (None, Some(t)) => Strategy::Interval(t),
+            (Some(n), Some(t)) => Strategy::EveryOrInterval(n, t),
+        };
+        strategy.validate()?;
+        Ok(strategy)
+    }
+
     fn validate(self) -> Result<()> {
         match self {
             Strategy::Every(0) | Strategy::EveryOrInterval(0, _) => {

@@ -70,6 +70,8 @@ pub const MAX_MESSAGE_CHARS: usize = 8192;
 pub const MAX_LEASE: Duration = Duration::from_secs(30 * 24 * 3600);
 /// The most records [`ClaimLedger::list`] returns at once.
 pub const MAX_LIST_LIMIT: u32 = 10_000;
+/// How many records a listing returns when the caller names no limit.
+pub const DEFAULT_LIST_LIMIT: u32 = 100;
 /// The highest `max_retries`.
 pub const MAX_RETRIES_LIMIT: u32 = 1_000;
 

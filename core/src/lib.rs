@@ -77,7 +77,7 @@ pub use claims::{
 };
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use ident::{Identifier, MAX_IDENTIFIER_BYTES};
-pub use manager::{ClaimManager, LeaseWatch, ManagerMode, ManagerOptions};
+pub use manager::{ClaimManager, LazyClaimManager, LeaseWatch, ManagerMode, ManagerOptions};
 pub use open::{open, parse_url, Target};
 pub use options::{EventsTable, MysqlOptions, PostgresOptions, SqliteOptions, Synchronous, DEFAULT_CHECKPOINT_TABLE};
 pub use repository::{CheckpointRepository, CheckpointStore};

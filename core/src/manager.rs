@@ -105,6 +105,65 @@ impl ManagerMode {
     }
 }
 
+/// A [`ClaimManager`] started on first use, for the constructors of the bindings that
+/// cannot wait (a Python `__init__`, a JS `new`). The start-up rule stays the core's: the
+/// manager reaches the store when it starts ([`get`](Self::get)), and until the store has
+/// answered its mode is `"pending"`, never `"store"`.
+pub struct LazyClaimManager {
+    repo: Arc<dyn CheckpointRepository>,
+    options: ManagerOptions,
+    started: tokio::sync::OnceCell<Arc<ClaimManager>>,
+}
+
+impl std::fmt::Debug for LazyClaimManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LazyClaimManager").field("mode", &self.mode_name()).finish_non_exhaustive()
+    }
+}
+
+/// The mode of a manager whose store has not answered yet.
+pub const PENDING_MODE: &str = "pending";
+
+impl LazyClaimManager {
+    /// Checks `options` now (a bad one fails at construction) and gives every manager a
+    /// worker id now, so that it can be read before the start.
+    ///
+    /// # Errors
+    /// As [`ManagerOptions::validate`].
+    pub fn new(repo: Arc<dyn CheckpointRepository>, mut options: ManagerOptions) -> Result<Self> {
+        options.validate()?;
+        options.worker_id.get_or_insert_with(default_worker_id);
+        Ok(LazyClaimManager { repo, options, started: tokio::sync::OnceCell::new() })
+    }
+
+    /// The manager, started (reaching the store) by the first caller.
+    ///
+    /// # Errors
+    /// As [`ClaimManager::new`]; a failed start is tried again by the next call.
+    pub async fn get(&self) -> Result<Arc<ClaimManager>> {
+        let (repo, options) = (&self.repo, &self.options);
+        self.started
+            .get_or_try_init(|| async { ClaimManager::new(repo.clone(), options.clone()).await.map(Arc::new) })
+            .await
+            .cloned()
+    }
+
+    /// The manager if it has started.
+    pub fn started(&self) -> Option<&Arc<ClaimManager>> {
+        self.started.get()
+    }
+
+    /// This worker's id.
+    pub fn worker_id(&self) -> &str {
+        self.options.worker_id.as_deref().unwrap_or_default()
+    }
+
+    /// `"pending"` until the store answered, then `"store"`, or `"memory"` after a fallback.
+    pub fn mode_name(&self) -> &'static str {
+        self.started.get().map_or(PENDING_MODE, |m| m.mode().as_str())
+    }
+}
+
 /// Per-item work claims for one worker. See the [module documentation](self).
 pub struct ClaimManager {
     inner: Arc<Inner>,

@@ -104,7 +104,9 @@ mod tests {
         assert_eq!(parse_url("sqlite://x.db").unwrap(), Target::Sqlite("x.db"));
         assert_eq!(parse_url("sqlite:///tmp/x.db").unwrap(), Target::Sqlite("/tmp/x.db"));
         assert_eq!(parse_url("postgresql://u@h/db").unwrap(), Target::Postgres("postgresql://u@h/db"));
-        for bad in ["", "sqlite:", "sqlite://", "mysql://h/db", "sqlite:x.db?mode=ro", "memory"] {
+        assert_eq!(parse_url("mysql://u@h/db").unwrap(), Target::Mysql("mysql://u@h/db"));
+        assert_eq!(parse_url("mariadb://u@h/db").unwrap(), Target::Mysql("mariadb://u@h/db"));
+        for bad in ["", "sqlite:", "sqlite://", "redis://h/db", "sqlite:x.db?mode=ro", "memory"] {
             assert_eq!(parse_url(bad).unwrap_err().kind(), crate::ErrorKind::InvalidArgument, "{bad}");
         }
     }

@@ -24,6 +24,34 @@ pub enum StatementKind {
     SavePositionToken(String),
 }
 
+impl StatementKind {
+    /// The kind a binding's arguments name: `save_position` (or `savePosition`) with a
+    /// position, `update_checkpoint` with neither, `save_position_token` with a token.
+    ///
+    /// ```
+    /// use waypost::StatementKind;
+    /// assert_eq!(StatementKind::from_args("savePosition", Some(7), None)?, StatementKind::SavePosition(7));
+    /// assert!(StatementKind::from_args("update_checkpoint", Some(7), None).is_err());
+    /// # Ok::<(), waypost::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `InvalidArgument` for another kind, or a position or token the kind does not take.
+    pub fn from_args(kind: &str, position: Option<i64>, token: Option<String>) -> crate::Result<StatementKind> {
+        let plain = kind.replace('_', "").to_ascii_lowercase();
+        match (plain.as_str(), position, token) {
+            ("saveposition", Some(p), None) => Ok(StatementKind::SavePosition(p)),
+            ("updatecheckpoint", None, None) => Ok(StatementKind::UpdateCheckpoint),
+            ("savepositiontoken", None, Some(t)) => Ok(StatementKind::SavePositionToken(t)),
+            _ => Err(crate::Error::invalid(format!(
+                "kind {kind:?} takes: save_position / savePosition (with a position), \
+                 update_checkpoint / updateCheckpoint (with neither), \
+                 save_position_token / savePositionToken (with a token)"
+            ))),
+        }
+    }
+}
+
 /// One bound parameter, typed as the store expects it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum StatementParam {

@@ -103,3 +103,25 @@ test('fallbackToMemory switches, warns once and shows it', async () => {
   assert.equal(await manager.isProcessed('a.csv'), true)
   await manager.close()
 })
+
+for (const [backend, opener] of Object.entries(stores)) {
+  test(`${backend}: mode is 'pending' until the store answered; CheckpointManager.start reaches it at once`, { skip: opener.skip }, async () => {
+    const store = await opener.open()
+    const lazy = new waypost.CheckpointManager(store, { workerId: 'w1' })
+    assert.equal(lazy.mode, 'pending')
+    assert.equal(lazy.getWorkerId(), 'w1')
+    const started = await waypost.CheckpointManager.start(store, { workerId: 'w2' })
+    assert.equal(started.mode, 'store')
+    assert.equal(await lazy.isProcessed('x'), false)
+    assert.equal(lazy.mode, 'store')
+    await lazy.close()
+    await started.close()
+    await store.close()
+  })
+}
+
+test('CheckpointManager.start rejects at once when the store is gone', async () => {
+  const gone = await waypost.PostgresCheckpointRepository.connect('postgres://postgres@127.0.0.1:1/postgres', { connectTimeoutMs: 1000 })
+  await assert.rejects(waypost.CheckpointManager.start(gone), (e) => e instanceof waypost.UnavailableError)
+  await gone.close()
+})

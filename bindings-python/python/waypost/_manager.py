@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from types import TracebackType
+from typing import Any
 
 from ._closing import ClosesOnExit
 from ._errors import LeaseLostError
-from ._waypost import _CheckpointManager
+from ._waypost import MAX_MESSAGE_CHARS, _CheckpointManager
 
 
 class Claimed:
@@ -95,7 +96,7 @@ class _ClaimBlock:
                 duration_ms=int((time.monotonic() - self._started) * 1000),
             )
         elif isinstance(exc, Exception):
-            await self._manager.fail_file(c.url, f"{type(exc).__name__}: {exc}"[:8192])
+            await self._manager.fail_file(c.url, f"{type(exc).__name__}: {exc}"[:MAX_MESSAGE_CHARS])
         else:
             # Interrupted, not failed (CancelledError, KeyboardInterrupt, SystemExit): the
             # item goes back without spending an attempt. Shielded, so that a second
@@ -119,6 +120,17 @@ class CheckpointManager(ClosesOnExit, _CheckpointManager):
     >>> asyncio.run(main())
     True
     """
+
+    @classmethod
+    async def start(cls, store: Any, **options: Any) -> CheckpointManager:
+        """A manager that has reached its store: ``await CheckpointManager.start(repo, …)``
+        (the constructor's keywords) raises at once when the store cannot be reached, or
+        falls back to memory, saying so, with ``fallback_to_memory=True``. The constructor
+        waits for the first call instead; until the store has answered, ``mode`` is
+        ``"pending"``."""
+        manager = cls(store, **options)
+        await manager._start()
+        return manager
 
     def claim(self, url: str, file_type: str, timestamp: dt.datetime) -> _ClaimBlock:
         """``async with manager.claim(url, type, timestamp) as c:`` claims the item; if

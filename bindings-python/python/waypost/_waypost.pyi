@@ -13,7 +13,9 @@ from typing_extensions import Self, disjoint_base
 from ._progress import HealthReport, Progress
 
 __version__: str
+MAX_MESSAGE_CHARS: int
 __all__ = [
+    "MAX_MESSAGE_CHARS",
     "CheckpointData",
     "ClaimLedger",
     "InMemoryCheckpointRepository",
@@ -272,11 +274,12 @@ class _CheckpointManager:
         store: _Repository,
         *,
         worker_id: str | None = None,
-        max_retries: int = 3,
-        lease_ms: int = 300000,
+        max_retries: int = ...,
+        lease_ms: int = ...,
         fallback_to_memory: bool = False,
         table: str = ...,
     ) -> Self: ...
+    async def _start(self) -> None: ...
     async def claim_file(self, url: str, file_type: str, timestamp: datetime.datetime) -> bool: ...
     async def complete_file(
         self, url: str, *, total_rows: int = 0, filtered_rows: int = 0, persisted_rows: int = 0, duration_ms: int = 0
@@ -296,7 +299,7 @@ class _CheckpointManager:
 class ClaimLedger:
     """The claims ledger itself; claims and records are dicts."""
 
-    def __new__(cls, store: _Repository, *, table: str = ..., max_retries: int = 3) -> Self: ...
+    def __new__(cls, store: _Repository, *, table: str = ..., max_retries: int = ...) -> Self: ...
     async def claim(
         self, key: str, item_type: str, item_timestamp: datetime.datetime, worker_id: str, lease_ms: int
     ) -> dict[str, Any] | None: ...
@@ -315,7 +318,7 @@ class ClaimLedger:
     async def is_processed(self, key: str) -> bool: ...
     async def get(self, key: str) -> dict[str, Any] | None: ...
     async def stats(self) -> dict[str, int]: ...
-    async def list(self, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]: ...
+    async def list(self, status: str | None = None, limit: int = ...) -> list[dict[str, Any]]: ...
 
 @disjoint_base
 class _Checkpointer:
