@@ -54,9 +54,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use std::sync::Arc;
+
 use crate::checkpoint::validate_name;
 use crate::error::{Error, Result};
 use crate::ident::Identifier;
+use crate::time;
 
 /// The claims table used when none is configured.
 pub const DEFAULT_CLAIMS_TABLE: &str = "work_claims";
@@ -298,6 +301,96 @@ pub trait ClaimLedger: Send + Sync + std::fmt::Debug {
     /// Up to `limit` records (1 to [`MAX_LIST_LIMIT`]), with `status` if given, ordered
     /// by key in byte order.
     async fn list(&self, status: Option<ClaimStatus>, limit: u32) -> Result<Vec<ClaimRecord>>;
+}
+
+/// What a backend's claims ledger implements: the calls of [`ClaimLedger`], each
+/// argument already validated. Every repository's [`claims`](crate::CheckpointRepository::claims)
+/// returns the store behind the checks ([`ClaimLedger`]), so a backend never repeats them.
+#[async_trait]
+pub trait ClaimStore: Send + Sync + std::fmt::Debug {
+    /// See [`ClaimLedger::claim`].
+    async fn claim(
+        &self,
+        key: &str,
+        item_type: &str,
+        item_timestamp: DateTime<Utc>,
+        worker_id: &str,
+        lease: Duration,
+    ) -> Result<Option<Claim>>;
+    /// See [`ClaimLedger::heartbeat`].
+    async fn heartbeat(&self, claim: &Claim, lease: Duration) -> Result<Claim>;
+    /// See [`ClaimLedger::complete`].
+    async fn complete(&self, claim: &Claim, stats: ItemStats) -> Result<()>;
+    /// See [`ClaimLedger::fail`].
+    async fn fail(&self, claim: &Claim, message: &str) -> Result<()>;
+    /// See [`ClaimLedger::release`].
+    async fn release(&self, claim: &Claim) -> Result<()>;
+    /// See [`ClaimLedger::get`].
+    async fn get(&self, key: &str) -> Result<Option<ClaimRecord>>;
+    /// See [`ClaimLedger::stats`].
+    async fn stats(&self) -> Result<ClaimCounts>;
+    /// See [`ClaimLedger::list`].
+    async fn list(&self, status: Option<ClaimStatus>, limit: u32) -> Result<Vec<ClaimRecord>>;
+}
+
+/// A [`ClaimStore`] behind the checks: the [`ClaimLedger`] of every repository.
+#[derive(Debug)]
+pub(crate) struct Checked(pub Arc<dyn ClaimStore>);
+
+#[async_trait]
+impl ClaimLedger for Checked {
+    async fn claim(
+        &self,
+        key: &str,
+        item_type: &str,
+        item_timestamp: DateTime<Utc>,
+        worker_id: &str,
+        lease: Duration,
+    ) -> Result<Option<Claim>> {
+        check_claim_args(key, item_type, worker_id, lease)?;
+        self.0.claim(key, item_type, time::truncate_to_micros(item_timestamp), worker_id, lease).await
+    }
+
+    async fn heartbeat(&self, claim: &Claim, lease: Duration) -> Result<Claim> {
+        check_claim(claim)?;
+        check_lease(lease)?;
+        self.0.heartbeat(claim, lease).await
+    }
+
+    async fn complete(&self, claim: &Claim, stats: ItemStats) -> Result<()> {
+        check_claim(claim)?;
+        check_stats(&stats)?;
+        self.0.complete(claim, stats).await
+    }
+
+    async fn fail(&self, claim: &Claim, message: &str) -> Result<()> {
+        check_claim(claim)?;
+        check_message(message)?;
+        self.0.fail(claim, message).await
+    }
+
+    async fn release(&self, claim: &Claim) -> Result<()> {
+        check_claim(claim)?;
+        self.0.release(claim).await
+    }
+
+    async fn is_processed(&self, key: &str) -> Result<bool> {
+        Ok(self.get(key).await?.is_some_and(|r| r.status == ClaimStatus::Completed))
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<ClaimRecord>> {
+        validate_key(key)?;
+        self.0.get(key).await
+    }
+
+    async fn stats(&self) -> Result<ClaimCounts> {
+        self.0.stats().await
+    }
+
+    async fn list(&self, status: Option<ClaimStatus>, limit: u32) -> Result<Vec<ClaimRecord>> {
+        check_limit(limit)?;
+        self.0.list(status, limit).await
+    }
 }
 
 /// Checks an item key: 1 to 2,048 characters, no NUL.

@@ -72,8 +72,8 @@ pub use checkpoint::{
 };
 pub use checkpointer::{Checkpointer, Strategy};
 pub use claims::{
-    Claim, ClaimCounts, ClaimLedger, ClaimRecord, ClaimStatus, ClaimsOptions, ItemStats, DEFAULT_CLAIMS_TABLE,
-    DEFAULT_MAX_RETRIES,
+    Claim, ClaimCounts, ClaimLedger, ClaimRecord, ClaimStatus, ClaimStore, ClaimsOptions, ItemStats,
+    DEFAULT_CLAIMS_TABLE, DEFAULT_MAX_RETRIES,
 };
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use ident::{Identifier, MAX_IDENTIFIER_BYTES};

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::checkpoint::{CheckpointData, CheckpointWrite, EventBatch, EventTypes, LagMetrics, Name, NewEvent};
-use crate::claims::{ClaimLedger, ClaimsOptions};
+use crate::claims::{Checked, ClaimLedger, ClaimStore, ClaimsOptions};
 use crate::error::{Error, Result};
 use crate::ident::Identifier;
 use crate::statement::{CheckpointStatement, StatementKind};
@@ -364,11 +364,12 @@ pub trait CheckpointStore: Send + Sync + std::fmt::Debug {
         Err(Error::unsupported(format!("{self:?} has no transactions")))
     }
 
-    /// The claims ledger in the validated `table`, with `max_retries` already checked.
+    /// The claims ledger in the validated `table`, with `max_retries` already checked; the
+    /// repository puts the checks of every call in front of it.
     ///
     /// # Errors
     /// `Unsupported` by default.
-    fn open_claims(self: Arc<Self>, table: Identifier, max_retries: u32) -> Result<Arc<dyn ClaimLedger>> {
+    fn open_claims(self: Arc<Self>, table: Identifier, max_retries: u32) -> Result<Arc<dyn ClaimStore>> {
         let _ = (table, max_retries);
         Err(Error::unsupported(format!("{self:?} has no claims ledger")))
     }
@@ -479,6 +480,6 @@ impl<S: CheckpointStore> CheckpointRepository for S {
 
     fn claims(self: Arc<Self>, options: ClaimsOptions) -> Result<Arc<dyn ClaimLedger>> {
         let table = options.validate()?;
-        self.open_claims(table, options.max_retries)
+        Ok(Arc::new(Checked(self.open_claims(table, options.max_retries)?)))
     }
 }

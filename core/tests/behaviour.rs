@@ -182,12 +182,20 @@ async fn a_silent_postgres_server_times_out_instead_of_hanging() {
 
 #[tokio::test]
 async fn bad_urls_and_options_are_invalid_arguments() {
-    for url in ["postgres://user@host:notaport/db", "mysql://localhost/db", "sqlite:", "memory"] {
+    let urls = ["postgres://user@host:notaport/db", "redis://localhost/db", "sqlite:", "memory"];
+    let mysql = ["mysql://user@host:notaport/db", "mysql://localhost", "mysql://localhost/"];
+    for url in urls.into_iter().chain(mysql) {
         let err = waypost::open(url).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{url}: {err}");
     }
     let zero = PostgresOptions { max_connections: 0, ..PostgresOptions::default() };
     let err = PostgresRepository::connect("postgres://localhost/db", zero).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    let zero = waypost::MysqlOptions { max_connections: 0, ..waypost::MysqlOptions::default() };
+    let err = waypost::MysqlRepository::connect("mysql://localhost/db", zero).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    let bad_table = waypost::MysqlOptions { table: "t`; DROP".into(), ..waypost::MysqlOptions::default() };
+    let err = waypost::MysqlRepository::connect("mysql://localhost/db", bad_table).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidArgument);
     let bad_schema = PostgresOptions { schema: "public; DROP".into(), ..PostgresOptions::default() };
     let err = PostgresRepository::connect("postgres://localhost/db", bad_schema).await.unwrap_err();

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use chrono::{DateTime, Utc};
 
 use crate::checkpoint::{CheckpointData, EventBatch, EventTypes, LagMetrics, Name, OwnedWrite, Write};
-use crate::claims::{self, Change, Claim, ClaimCounts, ClaimLedger, ClaimRecord, ClaimStatus, ItemStats};
+use crate::claims::{self, Change, Claim, ClaimCounts, ClaimRecord, ClaimStatus, ClaimStore, ItemStats};
 use crate::error::{Error, Result};
 use crate::ident::Identifier;
 use crate::lag::{self, LatestEvent};
@@ -237,7 +237,7 @@ impl CheckpointStore for MemoryRepository {
         Ok(Transaction::new(Box::new(tx), "the memory store"))
     }
 
-    fn open_claims(self: Arc<Self>, table: Identifier, max_retries: u32) -> Result<Arc<dyn ClaimLedger>> {
+    fn open_claims(self: Arc<Self>, table: Identifier, max_retries: u32) -> Result<Arc<dyn ClaimStore>> {
         Ok(Arc::new(MemoryClaims { repo: self, table: table.as_str().to_owned(), max_retries }))
     }
 }
@@ -273,13 +273,12 @@ impl MemoryClaims {
     }
 
     fn held(&self, claim: &Claim, change: Change<'_>) -> Result<Option<Claim>> {
-        claims::check_claim(claim)?;
         self.change(&claim.key, Some(claim), change)
     }
 }
 
 #[async_trait]
-impl ClaimLedger for MemoryClaims {
+impl ClaimStore for MemoryClaims {
     async fn claim(
         &self,
         key: &str,
@@ -288,23 +287,19 @@ impl ClaimLedger for MemoryClaims {
         worker_id: &str,
         lease: Duration,
     ) -> Result<Option<Claim>> {
-        claims::check_claim_args(key, item_type, worker_id, lease)?;
         let max_retries = self.max_retries;
         self.change(key, None, Change::Claim { item_type, item_timestamp, worker_id, lease, max_retries })
     }
 
     async fn heartbeat(&self, claim: &Claim, lease: Duration) -> Result<Claim> {
-        claims::check_lease(lease)?;
         self.held(claim, Change::Heartbeat { lease })?.ok_or_else(|| claims::lease_lost(claim))
     }
 
     async fn complete(&self, claim: &Claim, stats: ItemStats) -> Result<()> {
-        claims::check_stats(&stats)?;
         self.held(claim, Change::Complete(stats)).map(drop)
     }
 
     async fn fail(&self, claim: &Claim, message: &str) -> Result<()> {
-        claims::check_message(message)?;
         self.held(claim, Change::Fail(message)).map(drop)
     }
 
@@ -312,13 +307,7 @@ impl ClaimLedger for MemoryClaims {
         self.held(claim, Change::Release).map(drop)
     }
 
-    async fn is_processed(&self, key: &str) -> Result<bool> {
-        claims::validate_key(key)?;
-        self.read(|l| l.get(key).is_some_and(|r| r.status == ClaimStatus::Completed))
-    }
-
     async fn get(&self, key: &str) -> Result<Option<ClaimRecord>> {
-        claims::validate_key(key)?;
         self.read(|l| l.get(key).cloned())
     }
 
@@ -337,7 +326,6 @@ impl ClaimLedger for MemoryClaims {
     }
 
     async fn list(&self, status: Option<ClaimStatus>, limit: u32) -> Result<Vec<ClaimRecord>> {
-        claims::check_limit(limit)?;
         self.read(|l| {
             l.values().filter(|r| status.is_none_or(|s| r.status == s)).take(limit as usize).cloned().collect()
         })

@@ -17,7 +17,7 @@ use tokio::sync::OnceCell;
 use super::errors::number;
 use super::pool::{Fetch, Store};
 use crate::backends::sql::CLAIM_COLUMNS as COLUMNS;
-use crate::claims::{self, Change, Claim, ClaimCounts, ClaimLedger, ClaimRecord, ClaimStatus, ItemStats};
+use crate::claims::{self, Change, Claim, ClaimCounts, ClaimRecord, ClaimStatus, ClaimStore, ItemStats};
 use crate::error::{Error, Result};
 use crate::ident::Identifier;
 use crate::time;
@@ -257,7 +257,7 @@ fn record(row: &MySqlRow) -> Result<ClaimRecord> {
 }
 
 #[async_trait]
-impl ClaimLedger for MysqlClaims {
+impl ClaimStore for MysqlClaims {
     async fn claim(
         &self,
         key: &str,
@@ -266,47 +266,28 @@ impl ClaimLedger for MysqlClaims {
         worker_id: &str,
         lease: Duration,
     ) -> Result<Option<Claim>> {
-        claims::check_claim_args(key, item_type, worker_id, lease)?;
-        let change = Change::Claim {
-            item_type,
-            item_timestamp: time::truncate_to_micros(item_timestamp),
-            worker_id,
-            lease,
-            max_retries: self.max_retries,
-        };
+        let change = Change::Claim { item_type, item_timestamp, worker_id, lease, max_retries: self.max_retries };
         self.change(key, None, change).await
     }
 
     async fn heartbeat(&self, claim: &Claim, lease: Duration) -> Result<Claim> {
-        claims::check_claim(claim)?;
-        claims::check_lease(lease)?;
         let renewed = self.change(&claim.key, Some(claim), Change::Heartbeat { lease }).await?;
         renewed.ok_or_else(|| claims::lease_lost(claim))
     }
 
     async fn complete(&self, claim: &Claim, stats: ItemStats) -> Result<()> {
-        claims::check_claim(claim)?;
-        claims::check_stats(&stats)?;
         self.change(&claim.key, Some(claim), Change::Complete(stats)).await.map(drop)
     }
 
     async fn fail(&self, claim: &Claim, message: &str) -> Result<()> {
-        claims::check_claim(claim)?;
-        claims::check_message(message)?;
         self.change(&claim.key, Some(claim), Change::Fail(message)).await.map(drop)
     }
 
     async fn release(&self, claim: &Claim) -> Result<()> {
-        claims::check_claim(claim)?;
         self.change(&claim.key, Some(claim), Change::Release).await.map(drop)
     }
 
-    async fn is_processed(&self, key: &str) -> Result<bool> {
-        Ok(self.get(key).await?.is_some_and(|r| r.status == ClaimStatus::Completed))
-    }
-
     async fn get(&self, key: &str) -> Result<Option<ClaimRecord>> {
-        claims::validate_key(key)?;
         let id = hash(key);
         Ok(self.records(sqlx::query(AssertSqlSafe(self.sql.select.as_str())).bind(id)).await?.pop())
     }
@@ -324,7 +305,6 @@ impl ClaimLedger for MysqlClaims {
     }
 
     async fn list(&self, status: Option<ClaimStatus>, limit: u32) -> Result<Vec<ClaimRecord>> {
-        claims::check_limit(limit)?;
         let q = match status {
             None => sqlx::query(AssertSqlSafe(self.sql.list_all.as_str())).bind(limit),
             Some(s) => sqlx::query(AssertSqlSafe(self.sql.list_status.as_str())).bind(s.as_str()).bind(limit),

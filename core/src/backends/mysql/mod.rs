@@ -21,7 +21,7 @@ use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 use crate::checkpoint::{CheckpointData, EventBatch, EventTypes, LagMetrics, Name, Write};
-use crate::claims::ClaimLedger;
+use crate::claims::ClaimStore;
 use crate::error::{Error, Result};
 use crate::ident::Identifier;
 use crate::lag::{self, LatestEvent};
@@ -319,7 +319,7 @@ impl CheckpointStore for MysqlRepository {
         Ok(Transaction::new(Box::new(tx), format!("mysql at {}", self.store.address)))
     }
 
-    fn open_claims(self: Arc<Self>, table: Identifier, max_retries: u32) -> Result<Arc<dyn ClaimLedger>> {
+    fn open_claims(self: Arc<Self>, table: Identifier, max_retries: u32) -> Result<Arc<dyn ClaimStore>> {
         Ok(Arc::new(claims::MysqlClaims::new(self.store.clone(), &table, max_retries)))
     }
 }

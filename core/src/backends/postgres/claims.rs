@@ -15,7 +15,7 @@ use tokio::sync::OnceCell;
 use super::pool::{Fetch, Store};
 use super::sql::quote_literal;
 use crate::backends::sql::CLAIM_COLUMNS as COLUMNS;
-use crate::claims::{self, Claim, ClaimCounts, ClaimLedger, ClaimRecord, ClaimStatus, ItemStats, LEASE_EXPIRED};
+use crate::claims::{self, Claim, ClaimCounts, ClaimRecord, ClaimStatus, ClaimStore, ItemStats, LEASE_EXPIRED};
 use crate::error::{Error, Result};
 use crate::ident::Identifier;
 
@@ -229,7 +229,7 @@ fn record(r: &PgRow) -> std::result::Result<ClaimRecord, RecordError> {
 }
 
 #[async_trait]
-impl ClaimLedger for PostgresClaims {
+impl ClaimStore for PostgresClaims {
     async fn claim(
         &self,
         key: &str,
@@ -238,7 +238,6 @@ impl ClaimLedger for PostgresClaims {
         worker_id: &str,
         lease: Duration,
     ) -> Result<Option<Claim>> {
-        claims::check_claim_args(key, item_type, worker_id, lease)?;
         self.ready().await?;
         let max_retries = i32::try_from(self.max_retries).unwrap_or(i32::MAX);
         // An item that cannot be taken is answered by a read: the upsert below would lock
@@ -278,8 +277,6 @@ impl ClaimLedger for PostgresClaims {
     }
 
     async fn heartbeat(&self, claim: &Claim, lease: Duration) -> Result<Claim> {
-        claims::check_claim(claim)?;
-        claims::check_lease(lease)?;
         let row = self.fenced(claim, &self.sql.heartbeat, |q| q.bind(micros(lease))).await?;
         let row = row.ok_or_else(|| claims::lease_lost(claim))?;
         let until: DateTime<Utc> = row.try_get(1).map_err(|e| self.store.map_err(e))?;
@@ -287,8 +284,6 @@ impl ClaimLedger for PostgresClaims {
     }
 
     async fn complete(&self, claim: &Claim, stats: ItemStats) -> Result<()> {
-        claims::check_claim(claim)?;
-        claims::check_stats(&stats)?;
         self.fenced(claim, &self.sql.complete, |q| {
             q.bind(stats.records_total)
                 .bind(stats.records_filtered)
@@ -300,23 +295,15 @@ impl ClaimLedger for PostgresClaims {
     }
 
     async fn fail(&self, claim: &Claim, message: &str) -> Result<()> {
-        claims::check_claim(claim)?;
-        claims::check_message(message)?;
         let message = message.to_owned();
         self.fenced(claim, &self.sql.fail, |q| q.bind(message)).await.map(drop)
     }
 
     async fn release(&self, claim: &Claim) -> Result<()> {
-        claims::check_claim(claim)?;
         self.fenced(claim, &self.sql.release, |q| q).await.map(drop)
     }
 
-    async fn is_processed(&self, key: &str) -> Result<bool> {
-        Ok(self.get(key).await?.is_some_and(|r| r.status == ClaimStatus::Completed))
-    }
-
     async fn get(&self, key: &str) -> Result<Option<ClaimRecord>> {
-        claims::validate_key(key)?;
         let q = sqlx::query(AssertSqlSafe(self.sql.select.clone())).bind(key.to_owned());
         Ok(self.records(q).await?.pop())
     }
@@ -333,7 +320,6 @@ impl ClaimLedger for PostgresClaims {
     }
 
     async fn list(&self, status: Option<ClaimStatus>, limit: u32) -> Result<Vec<ClaimRecord>> {
-        claims::check_limit(limit)?;
         let limit = i64::from(limit);
         let q = match status {
             None => sqlx::query(AssertSqlSafe(self.sql.list_all.clone())).bind(limit),

@@ -22,7 +22,7 @@ use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 use crate::checkpoint::{CheckpointData, EventBatch, EventTypes, LagMetrics, Mark, Name, Write};
-use crate::claims::ClaimLedger;
+use crate::claims::ClaimStore;
 use crate::error::{Error, ErrorKind, Result};
 use crate::ident::Identifier;
 use crate::lag::{self, LatestEvent};
@@ -312,7 +312,7 @@ impl CheckpointStore for PostgresRepository {
         Ok(Transaction::new(Box::new(tx), format!("postgres at {}", store.address)))
     }
 
-    fn open_claims(self: Arc<Self>, table: Identifier, max_retries: u32) -> Result<Arc<dyn ClaimLedger>> {
+    fn open_claims(self: Arc<Self>, table: Identifier, max_retries: u32) -> Result<Arc<dyn ClaimStore>> {
         Ok(Arc::new(claims::PostgresClaims::new(self.store.clone(), &table, max_retries)))
     }
 }

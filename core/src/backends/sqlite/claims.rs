@@ -14,7 +14,7 @@ use tokio::sync::OnceCell;
 use super::connection::Store;
 use super::errors::map_err;
 use crate::backends::sql::CLAIM_COLUMNS as COLUMNS;
-use crate::claims::{self, Change, Claim, ClaimCounts, ClaimLedger, ClaimRecord, ClaimStatus, ItemStats};
+use crate::claims::{self, Change, Claim, ClaimCounts, ClaimRecord, ClaimStatus, ClaimStore, ItemStats};
 use crate::error::{Error, Result};
 use crate::ident::Identifier;
 use crate::time;
@@ -229,7 +229,7 @@ fn query_records(c: &Connection, sql: &str, params: &[&dyn rusqlite::ToSql]) -> 
 }
 
 #[async_trait]
-impl ClaimLedger for SqliteClaims {
+impl ClaimStore for SqliteClaims {
     async fn claim(
         &self,
         key: &str,
@@ -238,10 +238,9 @@ impl ClaimLedger for SqliteClaims {
         worker_id: &str,
         lease: Duration,
     ) -> Result<Option<Claim>> {
-        claims::check_claim_args(key, item_type, worker_id, lease)?;
         let change = OwnedChange::Claim {
             item_type: item_type.to_owned(),
-            item_timestamp: time::truncate_to_micros(item_timestamp),
+            item_timestamp,
             worker_id: worker_id.to_owned(),
             lease,
         };
@@ -249,35 +248,23 @@ impl ClaimLedger for SqliteClaims {
     }
 
     async fn heartbeat(&self, claim: &Claim, lease: Duration) -> Result<Claim> {
-        claims::check_claim(claim)?;
-        claims::check_lease(lease)?;
         let renewed = self.change(claim.key.clone(), Some(claim.clone()), OwnedChange::Heartbeat { lease }).await?;
         renewed.ok_or_else(|| claims::lease_lost(claim))
     }
 
     async fn complete(&self, claim: &Claim, stats: ItemStats) -> Result<()> {
-        claims::check_claim(claim)?;
-        claims::check_stats(&stats)?;
         self.change(claim.key.clone(), Some(claim.clone()), OwnedChange::Complete(stats)).await.map(drop)
     }
 
     async fn fail(&self, claim: &Claim, message: &str) -> Result<()> {
-        claims::check_claim(claim)?;
-        claims::check_message(message)?;
         self.change(claim.key.clone(), Some(claim.clone()), OwnedChange::Fail(message.to_owned())).await.map(drop)
     }
 
     async fn release(&self, claim: &Claim) -> Result<()> {
-        claims::check_claim(claim)?;
         self.change(claim.key.clone(), Some(claim.clone()), OwnedChange::Release).await.map(drop)
     }
 
-    async fn is_processed(&self, key: &str) -> Result<bool> {
-        Ok(self.get(key).await?.is_some_and(|r| r.status == ClaimStatus::Completed))
-    }
-
     async fn get(&self, key: &str) -> Result<Option<ClaimRecord>> {
-        claims::validate_key(key)?;
         let key = key.to_owned();
         self.run(move |c, sql| Ok(query_records(c, &sql.select, &[&key])?.pop())).await
     }
@@ -296,7 +283,6 @@ impl ClaimLedger for SqliteClaims {
     }
 
     async fn list(&self, status: Option<ClaimStatus>, limit: u32) -> Result<Vec<ClaimRecord>> {
-        claims::check_limit(limit)?;
         self.run(move |c, sql| match status {
             None => query_records(c, &sql.list_all, &[&limit]),
             Some(s) => query_records(c, &sql.list_status, &[&limit, &s.as_str()]),

@@ -23,7 +23,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::checkpoint::{CheckpointData, EventBatch, EventTypes, LagMetrics, Mark, Name, Write};
-use crate::claims::ClaimLedger;
+use crate::claims::ClaimStore;
 use crate::error::{Error, Result};
 use crate::ident::Identifier;
 use crate::lag::{self, LatestEvent};
@@ -463,7 +463,7 @@ impl CheckpointStore for SqliteRepository {
         Ok(Transaction::new(Box::new(tx), format!("sqlite {}", self.store.path.display())))
     }
 
-    fn open_claims(self: Arc<Self>, table: Identifier, max_retries: u32) -> Result<Arc<dyn ClaimLedger>> {
+    fn open_claims(self: Arc<Self>, table: Identifier, max_retries: u32) -> Result<Arc<dyn ClaimStore>> {
         Ok(Arc::new(claims::SqliteClaims::new(self.store.clone(), &table, max_retries)))
     }
 }
