@@ -329,8 +329,8 @@ export declare function repositoryKind(url: string): string
 
 /**
  * A statement parameter or a value read back, tagged by `kind`: `null`, `bool` (in
- * `flag`), `int` (decimal digits in `text`, so that 64-bit integers survive), `float`
- * (in `number`), `text`, `bytes` (hex in `text`), `uuid`, `timestamp` (ISO 8601 in
+ * `flag`), `int` (a `bigint` in `int`, so that 64-bit integers survive), `float` (in
+ * `number`), `text`, `bytes` (a `Buffer` in `bytes`), `uuid`, `timestamp` (ISO 8601 in
  * `text`), `json` (its text). `index.js` converts JS values to and from these.
  */
 export interface SqlCell {
@@ -338,6 +338,8 @@ export interface SqlCell {
   text?: string
   number?: number
   flag?: boolean
+  int?: bigint
+  bytes?: Buffer
 }
 
 /** Options of `SqliteCheckpointRepository.open`. */

@@ -200,22 +200,22 @@ class CheckpointRepository {
   toString() { return `${this.constructor.name}(${this[NATIVE].describe()})` }
 }
 
-// A JS value as a tagged parameter for the native side (see SqlCell in src/lib.rs).
+// A JS value as a tagged parameter for the native side (see SqlCell in src/transaction.rs).
 function toCell(value, index) {
   if (value === null || value === undefined) return { kind: 'null' }
   switch (typeof value) {
     case 'boolean': return { kind: 'bool', flag: value }
-    case 'bigint': return { kind: 'int', text: value.toString() }
+    case 'bigint': return { kind: 'int', int: value }
     case 'string': return { kind: 'text', text: value }
     case 'number':
-      return Number.isSafeInteger(value) ? { kind: 'int', text: String(value) } : { kind: 'float', number: value }
+      return Number.isSafeInteger(value) ? { kind: 'int', int: BigInt(value) } : { kind: 'float', number: value }
     default: break
   }
   if (value instanceof Date) {
     if (Number.isNaN(value.getTime())) throw new TypeError(`params[${index}]: invalid Date`)
     return { kind: 'timestamp', text: value.toISOString() }
   }
-  if (value instanceof Uint8Array) return { kind: 'bytes', text: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex') }
+  if (value instanceof Uint8Array) return { kind: 'bytes', bytes: Buffer.from(value.buffer, value.byteOffset, value.byteLength) }
   if (Array.isArray(value) || Object.getPrototypeOf(value) === Object.prototype || Object.getPrototypeOf(value) === null) {
     return { kind: 'json', text: JSON.stringify(value) }
   }
@@ -234,11 +234,11 @@ function fromCell(cell) {
     case 'null': return null
     case 'bool': return cell.flag
     case 'int': {
-      const n = Number(cell.text)
-      return Number.isSafeInteger(n) ? n : BigInt(cell.text)
+      const n = Number(cell.int)
+      return Number.isSafeInteger(n) ? n : cell.int
     }
     case 'float': return cell.number
-    case 'bytes': return Buffer.from(cell.text, 'hex')
+    case 'bytes': return cell.bytes
     case 'timestamp': return new Date(cell.text)
     case 'json': return JSON.parse(cell.text)
     default: return cell.text

@@ -41,15 +41,14 @@ pub(crate) fn count(name: &str, value: Option<f64>) -> Result<i64> {
     Ok(value as i64)
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
+/// A JS `bigint` as an `i64`, if it fits (`0n` has no words).
+fn int64(b: &napi::bindgen_prelude::BigInt) -> Option<i64> {
+    let magnitude = match b.words.iter().rposition(|w| *w != 0) {
+        None => 0,
+        Some(0) => i128::from(b.words[0]),
+        Some(_) => return None,
+    };
+    i64::try_from(if b.sign_bit { -magnitude } else { magnitude }).ok()
 }
 
 fn sql_value(index: usize, cell: SqlCell) -> Result<waypost::SqlValue> {
@@ -59,10 +58,13 @@ fn sql_value(index: usize, cell: SqlCell) -> Result<waypost::SqlValue> {
     Ok(match cell.kind.as_str() {
         "null" => V::Null,
         "bool" => V::Bool(cell.flag.ok_or_else(|| bad("missing flag"))?),
-        "int" => V::Int(text()?.parse().map_err(|_| bad("integer out of the 64-bit range"))?),
+        "int" => V::Int(
+            int64(cell.int.as_ref().ok_or_else(|| bad("missing int"))?)
+                .ok_or_else(|| bad("integer out of the 64-bit range"))?,
+        ),
         "float" => V::Float(cell.number.ok_or_else(|| bad("missing number"))?),
         "text" => V::Text(text()?),
-        "bytes" => V::Bytes(unhex(&text()?).ok_or_else(|| bad("malformed bytes"))?),
+        "bytes" => V::Bytes(cell.bytes.as_ref().ok_or_else(|| bad("missing bytes"))?.to_vec()),
         "uuid" => V::Uuid(event_id(&text()?)?),
         "timestamp" => {
             V::Timestamp(DateTime::parse_from_rfc3339(&text()?).map_err(|_| bad("invalid date"))?.with_timezone(&Utc))
@@ -74,14 +76,15 @@ fn sql_value(index: usize, cell: SqlCell) -> Result<waypost::SqlValue> {
 
 pub(crate) fn sql_cell(value: waypost::SqlValue) -> SqlCell {
     use waypost::SqlValue as V;
-    let cell = |kind: &str| SqlCell { kind: kind.to_owned(), text: None, number: None, flag: None };
+    let cell =
+        |kind: &str| SqlCell { kind: kind.to_owned(), text: None, number: None, flag: None, int: None, bytes: None };
     match value {
         V::Null => cell("null"),
         V::Bool(b) => SqlCell { flag: Some(b), ..cell("bool") },
-        V::Int(i) => SqlCell { text: Some(i.to_string()), ..cell("int") },
+        V::Int(i) => SqlCell { int: Some(i.into()), ..cell("int") },
         V::Float(f) => SqlCell { number: Some(f), ..cell("float") },
         V::Text(t) => SqlCell { text: Some(t), ..cell("text") },
-        V::Bytes(b) => SqlCell { text: Some(hex(&b)), ..cell("bytes") },
+        V::Bytes(b) => SqlCell { bytes: Some(b.into()), ..cell("bytes") },
         V::Uuid(u) => SqlCell { text: Some(u.to_string()), ..cell("uuid") },
         V::Timestamp(t) => SqlCell { text: Some(waypost::time::rfc3339(&t)), ..cell("timestamp") },
         V::Json(t) => SqlCell { text: Some(t), ..cell("json") },

@@ -10,8 +10,8 @@ use crate::errors::to_js_err;
 use crate::repository::NativeRepository;
 
 /// A statement parameter or a value read back, tagged by `kind`: `null`, `bool` (in
-/// `flag`), `int` (decimal digits in `text`, so that 64-bit integers survive), `float`
-/// (in `number`), `text`, `bytes` (hex in `text`), `uuid`, `timestamp` (ISO 8601 in
+/// `flag`), `int` (a `bigint` in `int`, so that 64-bit integers survive), `float` (in
+/// `number`), `text`, `bytes` (a `Buffer` in `bytes`), `uuid`, `timestamp` (ISO 8601 in
 /// `text`), `json` (its text). `index.js` converts JS values to and from these.
 #[napi(object)]
 pub struct SqlCell {
@@ -19,6 +19,8 @@ pub struct SqlCell {
     pub text: Option<String>,
     pub number: Option<f64>,
     pub flag: Option<bool>,
+    pub int: Option<napi::bindgen_prelude::BigInt>,
+    pub bytes: Option<napi::bindgen_prelude::Buffer>,
 }
 
 /// Rows of a query: the column names, then each row's cells in column order.

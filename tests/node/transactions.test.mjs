@@ -100,6 +100,21 @@ for (const [backend, { skip, open }] of Object.entries(backends)) {
     }
   })
 
+  test(`${backend}: 64-bit integers cross as bigint at both ends, 0 and -1 as numbers`, { skip }, async () => {
+    const { repo, ns } = await open()
+    try {
+      const values = [-(2n ** 63n), 2n ** 63n - 1n, 0, -1, 2 ** 53 - 1]
+      const rows = await repo.transaction(async (tx) => {
+        await tx.execute(`CREATE TABLE ${ns}ints (k BIGINT, v BIGINT)`)
+        for (const [k, v] of values.entries()) await tx.execute(`INSERT INTO ${ns}ints VALUES ($1, $2)`, [k, v])
+        return tx.fetchAll(`SELECT v FROM ${ns}ints ORDER BY k`)
+      })
+      assert.deepEqual(rows.map((r) => r.v), values)
+    } finally {
+      await repo.close()
+    }
+  })
+
   test(`${backend}: bad parameters are TypeErrors naming the parameter, and change nothing`, { skip }, async () => {
     const { repo, ns } = await open()
     try {
@@ -110,6 +125,8 @@ for (const [backend, { skip, open }] of Object.entries(backends)) {
       await assert.rejects(tx.execute(`INSERT INTO ${ns}t VALUES ($1)`, [new Date('nope')]), TypeError)
       await assert.rejects(tx.execute(`INSERT INTO ${ns}t VALUES ($1)`, 'abc'), TypeError)
       await assert.rejects(tx.execute(`INSERT INTO ${ns}t VALUES ($1)`, [2n ** 64n]), waypost.InvalidArgumentError)
+      await assert.rejects(tx.execute(`INSERT INTO ${ns}t VALUES ($1)`, [2n ** 63n]), waypost.InvalidArgumentError)
+      await assert.rejects(tx.execute(`INSERT INTO ${ns}t VALUES ($1)`, [-(2n ** 63n) - 1n]), waypost.InvalidArgumentError)
       await assert.rejects(tx.savePosition('T', 1.5, randomUUID(), 'E'), waypost.InvalidArgumentError)
       await assert.rejects(tx.savePosition('T', '1', randomUUID(), 'E'), TypeError)
       assert.equal(tx.isOpen, true, 'none of these reached the store')
