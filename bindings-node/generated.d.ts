@@ -67,17 +67,26 @@ export declare class NativeManager {
 
 /** A checkpoint repository; `index.js` wraps it in the documented classes. */
 export declare class NativeRepository {
+  getCheckpoint(projectionName: string): Promise<string | null>
+  getCheckpointSync(projectionName: string): string | null
+  updateCheckpoint(projectionName: string, eventId: string, eventType: string): Promise<void>
+  updateCheckpointSync(projectionName: string, eventId: string, eventType: string): void
+  getPosition(subscriptionId: string): Promise<number | null>
+  getPositionSync(subscriptionId: string): number | null
+  savePosition(subscriptionId: string, position: number, eventId: string, eventType: string): Promise<void>
+  savePositionSync(subscriptionId: string, position: number, eventId: string, eventType: string): void
+  getPositionToken(subscriptionId: string): Promise<string | null>
+  getPositionTokenSync(subscriptionId: string): string | null
+  savePositionToken(subscriptionId: string, token: string, eventId: string, eventType: string): Promise<void>
+  savePositionTokenSync(subscriptionId: string, token: string, eventId: string, eventType: string): void
+  getLagMetrics(projectionName: string, eventTypes?: Array<string> | undefined | null): Promise<LagMetrics | null>
+  getLagMetricsSync(projectionName: string, eventTypes?: Array<string> | undefined | null): LagMetrics | null
+  resetCheckpoint(projectionName: string): Promise<void>
+  resetCheckpointSync(projectionName: string): void
+  getAllCheckpoints(): Promise<Array<CheckpointData>>
+  getAllCheckpointsSync(): Array<CheckpointData>
   /** A repository in process memory. */
   static memory(): NativeRepository
-  getCheckpoint(projectionName: string): Promise<string | null>
-  updateCheckpoint(projectionName: string, eventId: string, eventType: string): Promise<void>
-  getPosition(subscriptionId: string): Promise<number | null>
-  savePosition(subscriptionId: string, position: number, eventId: string, eventType: string): Promise<void>
-  getPositionToken(subscriptionId: string): Promise<string | null>
-  savePositionToken(subscriptionId: string, token: string, eventId: string, eventType: string): Promise<void>
-  getLagMetrics(projectionName: string, eventTypes?: Array<string> | undefined | null): Promise<LagMetrics | null>
-  resetCheckpoint(projectionName: string): Promise<void>
-  getAllCheckpoints(): Promise<Array<CheckpointData>>
   createEventsTable(): Promise<void>
   createLagIndex(): Promise<void>
   appendEvents(events: Array<NewEventInput>): Promise<void>
@@ -89,15 +98,6 @@ export declare class NativeRepository {
   checkpointStatement(kind: string, name: string, eventId: string, eventType: string, options?: StatementOptions | undefined | null): Promise<CheckpointStatement>
   /** A description that names the store without credentials. */
   describe(): string
-  getCheckpointSync(projectionName: string): string | null
-  updateCheckpointSync(projectionName: string, eventId: string, eventType: string): void
-  getPositionSync(subscriptionId: string): number | null
-  savePositionSync(subscriptionId: string, position: number, eventId: string, eventType: string): void
-  getPositionTokenSync(subscriptionId: string): string | null
-  savePositionTokenSync(subscriptionId: string, token: string, eventId: string, eventType: string): void
-  getLagMetricsSync(projectionName: string, eventTypes?: Array<string> | undefined | null): LagMetrics | null
-  resetCheckpointSync(projectionName: string): void
-  getAllCheckpointsSync(): Array<CheckpointData>
   /** Opens a transaction on this store (see `repo.transaction(fn)` in `index.js`). */
   begin(): Promise<NativeTransaction>
   /** The largest global position in the events table (0 when empty), or null without one. */

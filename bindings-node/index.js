@@ -135,25 +135,6 @@ class CheckpointRepository {
     }
     this[NATIVE] = handle
   }
-  getCheckpoint(projectionName) { return call(() => this[NATIVE].getCheckpoint(projectionName)) }
-  updateCheckpoint(projectionName, eventId, eventType) {
-    return call(() => this[NATIVE].updateCheckpoint(projectionName, eventId, eventType))
-  }
-  getPosition(subscriptionId) { return call(() => this[NATIVE].getPosition(subscriptionId)) }
-  savePosition(subscriptionId, position, eventId, eventType) {
-    return call(() => this[NATIVE].savePosition(subscriptionId, position, eventId, eventType))
-  }
-  getPositionToken(subscriptionId) { return call(() => this[NATIVE].getPositionToken(subscriptionId)) }
-  savePositionToken(subscriptionId, token, eventId, eventType) {
-    return call(() => this[NATIVE].savePositionToken(subscriptionId, token, eventId, eventType))
-  }
-  async getLagMetrics(projectionName, eventTypes) {
-    return withNulls(await call(() => this[NATIVE].getLagMetrics(projectionName, eventTypes)), LAG_FIELDS)
-  }
-  resetCheckpoint(projectionName) { return call(() => this[NATIVE].resetCheckpoint(projectionName)) }
-  async getAllCheckpoints() {
-    return (await call(() => this[NATIVE].getAllCheckpoints())).map((r) => withNulls(r, RECORD_FIELDS))
-  }
   createEventsTable() { return call(() => this[NATIVE].createEventsTable()) }
   createLagIndex() { return call(() => this[NATIVE].createLagIndex()) }
   appendEvents(events) { return call(() => this[NATIVE].appendEvents(events)) }
@@ -276,25 +257,36 @@ class Transaction {
  * (no hop to the native runtime); the methods still return Promises. */
 class InMemoryCheckpointRepository extends CheckpointRepository {
   constructor() { super(native.NativeRepository.memory()) }
-  async getCheckpoint(projectionName) { return now(() => this[NATIVE].getCheckpointSync(projectionName)) }
-  async updateCheckpoint(projectionName, eventId, eventType) {
-    return now(() => this[NATIVE].updateCheckpointSync(projectionName, eventId, eventType))
-  }
-  async getPosition(subscriptionId) { return now(() => this[NATIVE].getPositionSync(subscriptionId)) }
-  async savePosition(subscriptionId, position, eventId, eventType) {
-    return now(() => this[NATIVE].savePositionSync(subscriptionId, position, eventId, eventType))
-  }
-  async getPositionToken(subscriptionId) { return now(() => this[NATIVE].getPositionTokenSync(subscriptionId)) }
-  async savePositionToken(subscriptionId, token, eventId, eventType) {
-    return now(() => this[NATIVE].savePositionTokenSync(subscriptionId, token, eventId, eventType))
-  }
-  async getLagMetrics(projectionName, eventTypes) {
-    return withNulls(now(() => this[NATIVE].getLagMetricsSync(projectionName, eventTypes)), LAG_FIELDS)
-  }
-  async resetCheckpoint(projectionName) { return now(() => this[NATIVE].resetCheckpointSync(projectionName)) }
-  async getAllCheckpoints() {
-    return now(() => this[NATIVE].getAllCheckpointsSync()).map((r) => withNulls(r, RECORD_FIELDS))
-  }
+}
+
+// The checkpoint protocol, declared once: each method calls the native method of its name
+// and shapes the result (missing values become null). The in-memory repository calls the
+// synchronous twin (`…Sync`), which the core answers on the spot, and still returns a
+// Promise.
+const asIs = (v) => v
+const PROTOCOL = {
+  getCheckpoint: asIs,
+  updateCheckpoint: asIs,
+  getPosition: asIs,
+  savePosition: asIs,
+  getPositionToken: asIs,
+  savePositionToken: asIs,
+  getLagMetrics: (lag) => withNulls(lag, LAG_FIELDS),
+  resetCheckpoint: asIs,
+  getAllCheckpoints: (rows) => rows.map((r) => withNulls(r, RECORD_FIELDS)),
+}
+for (const [name, shape] of Object.entries(PROTOCOL)) {
+  const sync = `${name}Sync`
+  Object.defineProperty(CheckpointRepository.prototype, name, {
+    value: async function (...args) { return shape(await call(() => this[NATIVE][name](...args))) },
+    writable: true,
+    configurable: true,
+  })
+  Object.defineProperty(InMemoryCheckpointRepository.prototype, name, {
+    value: async function (...args) { return shape(now(() => this[NATIVE][sync](...args))) },
+    writable: true,
+    configurable: true,
+  })
 }
 
 /** Checkpoints in an SQLite file (WAL, synchronous=FULL). */

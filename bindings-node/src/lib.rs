@@ -3,8 +3,9 @@
 //! `"Kind: message"` prefix that `index.js` turns into the matching error class.
 //!
 //! One module per core module; `NativeRepository`'s methods live with the topic they
-//! serve (its checkpoint calls in `repository`, `begin` in `transaction`, progress and
-//! health in `progress`).
+//! serve (the protocol, declared once with its synchronous twins, in `protocol`; the
+//! rest of its calls in `repository`, `begin` in `transaction`, progress and health in
+//! `progress`).
 //!
 //! The modules are public as the items were at the root: napi exports their `pub` items,
 //! and under `cfg(test)` napi-derive registers nothing, so in private modules the
@@ -17,6 +18,7 @@ pub mod diagnostics;
 pub mod errors;
 pub mod manager;
 pub mod options;
+pub mod protocol;
 pub mod records;
 pub mod repository;
 pub mod transaction;

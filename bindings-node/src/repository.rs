@@ -16,7 +16,7 @@ use waypost::{
 use crate::convert::{event_id, position, seconds};
 use crate::errors::{invalid, to_js_err};
 use crate::options::{events_table, MysqlOptions, PostgresOptions, SqliteOptions};
-use crate::records::{CheckpointData, CheckpointStatement, LagMetrics, NewEventInput, StatementOptions};
+use crate::records::{CheckpointStatement, NewEventInput, StatementOptions};
 
 /// A checkpoint repository; `index.js` wraps it in the documented classes.
 #[napi]
@@ -33,13 +33,13 @@ impl NativeRepository {
 
     /// Completes a call of the in-memory repository right here: its futures never wait,
     /// so the hop to napi's runtime and back (tens of microseconds) is saved.
-    fn at_once<T>(&self, future: impl Future<Output = waypost::Result<T>>) -> Result<T> {
+    pub(crate) fn at_once<T>(&self, future: impl Future<Output = Result<T>>) -> Result<T> {
         if !self.memory {
             return Err(napi::Error::from_reason("Unsupported: only the in-memory repository answers synchronously"));
         }
         let mut future = std::pin::pin!(future);
         match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-            Poll::Ready(result) => result.map_err(to_js_err),
+            Poll::Ready(result) => result,
             Poll::Pending => Err(napi::Error::from_reason("Backend: the in-memory repository did not answer at once")),
         }
     }
@@ -51,73 +51,6 @@ impl NativeRepository {
     #[napi(factory)]
     pub fn memory() -> Self {
         NativeRepository { inner: Arc::new(MemoryRepository::new()), memory: true }
-    }
-
-    #[napi]
-    pub async fn get_checkpoint(&self, projection_name: String) -> Result<Option<String>> {
-        let id = self.inner.get_checkpoint(&projection_name).await.map_err(to_js_err)?;
-        Ok(id.map(|u| u.to_string()))
-    }
-
-    #[napi]
-    pub async fn update_checkpoint(&self, projection_name: String, event_id: String, event_type: String) -> Result<()> {
-        let id = self::event_id(&event_id)?;
-        self.inner.update_checkpoint(&projection_name, id, &event_type).await.map_err(to_js_err)
-    }
-
-    #[napi]
-    pub async fn get_position(&self, subscription_id: String) -> Result<Option<i64>> {
-        self.inner.get_position(&subscription_id).await.map_err(to_js_err)
-    }
-
-    #[napi]
-    pub async fn save_position(
-        &self,
-        subscription_id: String,
-        position: f64,
-        event_id: String,
-        event_type: String,
-    ) -> Result<()> {
-        let (position, id) = (self::position(position)?, self::event_id(&event_id)?);
-        self.inner.save_position(&subscription_id, position, id, &event_type).await.map_err(to_js_err)
-    }
-
-    #[napi]
-    pub async fn get_position_token(&self, subscription_id: String) -> Result<Option<String>> {
-        self.inner.get_position_token(&subscription_id).await.map_err(to_js_err)
-    }
-
-    #[napi]
-    pub async fn save_position_token(
-        &self,
-        subscription_id: String,
-        token: String,
-        event_id: String,
-        event_type: String,
-    ) -> Result<()> {
-        let id = self::event_id(&event_id)?;
-        self.inner.save_position_token(&subscription_id, &token, id, &event_type).await.map_err(to_js_err)
-    }
-
-    #[napi]
-    pub async fn get_lag_metrics(
-        &self,
-        projection_name: String,
-        event_types: Option<Vec<String>>,
-    ) -> Result<Option<LagMetrics>> {
-        let metrics = self.inner.get_lag_metrics(&projection_name, event_types.as_deref()).await.map_err(to_js_err)?;
-        Ok(metrics.map(LagMetrics::from))
-    }
-
-    #[napi]
-    pub async fn reset_checkpoint(&self, projection_name: String) -> Result<()> {
-        self.inner.reset_checkpoint(&projection_name).await.map_err(to_js_err)
-    }
-
-    #[napi]
-    pub async fn get_all_checkpoints(&self) -> Result<Vec<CheckpointData>> {
-        let all = self.inner.get_all_checkpoints().await.map_err(to_js_err)?;
-        Ok(all.into_iter().map(CheckpointData::from).collect())
     }
 
     #[napi]
@@ -187,75 +120,6 @@ impl NativeRepository {
     #[napi]
     pub fn describe(&self) -> String {
         format!("{:?}", self.inner)
-    }
-}
-
-/// The same calls answered synchronously, for the in-memory repository only; `index.js`
-/// wraps each in an `async` method, so callers see Promises either way.
-#[napi]
-impl NativeRepository {
-    #[napi]
-    pub fn get_checkpoint_sync(&self, projection_name: String) -> Result<Option<String>> {
-        Ok(self.at_once(self.inner.get_checkpoint(&projection_name))?.map(|u| u.to_string()))
-    }
-
-    #[napi]
-    pub fn update_checkpoint_sync(&self, projection_name: String, event_id: String, event_type: String) -> Result<()> {
-        let id = self::event_id(&event_id)?;
-        self.at_once(self.inner.update_checkpoint(&projection_name, id, &event_type))
-    }
-
-    #[napi]
-    pub fn get_position_sync(&self, subscription_id: String) -> Result<Option<i64>> {
-        self.at_once(self.inner.get_position(&subscription_id))
-    }
-
-    #[napi]
-    pub fn save_position_sync(
-        &self,
-        subscription_id: String,
-        position: f64,
-        event_id: String,
-        event_type: String,
-    ) -> Result<()> {
-        let (position, id) = (self::position(position)?, self::event_id(&event_id)?);
-        self.at_once(self.inner.save_position(&subscription_id, position, id, &event_type))
-    }
-
-    #[napi]
-    pub fn get_position_token_sync(&self, subscription_id: String) -> Result<Option<String>> {
-        self.at_once(self.inner.get_position_token(&subscription_id))
-    }
-
-    #[napi]
-    pub fn save_position_token_sync(
-        &self,
-        subscription_id: String,
-        token: String,
-        event_id: String,
-        event_type: String,
-    ) -> Result<()> {
-        let id = self::event_id(&event_id)?;
-        self.at_once(self.inner.save_position_token(&subscription_id, &token, id, &event_type))
-    }
-
-    #[napi]
-    pub fn get_lag_metrics_sync(
-        &self,
-        projection_name: String,
-        event_types: Option<Vec<String>>,
-    ) -> Result<Option<LagMetrics>> {
-        Ok(self.at_once(self.inner.get_lag_metrics(&projection_name, event_types.as_deref()))?.map(LagMetrics::from))
-    }
-
-    #[napi]
-    pub fn reset_checkpoint_sync(&self, projection_name: String) -> Result<()> {
-        self.at_once(self.inner.reset_checkpoint(&projection_name))
-    }
-
-    #[napi]
-    pub fn get_all_checkpoints_sync(&self) -> Result<Vec<CheckpointData>> {
-        Ok(self.at_once(self.inner.get_all_checkpoints())?.into_iter().map(CheckpointData::from).collect())
     }
 }
 
