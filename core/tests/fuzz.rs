@@ -692,6 +692,17 @@ fn fuzz_postgres() {
     rt.block_on(scratch.drop_schema());
 }
 
+#[test]
+fn fuzz_mysql() {
+    let rt = runtime();
+    let Some(url) = rt.block_on(support::mysql_url()) else { return };
+    let scratch = rt.block_on(support::MysqlScratch::new(&url, "fuzz"));
+    let options = waypost::MysqlOptions { max_connections: 2, ..waypost::MysqlOptions::default() };
+    let repo = rt.block_on(waypost::MysqlRepository::connect(&scratch.url, options)).expect("mysql repository");
+    fuzz_methods(&rt, Store { backend: "mysql", repo: Arc::new(repo), sqlite_path: None, head: 0 });
+    rt.block_on(scratch.drop_database());
+}
+
 // ---------------------------------------------------------------------------------------
 // Openers with bad options
 
@@ -951,7 +962,7 @@ fn fuzz_open_url() {
         1 => Just(("memory://".to_owned(), true)),
         2 => "[a-z0-9_]{1,12}".prop_map(move |f| (format!("sqlite:{base}/{f}.db"), true)),
         1 => prop::sample::select(vec!["sqlite:", "sqlite://", "sqlite:x.db?mode=ro", "memory", "redis://h/db", "", "MEMORY:", "x\"; DROP TABLE t; --", "postgres:/", "\0"]).prop_map(|s| (s.to_owned(), false)),
-        2 => "[a-z]{0,8}:?[^:]{0,20}".prop_filter("not a store url", |s| !s.starts_with("memory") && !s.starts_with("sqlite") && !s.starts_with("postgres")).prop_map(|s| (s, false)),
+        2 => "[a-z]{0,8}:?[^:]{0,20}".prop_filter("not a store url", |s| !["memory", "sqlite", "postgres", "mysql", "mariadb"].iter().any(|p| s.starts_with(p))).prop_map(|s| (s, false)),
     ];
     runner("open url", cases())
         .run(&url, |(url, accepted)| {

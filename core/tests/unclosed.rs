@@ -76,3 +76,14 @@ fn postgres_objects_drop_anywhere() {
     });
     probe.block_on(scratch.drop_schema());
 }
+
+#[test]
+fn mysql_objects_drop_anywhere() {
+    let probe = tokio::runtime::Runtime::new().unwrap();
+    let Some(url) = probe.block_on(support::mysql_url()) else { return };
+    let scratch = probe.block_on(support::MysqlScratch::new(&url, "unclosed"));
+    drop_everywhere(|rt| {
+        Arc::new(rt.block_on(waypost::MysqlRepository::connect(&scratch.url, Default::default())).expect("connect"))
+    });
+    probe.block_on(scratch.drop_database());
+}

@@ -546,7 +546,7 @@ test('fuzz: openRepository(url)', async () => {
       [2, () => [`sqlite:${dir}/${g.text(10, [...'abc012_'])}x.db`, 'ok']],
       [1, () => [g.pick(['sqlite:', 'sqlite://', 'sqlite:x.db?mode=ro', 'memory', 'redis://h/db', '', 'MEMORY:',
         'x"; DROP TABLE t; --', 'postgres:/', '\0', 'memory:\ud800', '\ud800']), 'invalid']],
-      [2, () => { const s = g.text(20); return [s, /^(memory|sqlite|postgres)/.test(s) ? 'any' : 'invalid'] }],
+      [2, () => { const s = g.text(20); return [s, /^(memory|sqlite|postgres|mysql|mariadb)/.test(s) ? 'any' : 'invalid'] }],
       [1, () => [g.pick([null, undefined, 5, ['memory:'], {}, Buffer.from('memory:')]), 'type']],
     ])
     await checkOpen(tally, 'openRepository', `openRepository(${show(url)})`, verdict, () => waypost.openRepository(url), () => true)
