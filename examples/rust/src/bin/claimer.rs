@@ -23,6 +23,27 @@ fn say(line: String) {
 mod args;
 use args::arg;
 
+/// Runs `call` again while the store is `Unavailable` (an SQLite file locked past the
+/// busy timeout by the other workers, on a loaded machine), as a worker would: such a
+/// call changed nothing. Up to five attempts, backing off.
+async fn retrying<T, F, Fut>(mut call: F) -> Result<T, waypost::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, waypost::Error>>,
+{
+    let mut attempt = 1;
+    loop {
+        match call().await {
+            Err(e) if e.kind() == waypost::ErrorKind::Unavailable && attempt < 5 => {
+                eprintln!("retrying after: {e}");
+                tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+                attempt += 1;
+            }
+            done => return done,
+        }
+    }
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), waypost::Error> {
     let url = arg("--url").expect("--url");
@@ -42,7 +63,8 @@ async fn main() -> Result<(), waypost::Error> {
     let mut claimed = 0usize;
     for n in 0..items {
         let key = format!("item-{:04}", (first + n) % items);
-        let Some(claim) = ledger.claim(&key, "demo", waypost::time::now(), &worker, lease).await? else { continue };
+        let claim = retrying(|| ledger.claim(&key, "demo", waypost::time::now(), &worker, lease)).await?;
+        let Some(claim) = claim else { continue };
         claimed += 1;
         say(format!("claimed {key} {}", claim.epoch));
         if hold.is_some() {
@@ -51,7 +73,8 @@ async fn main() -> Result<(), waypost::Error> {
             }
             continue;
         }
-        ledger.complete(&claim, ItemStats { records_total: 1, records_persisted: 1, ..ItemStats::default() }).await?;
+        let stats = ItemStats { records_total: 1, records_persisted: 1, ..ItemStats::default() };
+        retrying(|| ledger.complete(&claim, stats)).await?;
         say(format!("completed {key}"));
     }
     if hold.is_some() {
