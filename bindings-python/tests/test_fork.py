@@ -54,13 +54,17 @@ def stored_position(path: Path, name: str) -> int | None:
 def opener(kind: str, where: str, schema: str) -> Callable[[], waypost.CheckpointRepository]:
     if kind == "sqlite":
         return lambda: waypost.SQLiteCheckpointRepository(where)
+    if kind == "mysql":
+        return lambda: waypost.MySQLCheckpointRepository(where)
     return lambda: waypost.PostgreSQLCheckpointRepository(where, schema=schema)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", "postgres", "mysql"])
 def open_repo(request: pytest.FixtureRequest, tmp_path: Path, schema: str) -> Callable[[], waypost.CheckpointRepository]:
     if request.param == "sqlite":
         return opener("sqlite", str(tmp_path / "fork.db"), schema)
+    if request.param == "mysql":
+        return opener("mysql", request.getfixturevalue("mysql_database_url"), schema)
     return opener("postgres", request.getfixturevalue("postgres_url"), schema)
 
 

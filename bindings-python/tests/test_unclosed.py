@@ -19,6 +19,8 @@ SCRIPT = textwrap.dedent(
             return waypost.InMemoryCheckpointRepository()
         if kind == "sqlite":
             return waypost.SQLiteCheckpointRepository(sys.argv[2])
+        if kind == "mysql":
+            return waypost.MySQLCheckpointRepository(sys.argv[2])
         return waypost.PostgreSQLCheckpointRepository(sys.argv[2], schema=sys.argv[3])
 
     async def leave(kind):
@@ -68,3 +70,5 @@ def test_postgres_objects_collected_unclosed(postgres_url: str, schema: str) -> 
     run("postgres", postgres_url, schema)
 
 
+def test_mysql_objects_collected_unclosed(mysql_database_url: str) -> None:
+    run("mysql", mysql_database_url)
