@@ -56,10 +56,10 @@ pub struct SQLiteCheckpointRepository;
 #[pymethods]
 impl SQLiteCheckpointRepository {
     #[new]
-    #[pyo3(signature = (path, *, table = waypost::DEFAULT_CHECKPOINT_TABLE.to_owned(), events_table = Some("events".to_owned()),
-                        event_id_column = "event_id".to_owned(), event_type_column = "event_type".to_owned(),
-                        timestamp_column = "timestamp".to_owned(), position_column = Some("global_position".to_owned()),
-                        create_schema = true, busy_timeout = 5.0, synchronous = "FULL".to_owned()),
+    #[pyo3(signature = (path, *, table = waypost::DEFAULT_CHECKPOINT_TABLE.to_owned(), events_table = Some(EventsTable::default().table),
+                        event_id_column = EventsTable::default().event_id_column, event_type_column = EventsTable::default().event_type_column,
+                        timestamp_column = EventsTable::default().timestamp_column, position_column = EventsTable::default().position_column,
+                        create_schema = true, busy_timeout = SqliteOptions::default().busy_timeout.as_secs_f64(), synchronous = "FULL".to_owned()),
            text_signature = "(path, *, table='projection_checkpoints', events_table='events', \
                              event_id_column='event_id', event_type_column='event_type', \
                              timestamp_column='timestamp', position_column='global_position', \
@@ -122,11 +122,12 @@ pub struct PostgreSQLCheckpointRepository;
 #[pymethods]
 impl PostgreSQLCheckpointRepository {
     #[new]
-    #[pyo3(signature = (dsn, *, schema = "public".to_owned(), table = waypost::DEFAULT_CHECKPOINT_TABLE.to_owned(),
-                        events_table = Some("events".to_owned()), events_schema = None,
-                        event_id_column = "event_id".to_owned(), event_type_column = "event_type".to_owned(),
-                        timestamp_column = "timestamp".to_owned(), position_column = Some("global_position".to_owned()),
-                        create_schema = true, pool_size = 10, connect_timeout = 5.0),
+    #[pyo3(signature = (dsn, *, schema = PostgresOptions::default().schema, table = waypost::DEFAULT_CHECKPOINT_TABLE.to_owned(),
+                        events_table = Some(EventsTable::default().table), events_schema = None,
+                        event_id_column = EventsTable::default().event_id_column, event_type_column = EventsTable::default().event_type_column,
+                        timestamp_column = EventsTable::default().timestamp_column, position_column = EventsTable::default().position_column,
+                        create_schema = true, pool_size = PostgresOptions::default().max_connections,
+                        connect_timeout = PostgresOptions::default().connect_timeout.as_secs_f64()),
            text_signature = "(dsn, *, schema='public', table='projection_checkpoints', events_table='events', \
                              events_schema=None, event_id_column='event_id', event_type_column='event_type', \
                              timestamp_column='timestamp', position_column='global_position', \
@@ -179,11 +180,12 @@ pub struct MySQLCheckpointRepository;
 #[pymethods]
 impl MySQLCheckpointRepository {
     #[new]
-    #[pyo3(signature = (url, *, table = waypost::DEFAULT_CHECKPOINT_TABLE.to_owned(), events_table = Some("events".to_owned()),
-                        events_schema = None, event_id_column = "event_id".to_owned(),
-                        event_type_column = "event_type".to_owned(), timestamp_column = "timestamp".to_owned(),
-                        position_column = Some("global_position".to_owned()), create_schema = true, pool_size = 10,
-                        connect_timeout = 5.0),
+    #[pyo3(signature = (url, *, table = waypost::DEFAULT_CHECKPOINT_TABLE.to_owned(), events_table = Some(EventsTable::default().table),
+                        events_schema = None, event_id_column = EventsTable::default().event_id_column,
+                        event_type_column = EventsTable::default().event_type_column, timestamp_column = EventsTable::default().timestamp_column,
+                        position_column = EventsTable::default().position_column, create_schema = true,
+                        pool_size = MysqlOptions::default().max_connections,
+                        connect_timeout = MysqlOptions::default().connect_timeout.as_secs_f64()),
            text_signature = "(url, *, table='projection_checkpoints', events_table='events', events_schema=None, \
                              event_id_column='event_id', event_type_column='event_type', \
                              timestamp_column='timestamp', position_column='global_position', \
