@@ -30,7 +30,8 @@
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-//! //! use std::time::Duration;
+//! use std::sync::Arc;
+//! use std::time::Duration;
 //! use waypost::{CheckpointRepository, ClaimsOptions, ItemStats, MemoryRepository};
 //!
 //! let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
