@@ -31,14 +31,13 @@ const BY_CODE = {
   LeaseLost: LeaseLostError,
 }
 
-// The native side reports core errors as "Kind: message"; a failed argument conversion
-// (a number where a string belongs) comes from napi itself and becomes a TypeError.
+// The native side throws core errors with the kind as napi's `code`; they become the
+// kind's class. A failed argument conversion (a number where a string belongs) comes
+// from napi itself and becomes a TypeError.
 function translate(err) {
-  const match = err instanceof Error ? /^(\w+): ([\s\S]*)$/.exec(err.message) : null
-  if (match && BY_CODE[match[1]]) {
-    return new BY_CODE[match[1]](match[2], match[1], { cause: err })
-  }
-  if (err instanceof Error && ['InvalidArg', 'NumberExpected', 'StringExpected', 'DateExpected', 'ObjectExpected', 'BooleanExpected', 'ArrayExpected'].includes(err.code)) {
+  if (!(err instanceof Error) || err instanceof WaypostError) return err
+  if (Object.hasOwn(BY_CODE, err.code)) return new BY_CODE[err.code](err.message, err.code, { cause: err })
+  if (['InvalidArg', 'NumberExpected', 'StringExpected', 'DateExpected', 'ObjectExpected', 'BooleanExpected', 'ArrayExpected'].includes(err.code)) {
     return new TypeError(err.message, { cause: err })
   }
   return err
@@ -353,8 +352,8 @@ class CheckpointManager extends EventEmitter {
       // 'leaseLost' (url, error) is emitted, at once rather than at the next call.
       const controller = new AbortController()
       this.#claims.set(url, controller)
-      this[NATIVE].watchLease(url, (message) => {
-        const error = translate(new Error(message))
+      this[NATIVE].watchLease(url, ([code, message]) => {
+        const error = new BY_CODE[code](message, code)
         if (this.#claims.get(url) === controller) this.#claims.delete(url)
         controller.abort(error)
         this.emit('leaseLost', url, error)

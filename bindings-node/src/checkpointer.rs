@@ -3,11 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use napi::Result;
 use napi_derive::napi;
 
 use crate::convert::{event_id, position, seconds};
-use crate::errors::{invalid, to_js_err};
+use crate::errors::{answer, invalid, thrown, Answer, Outcome, Thrown};
 use crate::repository::NativeRepository;
 
 /// Options of `new Checkpointer(store, name, options)`: neither saves after every event.
@@ -17,6 +16,21 @@ pub struct CheckpointerOptions {
     pub every: Option<f64>,
     /// Save when this many milliseconds have passed since the last save.
     pub interval_ms: Option<f64>,
+}
+
+/// The strategy the options name: the core's rule, over JS numbers.
+fn strategy(options: Option<CheckpointerOptions>) -> Outcome<waypost::Strategy> {
+    let (every, interval) = options.map_or((None, None), |o| (o.every, o.interval_ms));
+    let every = every
+        .map(|n| {
+            if n.fract() != 0.0 || !(1.0..=f64::from(u32::MAX)).contains(&n) {
+                return Err(invalid(format!("every must be an integer from 1 to {}, got {n}", u32::MAX)));
+            }
+            Ok(n as u32)
+        })
+        .transpose()?;
+    let interval = interval.map(|ms| seconds("intervalMs", Some(ms), Duration::ZERO)).transpose()?;
+    waypost::Strategy::from_parts(every, interval)
 }
 
 /// The core's `Checkpointer`: saves one projection's position by a strategy.
@@ -32,42 +46,31 @@ impl NativeCheckpointer {
         store: &NativeRepository,
         projection_name: String,
         options: Option<CheckpointerOptions>,
-    ) -> Result<NativeCheckpointer> {
-        let (every, interval) = options.map_or((None, None), |o| (o.every, o.interval_ms));
-        let every = every
-            .map(|n| {
-                if n.fract() != 0.0 || !(1.0..=f64::from(u32::MAX)).contains(&n) {
-                    return Err(invalid(format!("every must be an integer from 1 to {}, got {n}", u32::MAX)));
-                }
-                Ok(n as u32)
-            })
-            .transpose()?;
-        let interval = interval.map(|ms| seconds("intervalMs", Some(ms), Duration::ZERO)).transpose()?;
-        let strategy = waypost::Strategy::from_parts(every, interval).map_err(to_js_err)?;
-        let inner = waypost::Checkpointer::new(store.inner.clone(), &projection_name, strategy).map_err(to_js_err)?;
+    ) -> Result<NativeCheckpointer, Thrown> {
+        let strategy = strategy(options).map_err(thrown)?;
+        let inner = waypost::Checkpointer::new(store.inner.clone(), &projection_name, strategy).map_err(thrown)?;
         Ok(NativeCheckpointer { inner: Arc::new(inner) })
     }
 
     #[napi]
-    pub async fn record(&self, position: f64, event_id: String, event_type: String) -> Result<()> {
-        let (position, id) = (self::position(position)?, self::event_id(&event_id)?);
-        self.inner.record(position, id, &event_type).await.map_err(to_js_err)
+    pub async fn record(&self, position: f64, event_id: String, event_type: String) -> Answer<()> {
+        answer(async { self.inner.record(self::position(position)?, self::event_id(&event_id)?, &event_type).await })
+            .await
     }
 
     #[napi]
-    pub async fn flush(&self) -> Result<()> {
-        self.inner.flush().await.map_err(to_js_err)
+    pub async fn flush(&self) -> Answer<()> {
+        self.inner.flush().await.into()
     }
 
     /// The final save runs as a task of the native runtime: it completes even if nobody
     /// awaits the returned Promise.
     #[napi]
-    pub async fn close(&self) -> Result<()> {
+    pub async fn close(&self) -> Answer<()> {
         let inner = self.inner.clone();
-        tokio::spawn(async move { inner.close().await })
-            .await
-            .map_err(|e| napi::Error::from_reason(format!("Backend: the final save failed: {e}")))?
-            .map_err(to_js_err)
+        Answer(tokio::spawn(async move { inner.close().await }).await.unwrap_or_else(|e| {
+            Err(waypost::Error::Backend { message: format!("the final save failed: {e}"), source: None })
+        }))
     }
 
     #[napi]

@@ -4,11 +4,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use napi::Result;
 use napi_derive::napi;
 
 use crate::convert::{count, seconds};
-use crate::errors::to_js_err;
+use crate::errors::{answer, thrown, Answer, Outcome, Thrown};
 use crate::manager::ClaimStats;
 use crate::repository::NativeRepository;
 
@@ -56,7 +55,7 @@ pub struct ItemStats {
 }
 
 impl ItemStats {
-    fn to_core(&self) -> Result<waypost::ItemStats> {
+    fn to_core(&self) -> Outcome<waypost::ItemStats> {
         Ok(waypost::ItemStats {
             records_total: count("recordsTotal", self.records_total)?,
             records_filtered: count("recordsFiltered", self.records_filtered)?,
@@ -123,21 +122,21 @@ pub struct NativeLedger {
     inner: Arc<dyn waypost::ClaimLedger>,
 }
 
-fn lease(ms: f64) -> Result<Duration> {
+fn lease(ms: f64) -> Outcome<Duration> {
     seconds("leaseMs", Some(ms), Duration::ZERO)
 }
 
 #[napi]
 impl NativeLedger {
     #[napi(constructor)]
-    pub fn new(store: &NativeRepository, options: Option<LedgerOptions>) -> Result<Self> {
+    pub fn new(store: &NativeRepository, options: Option<LedgerOptions>) -> Result<Self, Thrown> {
         let defaults = waypost::ClaimsOptions::default();
         let (table, max_retries) = options.map_or((None, None), |o| (o.table, o.max_retries));
         let options = waypost::ClaimsOptions {
             table: table.unwrap_or(defaults.table),
             max_retries: max_retries.unwrap_or(defaults.max_retries),
         };
-        Ok(NativeLedger { inner: store.inner.clone().claims(options).map_err(to_js_err)? })
+        Ok(NativeLedger { inner: store.inner.clone().claims(options).map_err(thrown)? })
     }
 
     #[napi]
@@ -148,54 +147,60 @@ impl NativeLedger {
         item_timestamp: DateTime<Utc>,
         worker_id: String,
         lease_ms: f64,
-    ) -> Result<Option<Claim>> {
-        let lease = lease(lease_ms)?;
-        let claim = self.inner.claim(&key, &item_type, item_timestamp, &worker_id, lease).await.map_err(to_js_err)?;
-        Ok(claim.map(Claim::from))
+    ) -> Answer<Option<Claim>> {
+        answer(async {
+            let claim = self.inner.claim(&key, &item_type, item_timestamp, &worker_id, lease(lease_ms)?).await?;
+            Ok(claim.map(Claim::from))
+        })
+        .await
     }
 
     #[napi]
-    pub async fn heartbeat(&self, claim: Claim, lease_ms: f64) -> Result<Claim> {
-        let lease = lease(lease_ms)?;
-        self.inner.heartbeat(&claim.into(), lease).await.map(Claim::from).map_err(to_js_err)
+    pub async fn heartbeat(&self, claim: Claim, lease_ms: f64) -> Answer<Claim> {
+        answer(async { self.inner.heartbeat(&claim.into(), lease(lease_ms)?).await.map(Claim::from) }).await
     }
 
     #[napi]
-    pub async fn complete(&self, claim: Claim, stats: Option<ItemStats>) -> Result<()> {
-        let stats = stats.map(|s| s.to_core()).transpose()?.unwrap_or_default();
-        self.inner.complete(&claim.into(), stats).await.map_err(to_js_err)
+    pub async fn complete(&self, claim: Claim, stats: Option<ItemStats>) -> Answer<()> {
+        answer(async {
+            let stats = stats.map(|s| s.to_core()).transpose()?.unwrap_or_default();
+            self.inner.complete(&claim.into(), stats).await
+        })
+        .await
     }
 
     #[napi]
-    pub async fn fail(&self, claim: Claim, message: String) -> Result<()> {
-        self.inner.fail(&claim.into(), &message).await.map_err(to_js_err)
+    pub async fn fail(&self, claim: Claim, message: String) -> Answer<()> {
+        self.inner.fail(&claim.into(), &message).await.into()
     }
 
     #[napi]
-    pub async fn release(&self, claim: Claim) -> Result<()> {
-        self.inner.release(&claim.into()).await.map_err(to_js_err)
+    pub async fn release(&self, claim: Claim) -> Answer<()> {
+        self.inner.release(&claim.into()).await.into()
     }
 
     #[napi]
-    pub async fn is_processed(&self, key: String) -> Result<bool> {
-        self.inner.is_processed(&key).await.map_err(to_js_err)
+    pub async fn is_processed(&self, key: String) -> Answer<bool> {
+        self.inner.is_processed(&key).await.into()
     }
 
     #[napi]
-    pub async fn get(&self, key: String) -> Result<Option<ClaimRecord>> {
-        Ok(self.inner.get(&key).await.map_err(to_js_err)?.map(ClaimRecord::from))
+    pub async fn get(&self, key: String) -> Answer<Option<ClaimRecord>> {
+        self.inner.get(&key).await.map(|r| r.map(ClaimRecord::from)).into()
     }
 
     #[napi]
-    pub async fn stats(&self) -> Result<ClaimStats> {
-        self.inner.stats().await.map(ClaimStats::from).map_err(to_js_err)
+    pub async fn stats(&self) -> Answer<ClaimStats> {
+        self.inner.stats().await.map(ClaimStats::from).into()
     }
 
     #[napi]
-    pub async fn list(&self, status: Option<String>, limit: Option<u32>) -> Result<Vec<ClaimRecord>> {
-        let status = status.map(|s| waypost::ClaimStatus::parse(&s)).transpose().map_err(to_js_err)?;
-        let records =
-            self.inner.list(status, limit.unwrap_or(waypost::claims::DEFAULT_LIST_LIMIT)).await.map_err(to_js_err)?;
-        Ok(records.into_iter().map(ClaimRecord::from).collect())
+    pub async fn list(&self, status: Option<String>, limit: Option<u32>) -> Answer<Vec<ClaimRecord>> {
+        answer(async {
+            let status = status.map(|s| waypost::ClaimStatus::parse(&s)).transpose()?;
+            let records = self.inner.list(status, limit.unwrap_or(waypost::claims::DEFAULT_LIST_LIMIT)).await?;
+            Ok(records.into_iter().map(ClaimRecord::from).collect())
+        })
+        .await
     }
 }

@@ -3,28 +3,26 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use napi::Result;
-
-use crate::errors::{invalid, to_js_err};
+use crate::errors::{invalid, Outcome};
 use crate::transaction::SqlCell;
+use chrono::{DateTime, Utc};
 
-pub(crate) fn event_id(text: &str) -> Result<uuid::Uuid> {
-    waypost::parse_event_id(text).map_err(to_js_err)
+pub(crate) fn event_id(text: &str) -> Outcome<uuid::Uuid> {
+    waypost::parse_event_id(text)
 }
 
 /// A JS number as a position: an integer within the safe range, then the core's rule.
-pub(crate) fn position(value: f64) -> Result<i64> {
+pub(crate) fn position(value: f64) -> Outcome<i64> {
     if !value.is_finite() || value.fract() != 0.0 {
         return Err(invalid(format!("position must be an integer, got {value}")));
     }
     if value.abs() > 9_007_199_254_740_991.0 {
         return Err(invalid(format!("position {value} is beyond Number.MAX_SAFE_INTEGER")));
     }
-    waypost::position_from_i128(value as i128).map_err(to_js_err)
+    waypost::position_from_i128(value as i128)
 }
 
-pub(crate) fn seconds(name: &str, ms: Option<f64>, default: Duration) -> Result<Duration> {
+pub(crate) fn seconds(name: &str, ms: Option<f64>, default: Duration) -> Outcome<Duration> {
     match ms {
         None => Ok(default),
         Some(ms) => Duration::try_from_secs_f64(ms / 1000.0)
@@ -33,7 +31,7 @@ pub(crate) fn seconds(name: &str, ms: Option<f64>, default: Duration) -> Result<
 }
 
 /// A JS number as a count: an integer (the core rejects negatives).
-pub(crate) fn count(name: &str, value: Option<f64>) -> Result<i64> {
+pub(crate) fn count(name: &str, value: Option<f64>) -> Outcome<i64> {
     let value = value.unwrap_or(0.0);
     if !value.is_finite() || value.fract() != 0.0 || value.abs() > 9_007_199_254_740_991.0 {
         return Err(invalid(format!("{name} must be an integer, got {value}")));
@@ -51,7 +49,7 @@ fn int64(b: &napi::bindgen_prelude::BigInt) -> Option<i64> {
     i64::try_from(if b.sign_bit { -magnitude } else { magnitude }).ok()
 }
 
-fn sql_value(index: usize, cell: SqlCell) -> Result<waypost::SqlValue> {
+fn sql_value(index: usize, cell: SqlCell) -> Outcome<waypost::SqlValue> {
     use waypost::SqlValue as V;
     let bad = |what: &str| invalid(format!("params[{index}]: {what}"));
     let text = || cell.text.clone().ok_or_else(|| bad("missing text"));
@@ -91,6 +89,6 @@ pub(crate) fn sql_cell(value: waypost::SqlValue) -> SqlCell {
     }
 }
 
-pub(crate) fn sql_values(params: Option<Vec<SqlCell>>) -> Result<Vec<waypost::SqlValue>> {
+pub(crate) fn sql_values(params: Option<Vec<SqlCell>>) -> Outcome<Vec<waypost::SqlValue>> {
     params.unwrap_or_default().into_iter().enumerate().map(|(i, c)| sql_value(i, c)).collect()
 }

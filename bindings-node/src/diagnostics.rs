@@ -1,6 +1,5 @@
 //! The core's warnings, forwarded to JS.
 
-use napi::Result;
 use napi_derive::napi;
 
 /// Passes the core's warnings (a checkpointer dropped unsaved, the claims fallback, a
@@ -8,7 +7,7 @@ use napi_derive::napi;
 /// with `process.emitWarning`. Weak: it never keeps the process alive. `false` when
 /// this process already forwards them.
 #[napi]
-pub fn forward_warnings(on_warning: napi::bindgen_prelude::Function<(String, String), ()>) -> Result<bool> {
+pub fn forward_warnings(on_warning: napi::bindgen_prelude::Function<(String, String), ()>) -> napi::Result<bool> {
     let on_warning = on_warning.build_threadsafe_function().callee_handled::<false>().weak::<true>().build()?;
     Ok(waypost::diagnostics::forward_to(move |d| {
         on_warning.call((d.code, d.message), napi::threadsafe_function::ThreadsafeFunctionCallMode::NonBlocking);

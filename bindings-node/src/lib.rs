@@ -1,6 +1,6 @@
 //! waypost for Node: a native repository class over the Rust core. Methods convert
-//! their arguments, call the core, and map results; errors carry their kind as a
-//! `"Kind: message"` prefix that `index.js` turns into the matching error class.
+//! their arguments, call the core, and map results; errors carry their kind as napi's
+//! `code`, which `index.js` turns into the matching error class (see `errors`).
 //!
 //! One module per core module; `NativeRepository`'s methods live with the topic they
 //! serve (the protocol, declared once with its synchronous twins, in `protocol`; the

@@ -1,12 +1,14 @@
 //! Options of the SQLite and PostgreSQL repositories, and where lag queries find events.
 
 use napi::bindgen_prelude::Either;
-use napi::Result;
 use napi_derive::napi;
 use waypost::EventsTable;
 
+use crate::errors::Outcome;
+
 /// Where lag queries find events; `eventsTable: false` turns them into placeholders.
 #[napi(object)]
+#[derive(Default)]
 pub struct EventsTableOptions {
     pub events_table: Option<Either<String, bool>>,
     pub events_schema: Option<String>,
@@ -18,6 +20,7 @@ pub struct EventsTableOptions {
 
 /// Options of `SqliteCheckpointRepository.open`.
 #[napi(object)]
+#[derive(Default)]
 pub struct SqliteOptions {
     pub table: Option<String>,
     pub events: Option<EventsTableOptions>,
@@ -28,6 +31,7 @@ pub struct SqliteOptions {
 
 /// Options of `PostgresCheckpointRepository.connect`.
 #[napi(object)]
+#[derive(Default)]
 pub struct PostgresOptions {
     pub schema: Option<String>,
     pub table: Option<String>,
@@ -39,6 +43,7 @@ pub struct PostgresOptions {
 
 /// Options of `MysqlCheckpointRepository.connect`.
 #[napi(object)]
+#[derive(Default)]
 pub struct MysqlOptions {
     pub table: Option<String>,
     pub events: Option<EventsTableOptions>,
@@ -47,7 +52,7 @@ pub struct MysqlOptions {
     pub connect_timeout_ms: Option<f64>,
 }
 
-pub(crate) fn events_table(options: Option<EventsTableOptions>) -> Result<Option<EventsTable>> {
+pub(crate) fn events_table(options: Option<EventsTableOptions>) -> Outcome<Option<EventsTable>> {
     let Some(o) = options else { return Ok(Some(EventsTable::default())) };
     let mut table = EventsTable::default();
     match o.events_table {

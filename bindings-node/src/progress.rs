@@ -1,10 +1,9 @@
 //! Progress and health: how far each projection is, and the verdicts over it.
 
-use napi::Result;
 use napi_derive::napi;
 
 use crate::convert::seconds;
-use crate::errors::to_js_err;
+use crate::errors::{answer, Answer, Outcome};
 use crate::repository::NativeRepository;
 
 /// How far one projection is (`repo.getProgress(name)`).
@@ -78,7 +77,7 @@ pub struct HealthReport {
     pub projections: Vec<HealthVerdict>,
 }
 
-fn progress_options(stall_after_ms: Option<f64>) -> Result<waypost::progress::ProgressOptions> {
+fn progress_options(stall_after_ms: Option<f64>) -> Outcome<waypost::progress::ProgressOptions> {
     let default = waypost::progress::ProgressOptions::default();
     Ok(waypost::progress::ProgressOptions {
         stall_after: seconds("stallAfterMs", stall_after_ms, default.stall_after)?,
@@ -89,22 +88,27 @@ fn progress_options(stall_after_ms: Option<f64>) -> Result<waypost::progress::Pr
 impl NativeRepository {
     /// The largest global position in the events table (0 when empty), or null without one.
     #[napi]
-    pub async fn stream_head(&self) -> Result<Option<i64>> {
-        self.inner.stream_head().await.map_err(to_js_err)
+    pub async fn stream_head(&self) -> Answer<Option<i64>> {
+        self.inner.stream_head().await.into()
     }
 
     #[napi]
-    pub async fn get_progress(&self, projection_name: String, options: Option<ProgressOptions>) -> Result<Progress> {
-        let options = progress_options(options.and_then(|o| o.stall_after_ms))?;
-        let p = waypost::progress::progress_of(&*self.inner, &projection_name, &options).await.map_err(to_js_err)?;
-        Ok(p.into())
+    pub async fn get_progress(&self, projection_name: String, options: Option<ProgressOptions>) -> Answer<Progress> {
+        answer(async {
+            let options = progress_options(options.and_then(|o| o.stall_after_ms))?;
+            Ok(waypost::progress::progress_of(&*self.inner, &projection_name, &options).await?.into())
+        })
+        .await
     }
 
     #[napi]
-    pub async fn get_all_progress(&self, options: Option<ProgressOptions>) -> Result<Vec<Progress>> {
-        let options = progress_options(options.and_then(|o| o.stall_after_ms))?;
-        let all = waypost::progress::progress_all(&*self.inner, &options).await.map_err(to_js_err)?;
-        Ok(all.into_iter().map(Progress::from).collect())
+    pub async fn get_all_progress(&self, options: Option<ProgressOptions>) -> Answer<Vec<Progress>> {
+        answer(async {
+            let options = progress_options(options.and_then(|o| o.stall_after_ms))?;
+            let all = waypost::progress::progress_all(&*self.inner, &options).await?;
+            Ok(all.into_iter().map(Progress::from).collect())
+        })
+        .await
     }
 
     #[napi]
@@ -112,8 +116,13 @@ impl NativeRepository {
         &self,
         projection_name: Option<String>,
         options: Option<HealthOptions>,
-    ) -> Result<HealthReport> {
-        let o = options.unwrap_or_default();
+    ) -> Answer<HealthReport> {
+        answer(self.health(projection_name, options.unwrap_or_default())).await
+    }
+}
+
+impl NativeRepository {
+    async fn health(&self, projection_name: Option<String>, o: HealthOptions) -> Outcome<HealthReport> {
         let d = waypost::progress::HealthThresholds::default();
         let thresholds = waypost::progress::HealthThresholds {
             degraded_events_behind: o.degraded_events_behind.unwrap_or(d.degraded_events_behind),
@@ -122,9 +131,8 @@ impl NativeRepository {
             unhealthy_stall: seconds("unhealthyStallMs", o.unhealthy_stall_ms, d.unhealthy_stall)?,
         };
         let options = progress_options(o.stall_after_ms)?;
-        let report = waypost::progress::health_report(&*self.inner, projection_name.as_deref(), &options, &thresholds)
-            .await
-            .map_err(to_js_err)?;
+        let report =
+            waypost::progress::health_report(&*self.inner, projection_name.as_deref(), &options, &thresholds).await?;
         Ok(HealthReport {
             status: report.status.as_str().to_owned(),
             projections: report

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use napi::bindgen_prelude::Either;
-use napi::Result;
 use napi_derive::napi;
 use waypost::{
     CheckpointRepository, MemoryRepository, NewEvent, PostgresOptions as CorePostgresOptions, PostgresRepository,
@@ -14,7 +13,7 @@ use waypost::{
 };
 
 use crate::convert::{event_id, position, seconds};
-use crate::errors::{invalid, to_js_err};
+use crate::errors::{answer, invalid, Answer, Outcome};
 use crate::options::{events_table, MysqlOptions, PostgresOptions, SqliteOptions};
 use crate::records::{CheckpointStatement, NewEventInput, StatementOptions};
 
@@ -33,15 +32,19 @@ impl NativeRepository {
 
     /// Completes a call of the in-memory repository right here: its futures never wait,
     /// so the hop to napi's runtime and back (tens of microseconds) is saved.
-    pub(crate) fn at_once<T>(&self, future: impl Future<Output = Result<T>>) -> Result<T> {
+    pub(crate) fn at_once<T>(&self, future: impl Future<Output = Outcome<T>>) -> Answer<T> {
         if !self.memory {
-            return Err(napi::Error::from_reason("Unsupported: only the in-memory repository answers synchronously"));
+            let message = "only the in-memory repository answers synchronously".to_owned();
+            return Answer(Err(waypost::Error::Unsupported { message }));
         }
         let mut future = std::pin::pin!(future);
-        match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Answer(match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
             Poll::Ready(result) => result,
-            Poll::Pending => Err(napi::Error::from_reason("Backend: the in-memory repository did not answer at once")),
-        }
+            Poll::Pending => {
+                let message = "the in-memory repository did not answer at once".to_owned();
+                Err(waypost::Error::Backend { message, source: None })
+            }
+        })
     }
 }
 
@@ -54,36 +57,23 @@ impl NativeRepository {
     }
 
     #[napi]
-    pub async fn create_events_table(&self) -> Result<()> {
-        self.inner.create_events_table().await.map_err(to_js_err)
+    pub async fn create_events_table(&self) -> Answer<()> {
+        self.inner.create_events_table().await.into()
     }
 
     #[napi]
-    pub async fn create_lag_index(&self) -> Result<()> {
-        self.inner.create_lag_index().await.map_err(to_js_err)
+    pub async fn create_lag_index(&self) -> Answer<()> {
+        self.inner.create_lag_index().await.into()
     }
 
     #[napi]
-    pub async fn append_events(&self, events: Vec<NewEventInput>) -> Result<()> {
-        let mut converted = Vec::with_capacity(events.len());
-        for e in events {
-            converted.push(NewEvent {
-                event_id: self::event_id(&e.event_id)?,
-                event_type: e.event_type,
-                timestamp: match e.timestamp {
-                    None => waypost::time::now(),
-                    Some(Either::A(date)) => date,
-                    Some(Either::B(text)) => waypost::time::parse_timestamp(&text)
-                        .map_err(|_| invalid(format!("timestamp {text:?} is not ISO 8601")))?,
-                },
-            });
-        }
-        self.inner.append_events(&converted).await.map_err(to_js_err)
+    pub async fn append_events(&self, events: Vec<NewEventInput>) -> Answer<()> {
+        Answer(async { self.inner.append_events(&new_events(events)?).await }.await)
     }
 
     #[napi]
-    pub async fn close(&self) -> Result<()> {
-        self.inner.close().await.map_err(to_js_err)
+    pub async fn close(&self) -> Answer<()> {
+        self.inner.close().await.into()
     }
 
     /// The SQL and parameters of a checkpoint write, for the caller's own driver and
@@ -96,24 +86,27 @@ impl NativeRepository {
         event_id: String,
         event_type: String,
         options: Option<StatementOptions>,
-    ) -> Result<CheckpointStatement> {
-        use waypost::{StatementKind, StatementParam};
-        let (position, token) = options.map_or((None, None), |o| (o.position, o.token));
-        let position = position.map(self::position).transpose()?;
-        let kind = StatementKind::from_args(&kind, position, token).map_err(to_js_err)?;
-        let id = self::event_id(&event_id)?;
-        let stmt = self.inner.checkpoint_statement(&name, id, &event_type, kind).await.map_err(to_js_err)?;
-        let values = stmt
-            .params
-            .into_iter()
-            .map(|p| match p {
-                StatementParam::Text(t) => Either::A(t),
-                StatementParam::Int(i) => Either::B(i),
-                StatementParam::Uuid(u) => Either::A(u.to_string()),
-                StatementParam::Timestamp(t) => Either::A(waypost::time::rfc3339(&t)),
-            })
-            .collect();
-        Ok(CheckpointStatement { text: stmt.sql, values })
+    ) -> Answer<CheckpointStatement> {
+        answer(async {
+            use waypost::{StatementKind, StatementParam};
+            let (position, token) = options.map_or((None, None), |o| (o.position, o.token));
+            let position = position.map(self::position).transpose()?;
+            let kind = StatementKind::from_args(&kind, position, token)?;
+            let id = self::event_id(&event_id)?;
+            let stmt = self.inner.checkpoint_statement(&name, id, &event_type, kind).await?;
+            let values = stmt
+                .params
+                .into_iter()
+                .map(|p| match p {
+                    StatementParam::Text(t) => Either::A(t),
+                    StatementParam::Int(i) => Either::B(i),
+                    StatementParam::Uuid(u) => Either::A(u.to_string()),
+                    StatementParam::Timestamp(t) => Either::A(waypost::time::rfc3339(&t)),
+                })
+                .collect();
+            Ok(CheckpointStatement { text: stmt.sql, values })
+        })
+        .await
     }
 
     /// A description that names the store without credentials.
@@ -123,95 +116,102 @@ impl NativeRepository {
     }
 }
 
+fn new_events(events: Vec<NewEventInput>) -> Outcome<Vec<NewEvent>> {
+    let mut converted = Vec::with_capacity(events.len());
+    for e in events {
+        converted.push(NewEvent {
+            event_id: self::event_id(&e.event_id)?,
+            event_type: e.event_type,
+            timestamp: match e.timestamp {
+                None => waypost::time::now(),
+                Some(Either::A(date)) => date,
+                Some(Either::B(text)) => waypost::time::parse_timestamp(&text)
+                    .map_err(|_| invalid(format!("timestamp {text:?} is not ISO 8601")))?,
+            },
+        });
+    }
+    Ok(converted)
+}
+
 /// Opens (creating if needed) an SQLite file.
 #[napi]
-pub async fn open_sqlite(path: String, options: Option<SqliteOptions>) -> Result<NativeRepository> {
-    let path = match waypost::parse_url(&path) {
-        Ok(Target::Sqlite(p)) => p.to_owned(),
-        _ if path.starts_with("sqlite:") => return Err(invalid(format!("{path:?} is not an sqlite url"))),
-        _ => path,
-    };
-    let o = options.unwrap_or(SqliteOptions {
-        table: None,
-        events: None,
-        create_schema: None,
-        busy_timeout_ms: None,
-        synchronous: None,
-    });
-    let synchronous = match o.synchronous.as_deref() {
-        Some(text) => text.parse::<waypost::Synchronous>().map_err(to_js_err)?,
-        None => waypost::Synchronous::default(),
-    };
-    let defaults = CoreSqliteOptions::default();
-    let options = CoreSqliteOptions {
-        table: o.table.unwrap_or(defaults.table),
-        events_table: events_table(o.events)?,
-        create_schema: o.create_schema.unwrap_or(defaults.create_schema),
-        busy_timeout: seconds("busyTimeoutMs", o.busy_timeout_ms, defaults.busy_timeout)?,
-        synchronous_full: synchronous.is_full(),
-        // napi runs these calls as tasks of its multi-thread runtime: in place is allowed.
-        block_in_place: true,
-        inline_reads: false,
-    };
-    let repo = SqliteRepository::open(path, options).await.map_err(to_js_err)?;
-    Ok(NativeRepository::new(Arc::new(repo)))
+pub async fn open_sqlite(path: String, options: Option<SqliteOptions>) -> Answer<NativeRepository> {
+    answer(async {
+        let path = match waypost::parse_url(&path) {
+            Ok(Target::Sqlite(p)) => p.to_owned(),
+            _ if path.starts_with("sqlite:") => return Err(invalid(format!("{path:?} is not an sqlite url"))),
+            _ => path,
+        };
+        let o = options.unwrap_or_default();
+        let synchronous = match o.synchronous.as_deref() {
+            Some(text) => text.parse::<waypost::Synchronous>()?,
+            None => waypost::Synchronous::default(),
+        };
+        let defaults = CoreSqliteOptions::default();
+        let options = CoreSqliteOptions {
+            table: o.table.unwrap_or(defaults.table),
+            events_table: events_table(o.events)?,
+            create_schema: o.create_schema.unwrap_or(defaults.create_schema),
+            busy_timeout: seconds("busyTimeoutMs", o.busy_timeout_ms, defaults.busy_timeout)?,
+            synchronous_full: synchronous.is_full(),
+            // napi runs these calls as tasks of its multi-thread runtime: in place is allowed.
+            block_in_place: true,
+            inline_reads: false,
+        };
+        let repo = SqliteRepository::open(path, options).await?;
+        Ok(NativeRepository::new(Arc::new(repo)))
+    })
+    .await
 }
 
 /// Prepares a PostgreSQL repository; it connects on the first call.
 #[napi]
-pub async fn connect_postgres(url: String, options: Option<PostgresOptions>) -> Result<NativeRepository> {
-    let o = options.unwrap_or(PostgresOptions {
-        schema: None,
-        table: None,
-        events: None,
-        create_schema: None,
-        pool_size: None,
-        connect_timeout_ms: None,
-    });
-    let defaults = CorePostgresOptions::default();
-    let options = CorePostgresOptions {
-        schema: o.schema.unwrap_or(defaults.schema),
-        table: o.table.unwrap_or(defaults.table),
-        events_table: events_table(o.events)?,
-        create_schema: o.create_schema.unwrap_or(defaults.create_schema),
-        max_connections: o.pool_size.unwrap_or(defaults.max_connections),
-        connect_timeout: seconds("connectTimeoutMs", o.connect_timeout_ms, defaults.connect_timeout)?,
-    };
-    let repo = PostgresRepository::connect(&url, options).await.map_err(to_js_err)?;
-    Ok(NativeRepository::new(Arc::new(repo)))
+pub async fn connect_postgres(url: String, options: Option<PostgresOptions>) -> Answer<NativeRepository> {
+    answer(async {
+        let o = options.unwrap_or_default();
+        let defaults = CorePostgresOptions::default();
+        let options = CorePostgresOptions {
+            schema: o.schema.unwrap_or(defaults.schema),
+            table: o.table.unwrap_or(defaults.table),
+            events_table: events_table(o.events)?,
+            create_schema: o.create_schema.unwrap_or(defaults.create_schema),
+            max_connections: o.pool_size.unwrap_or(defaults.max_connections),
+            connect_timeout: seconds("connectTimeoutMs", o.connect_timeout_ms, defaults.connect_timeout)?,
+        };
+        let repo = PostgresRepository::connect(&url, options).await?;
+        Ok(NativeRepository::new(Arc::new(repo)))
+    })
+    .await
 }
 
 /// Prepares a MySQL / MariaDB repository; it connects on the first call.
 #[napi]
-pub async fn connect_mysql(url: String, options: Option<MysqlOptions>) -> Result<NativeRepository> {
-    let o = options.unwrap_or(MysqlOptions {
-        table: None,
-        events: None,
-        create_schema: None,
-        pool_size: None,
-        connect_timeout_ms: None,
-    });
-    let defaults = waypost::MysqlOptions::default();
-    let options = waypost::MysqlOptions {
-        table: o.table.unwrap_or(defaults.table),
-        events_table: events_table(o.events)?,
-        create_schema: o.create_schema.unwrap_or(defaults.create_schema),
-        max_connections: o.pool_size.unwrap_or(defaults.max_connections),
-        connect_timeout: seconds("connectTimeoutMs", o.connect_timeout_ms, defaults.connect_timeout)?,
-    };
-    let repo = waypost::MysqlRepository::connect(&url, options).await.map_err(to_js_err)?;
-    Ok(NativeRepository::new(Arc::new(repo)))
+pub async fn connect_mysql(url: String, options: Option<MysqlOptions>) -> Answer<NativeRepository> {
+    answer(async {
+        let o = options.unwrap_or_default();
+        let defaults = waypost::MysqlOptions::default();
+        let options = waypost::MysqlOptions {
+            table: o.table.unwrap_or(defaults.table),
+            events_table: events_table(o.events)?,
+            create_schema: o.create_schema.unwrap_or(defaults.create_schema),
+            max_connections: o.pool_size.unwrap_or(defaults.max_connections),
+            connect_timeout: seconds("connectTimeoutMs", o.connect_timeout_ms, defaults.connect_timeout)?,
+        };
+        let repo = waypost::MysqlRepository::connect(&url, options).await?;
+        Ok(NativeRepository::new(Arc::new(repo)))
+    })
+    .await
 }
 
 /// Which class a URL opens: `"memory"`, `"sqlite"`, `"postgres"` or `"mysql"`.
 #[napi]
-pub fn repository_kind(url: String) -> Result<String> {
-    Ok(match waypost::parse_url(&url).map_err(to_js_err)? {
-        Target::Memory => "memory",
-        Target::Sqlite(_) => "sqlite",
-        Target::Postgres(_) => "postgres",
-        Target::Mysql(_) => "mysql",
-        _ => return Err(invalid(format!("unsupported repository url {url:?}"))),
-    }
-    .to_owned())
+pub fn repository_kind(url: String) -> Answer<String> {
+    Answer(match waypost::parse_url(&url) {
+        Err(e) => Err(e),
+        Ok(Target::Memory) => Ok("memory".to_owned()),
+        Ok(Target::Sqlite(_)) => Ok("sqlite".to_owned()),
+        Ok(Target::Postgres(_)) => Ok("postgres".to_owned()),
+        Ok(Target::Mysql(_)) => Ok("mysql".to_owned()),
+        Ok(_) => Err(invalid(format!("unsupported repository url {url:?}"))),
+    })
 }

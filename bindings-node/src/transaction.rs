@@ -2,11 +2,10 @@
 
 use std::sync::Arc;
 
-use napi::Result;
 use napi_derive::napi;
 
 use crate::convert::{event_id, position, sql_cell, sql_values};
-use crate::errors::to_js_err;
+use crate::errors::{answer, Answer};
 use crate::repository::NativeRepository;
 
 /// A statement parameter or a value read back, tagged by `kind`: `null`, `bool` (in
@@ -34,9 +33,8 @@ pub struct SqlRows {
 impl NativeRepository {
     /// Opens a transaction on this store (see `repo.transaction(fn)` in `index.js`).
     #[napi]
-    pub async fn begin(&self) -> Result<NativeTransaction> {
-        let tx = self.inner.begin().await.map_err(to_js_err)?;
-        Ok(NativeTransaction { inner: Arc::new(tx) })
+    pub async fn begin(&self) -> Answer<NativeTransaction> {
+        self.inner.begin().await.map(|tx| NativeTransaction { inner: Arc::new(tx) }).into()
     }
 }
 
@@ -48,28 +46,22 @@ pub struct NativeTransaction {
     inner: Arc<waypost::Transaction>,
 }
 
-impl NativeTransaction {
-    fn tx(&self) -> Result<Arc<waypost::Transaction>> {
-        Ok(Arc::clone(&self.inner))
-    }
-}
-
 #[napi]
 impl NativeTransaction {
     #[napi]
-    pub async fn execute(&self, sql: String, params: Option<Vec<SqlCell>>) -> Result<f64> {
-        let params = sql_values(params)?;
-        let n = self.tx()?.execute(&sql, &params).await.map_err(to_js_err)?;
-        Ok(n as f64)
+    pub async fn execute(&self, sql: String, params: Option<Vec<SqlCell>>) -> Answer<f64> {
+        answer(async { Ok(self.inner.execute(&sql, &sql_values(params)?).await? as f64) }).await
     }
 
     #[napi]
-    pub async fn fetch_all(&self, sql: String, params: Option<Vec<SqlCell>>) -> Result<SqlRows> {
-        let params = sql_values(params)?;
-        let rows = self.tx()?.fetch_all(&sql, &params).await.map_err(to_js_err)?;
-        let columns = rows.first().map(|r| r.iter().map(|(k, _)| k.clone()).collect()).unwrap_or_default();
-        let rows = rows.into_iter().map(|r| r.into_iter().map(|(_, v)| sql_cell(v)).collect()).collect();
-        Ok(SqlRows { columns, rows })
+    pub async fn fetch_all(&self, sql: String, params: Option<Vec<SqlCell>>) -> Answer<SqlRows> {
+        answer(async {
+            let rows = self.inner.fetch_all(&sql, &sql_values(params)?).await?;
+            let columns = rows.first().map(|r| r.iter().map(|(k, _)| k.clone()).collect()).unwrap_or_default();
+            let rows = rows.into_iter().map(|r| r.into_iter().map(|(_, v)| sql_cell(v)).collect()).collect();
+            Ok(SqlRows { columns, rows })
+        })
+        .await
     }
 
     #[napi]
@@ -79,15 +71,18 @@ impl NativeTransaction {
         position: f64,
         event_id: String,
         event_type: String,
-    ) -> Result<()> {
-        let (position, id) = (self::position(position)?, self::event_id(&event_id)?);
-        self.tx()?.save_position(&subscription_id, position, id, &event_type).await.map_err(to_js_err)
+    ) -> Answer<()> {
+        answer(async {
+            let (position, id) = (self::position(position)?, self::event_id(&event_id)?);
+            self.inner.save_position(&subscription_id, position, id, &event_type).await
+        })
+        .await
     }
 
     #[napi]
-    pub async fn update_checkpoint(&self, projection_name: String, event_id: String, event_type: String) -> Result<()> {
-        let id = self::event_id(&event_id)?;
-        self.tx()?.update_checkpoint(&projection_name, id, &event_type).await.map_err(to_js_err)
+    pub async fn update_checkpoint(&self, projection_name: String, event_id: String, event_type: String) -> Answer<()> {
+        answer(async { self.inner.update_checkpoint(&projection_name, self::event_id(&event_id)?, &event_type).await })
+            .await
     }
 
     #[napi]
@@ -97,19 +92,21 @@ impl NativeTransaction {
         token: String,
         event_id: String,
         event_type: String,
-    ) -> Result<()> {
-        let id = self::event_id(&event_id)?;
-        self.tx()?.save_position_token(&subscription_id, &token, id, &event_type).await.map_err(to_js_err)
+    ) -> Answer<()> {
+        answer(async {
+            self.inner.save_position_token(&subscription_id, &token, self::event_id(&event_id)?, &event_type).await
+        })
+        .await
     }
 
     #[napi]
-    pub async fn commit(&self) -> Result<()> {
-        self.tx()?.commit().await.map_err(to_js_err)
+    pub async fn commit(&self) -> Answer<()> {
+        self.inner.commit().await.into()
     }
 
     #[napi]
-    pub async fn rollback(&self) -> Result<()> {
-        self.tx()?.rollback().await.map_err(to_js_err)
+    pub async fn rollback(&self) -> Answer<()> {
+        self.inner.rollback().await.into()
     }
 
     #[napi]

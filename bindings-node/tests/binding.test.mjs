@@ -76,6 +76,19 @@ test('error classes share a base and carry a code', async () => {
   await mysql.close()
 })
 
+test('the native side throws with napi\'s code set to the kind; the class keeps that error as its cause', async () => {
+  const native = createRequire(import.meta.url)('../generated.js')
+  const memory = native.NativeRepository.memory()
+  // A synchronous call, an async one, and a constructor: each its own napi path.
+  assert.throws(() => memory.getPositionSync(''), (e) => e.code === 'InvalidArgument' && !e.message.startsWith('InvalidArgument'))
+  await assert.rejects(memory.getPosition(''), (e) => e.constructor === Error && e.code === 'InvalidArgument')
+  assert.throws(() => new native.NativeCheckpointer(memory, 'p', { every: 0 }), { code: 'InvalidArgument' })
+  await assert.rejects(native.openSqlite(join(dir, 'no', 'such', 'dir.db')), { code: 'Unavailable' })
+  const repo = new InMemoryCheckpointRepository()
+  await assert.rejects(repo.getPosition(''), (e) => e instanceof waypost.InvalidArgumentError && e.cause.code === 'InvalidArgument' && e.message === e.cause.message)
+  assert.throws(() => new waypost.Checkpointer(repo, 'p', { every: 0 }), waypost.InvalidArgumentError)
+})
+
 test('an unreachable server rejects with Unavailable naming it, and toString hides the password', async () => {
   const repo = await PostgresCheckpointRepository.connect('postgres://u:secret-password@127.0.0.1:1/db', { connectTimeoutMs: 1000 })
   assert.ok(!String(repo).includes('secret-password'))

@@ -122,6 +122,13 @@ impl ErrorKind {
     }
 }
 
+/// The kind's name: napi-rs takes it as an error's status, and so its JS `code`.
+impl AsRef<str> for ErrorKind {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
 impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
