@@ -45,6 +45,7 @@ check-features:
 	$(CARGO) check --quiet -p waypost --no-default-features --features sqlite-system
 	$(CARGO) check --quiet -p waypost --no-default-features --features postgres
 	$(CARGO) check --quiet -p waypost --no-default-features --features mysql
+	$(CARGO) check --quiet -p waypost --no-default-features --features embed
 
 suites: python node
 	$(CARGO) test --workspace --all-features

@@ -1,112 +1,36 @@
-//! The tokio runtime waypost owns in a Python process: built on first use, shut down
-//! from an `atexit` hook (a runtime left running at interpreter exit can crash it), and
-//! built afresh in a forked child, whose copy of the parent's has no threads.
-//! Repositories inherited from the parent refuse there, in the core.
+//! Core calls awaited from Python, on the process's runtime (the core's `embed`: built on
+//! first use, rebuilt in a forked child), which an `atexit` hook stops (a runtime left
+//! running at interpreter exit can crash it).
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Mutex, RwLock};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
-use tokio::runtime::{Handle, Runtime};
+use tokio::runtime::Handle;
+pub use waypost::embed::in_context;
 
 use crate::errors::{to_py_err, waypost_error};
 
-struct Owned {
-    pid: u32,
-    runtime: Option<Runtime>,
-    /// Kept after shutdown: dropping a pool still needs a runtime context (spawning
-    /// onto a shut-down runtime is a no-op rather than a panic).
-    handle: Handle,
-}
-
-static RUNTIME: Mutex<Option<Owned>> = Mutex::new(None);
-
-/// The running runtime's handle, for the per-call fast path (an uncontended read lock,
-/// no system call); emptied in a forked child.
-static RUNNING: RwLock<Option<Handle>> = RwLock::new(None);
-
-const ALIVE: u8 = 0;
-const SHUT_DOWN: u8 = 1;
-static STATE: AtomicU8 = AtomicU8::new(ALIVE);
-
-/// The runtime's handle, building the runtime on first use.
+/// The process's runtime (the core's `embed`), built on first use.
 pub fn handle() -> PyResult<Handle> {
-    if STATE.load(Ordering::Acquire) == SHUT_DOWN {
-        return Err(waypost_error("the waypost runtime was shut down at interpreter exit"));
-    }
-    if let Some(handle) = RUNNING.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
-        return Ok(handle.clone());
-    }
-    let mut guard = RUNTIME.lock().unwrap_or_else(|p| p.into_inner());
-    let pid = std::process::id();
-    if guard.is_none() {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("waypost-runtime")
-            .enable_all()
-            .build()
-            .map_err(|e| waypost_error(format!("cannot start the waypost runtime: {e}")))?;
-        let handle = runtime.handle().clone();
-        *guard = Some(Owned { pid, runtime: Some(runtime), handle });
-    }
-    let owned = guard.as_ref().ok_or_else(|| waypost_error("the waypost runtime is gone"))?;
-    match &owned.runtime {
-        Some(runtime) => {
-            let handle = runtime.handle().clone();
-            *RUNNING.write().unwrap_or_else(|p| p.into_inner()) = Some(handle.clone());
-            Ok(handle)
-        }
-        None => Err(waypost_error("the waypost runtime was shut down at interpreter exit")),
-    }
+    waypost::embed::handle().map_err(|e| waypost_error(e.to_string()))
 }
 
-/// Registered with `os.register_at_fork`: the child's copy of the parent's runtime has
-/// no threads. It is forgotten, never dropped (dropping would wait for those threads),
-/// and the child's first call builds a runtime of its own. Repositories the child opens
-/// work; those inherited from the parent refuse with `UnsupportedError` (the core
-/// checks the process), and dropping them leaves the parent's connections alone.
+/// Registered with `os.register_at_fork`: the child builds a runtime of its own.
+/// Repositories the child opens work; those inherited from the parent refuse with
+/// `UnsupportedError` (the core checks the process), and dropping them leaves the
+/// parent's connections alone.
 #[pyfunction]
 pub fn _after_fork_in_child() {
-    let parent = RUNTIME.lock().unwrap_or_else(|p| p.into_inner()).take();
-    std::mem::forget(parent);
-    *RUNNING.write().unwrap_or_else(|p| p.into_inner()) = None;
-    STATE.store(ALIVE, Ordering::Release);
-}
-
-/// Runs `f` inside the runtime's context if there ever was one in this process (also
-/// after shutdown): sqlx spawns while dropping pooled connections.
-pub fn in_context<R>(f: impl FnOnce() -> R) -> R {
-    let handle = {
-        let guard = RUNTIME.lock().unwrap_or_else(|p| p.into_inner());
-        guard.as_ref().filter(|o| o.pid == std::process::id()).map(|o| o.handle.clone())
-    };
-    match handle {
-        Some(handle) => {
-            let _entered = handle.enter();
-            f()
-        }
-        None => f(),
-    }
+    waypost::embed::after_fork_in_child();
 }
 
 /// Stops the runtime; registered with `atexit`. Calls made afterwards raise.
 #[pyfunction]
 pub fn _shutdown(py: Python<'_>) {
-    let runtime = {
-        let mut guard = RUNTIME.lock().unwrap_or_else(|p| p.into_inner());
-        match guard.as_mut() {
-            Some(owned) if owned.pid == std::process::id() => owned.runtime.take(),
-            _ => None,
-        }
-    };
-    if runtime.is_some() {
-        STATE.store(SHUT_DOWN, Ordering::Release);
-    }
-    if let Some(runtime) = runtime {
+    if let Some(runtime) = waypost::embed::shutdown() {
         // Detached, so that tasks finishing now can take the interpreter if they need it.
         py.detach(|| runtime.shutdown_timeout(Duration::from_secs(2)));
     }

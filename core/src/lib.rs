@@ -28,6 +28,7 @@
 //! | `sqlite-system` | no | the same backend linked to the system's shared libsqlite3: one SQLite per process beside another library that loads it (CPython's `sqlite3`) |
 //! | `postgres` | yes | [`PostgresRepository`]: a sqlx pool, plain TCP |
 //! | `mysql` | yes | `MysqlRepository`: MySQL 8 or MariaDB 10.6+ through a sqlx pool, plain TCP |
+//! | `embed` | no | `waypost::embed`: the fork-aware tokio runtime a host without one of its own (the Python extension) runs waypost on |
 //! | `conformance` | no | `waypost::conformance`: runs the shared JSON cases against any repository |
 //!
 //! [`MemoryRepository`] is always built.
@@ -41,6 +42,8 @@ pub mod claims;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod diagnostics;
+#[cfg(feature = "embed")]
+pub mod embed;
 mod error;
 mod ident;
 mod lag;
