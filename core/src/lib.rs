@@ -52,6 +52,8 @@ mod open;
 mod options;
 #[cfg(any(feature = "_sqlite", feature = "postgres", feature = "mysql"))]
 mod origin;
+#[cfg(any(feature = "_sqlite", feature = "postgres"))]
+mod own_transaction;
 #[cfg(feature = "mysql")]
 mod placeholders;
 pub mod progress;

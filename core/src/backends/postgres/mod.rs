@@ -21,7 +21,7 @@ use sqlx::{AssertSqlSafe, Row};
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
-use crate::checkpoint::{CheckpointData, EventBatch, EventTypes, LagMetrics, Mark, Name, Write};
+use crate::checkpoint::{CheckpointData, CheckpointWrite, EventBatch, EventTypes, LagMetrics, Mark, Name, Write};
 use crate::claims::ClaimStore;
 use crate::error::{Error, ErrorKind, Result};
 use crate::ident::Identifier;
@@ -91,47 +91,14 @@ impl PostgresRepository {
         &self.store.address
     }
 
-    /// Saves a position on the caller's connection — inside the caller's open
-    /// transaction, so that the checkpoint commits or rolls back with their read-model
-    /// writes (exactly-once projections). Pass `&mut *tx` for a `sqlx::Transaction`.
-    ///
-    /// ```no_run
-    /// # async fn demo(repo: &waypost::PostgresRepository, pool: &sqlx::PgPool) -> Result<(), Box<dyn std::error::Error>> {
-    /// let mut tx = pool.begin().await?;
-    /// sqlx::query("INSERT INTO order_totals (order_id, total) VALUES ($1, $2)")
-    ///     .bind(42_i64).bind(99_i64).execute(&mut *tx).await?;
-    /// repo.save_position_on(&mut tx, "OrderTotals", 1001, uuid::Uuid::new_v4(), "OrderPlaced").await?;
-    /// tx.commit().await?; // both, or neither
-    /// # Ok(()) }
-    /// ```
+    /// A checkpoint write on the caller's connection, inside the caller's open
+    /// transaction (see [`save_position_on`](Self::save_position_on)).
     ///
     /// # Errors
     /// As [`CheckpointRepository::save_position`](crate::CheckpointRepository::save_position); errors of the caller's connection are
     /// mapped the same way.
-    pub async fn save_position_on(
-        &self,
-        conn: &mut sqlx::PgConnection,
-        subscription_id: &str,
-        position: i64,
-        event_id: Uuid,
-        event_type: &str,
-    ) -> Result<()> {
-        self.store.write_on(conn, &Write::position(subscription_id, position, event_id, event_type)?).await
-    }
-
-    /// [`update_checkpoint`](crate::CheckpointRepository::update_checkpoint) on the caller's
-    /// connection; see [`save_position_on`](Self::save_position_on).
-    ///
-    /// # Errors
-    /// As `update_checkpoint`.
-    pub async fn update_checkpoint_on(
-        &self,
-        conn: &mut sqlx::PgConnection,
-        projection_name: &str,
-        event_id: Uuid,
-        event_type: &str,
-    ) -> Result<()> {
-        self.store.write_on(conn, &Write::event(projection_name, event_id, event_type)?).await
+    pub async fn write_on(&self, conn: &mut sqlx::PgConnection, write: &CheckpointWrite<'_>) -> Result<()> {
+        self.store.write_on(conn, write).await
     }
 
     /// The schema-qualified checkpoint table.

@@ -22,7 +22,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use crate::checkpoint::{CheckpointData, EventBatch, EventTypes, LagMetrics, Mark, Name, Write};
+use crate::checkpoint::{CheckpointData, CheckpointWrite, EventBatch, EventTypes, LagMetrics, Mark, Name, Write};
 use crate::claims::ClaimStore;
 use crate::error::{Error, Result};
 use crate::ident::Identifier;
@@ -106,24 +106,12 @@ impl SqliteTransaction<'_> {
         self.tx
     }
 
-    /// [`save_position`](crate::CheckpointRepository::save_position) inside this transaction.
+    /// A checkpoint write inside this transaction.
     ///
     /// # Errors
-    /// As `save_position`.
-    pub fn save_position(&self, subscription_id: &str, position: i64, event_id: Uuid, event_type: &str) -> Result<()> {
-        self.write(Write::position(subscription_id, position, event_id, event_type)?)
-    }
-
-    /// [`update_checkpoint`](crate::CheckpointRepository::update_checkpoint) inside this transaction.
-    ///
-    /// # Errors
-    /// As `update_checkpoint`.
-    pub fn update_checkpoint(&self, projection_name: &str, event_id: Uuid, event_type: &str) -> Result<()> {
-        self.write(Write::event(projection_name, event_id, event_type)?)
-    }
-
-    fn write(&self, w: Write<'_>) -> Result<()> {
-        write_on(self.tx, self.sql, &w)
+    /// As [`CheckpointRepository::save_position`](crate::CheckpointRepository::save_position).
+    pub fn write(&self, write: &CheckpointWrite<'_>) -> Result<()> {
+        write_on(self.tx, self.sql, write)
     }
 }
 
