@@ -1,8 +1,8 @@
 """Shared pytest fixtures: PostgreSQL and MySQL/MariaDB for the Python suites.
 
-The PostgreSQL server comes from WAYPOST_TEST_POSTGRES_URL, else 127.0.0.1:5432, and the
-MySQL one from WAYPOST_TEST_MYSQL_URL, else root@127.0.0.1:3306 (``make test`` starts a
-throwaway server of either kind when neither exists). Each run gets a database of its own
+The servers are found once, by tests/support/with-postgres.sh and with-mysql.sh: their
+WAYPOST_TEST_POSTGRES_URL / WAYPOST_TEST_MYSQL_URL under ``make test`` (which starts a
+throwaway server when there is none), else what ``--url`` finds. Each run gets a database of its own
 on each, dropped at the end; each test a PostgreSQL schema of its own inside it, or a
 MySQL database of its own (a MySQL schema is a database). Without a server its tests are
 skipped, and under CI=true they fail instead.
@@ -15,12 +15,26 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import pytest
 
-LOCAL = "postgres://postgres@127.0.0.1:5432/postgres"
-MYSQL_LOCAL = "mysql://root@127.0.0.1:3306/test"
+SUPPORT = Path(__file__).resolve().parent / "tests" / "support"
+
+
+def _server(script: str, variable: str) -> str:
+    """The URL of the variable the script set, else what ``script --url`` finds; without
+    a server the test is skipped, and under CI=true it fails."""
+    if os.environ.get(variable):
+        return os.environ[variable]
+    found = subprocess.run([str(SUPPORT / script), "--url"], capture_output=True, text=True, check=False)
+    if found.returncode == 0:
+        return found.stdout.strip()
+    problem = found.stderr.strip()[:300]
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true but {script} found no server: {problem}")
+    pytest.skip(f"tests that need {variable} skipped: {problem}")
 
 
 def _psql(url: str, sql: str) -> subprocess.CompletedProcess[str]:
@@ -42,18 +56,7 @@ def _with_database(url: str, database: str) -> str:
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A database of this test run's own."""
-    url = os.environ.get("WAYPOST_TEST_POSTGRES_URL") or LOCAL
-    problem = None
-    if shutil.which("psql") is None:
-        problem = "psql is not installed"
-    else:
-        probe = _psql(url, "select 1")
-        if probe.returncode != 0:
-            problem = f"no PostgreSQL server answers ({probe.stderr.strip()[:200]})"
-    if problem:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but {problem}")
-        pytest.skip(f"PostgreSQL tests skipped: {problem}; set WAYPOST_TEST_POSTGRES_URL")
+    url = _server("with-postgres.sh", "WAYPOST_TEST_POSTGRES_URL")
     database = f"waypost_py_{uuid.uuid4().hex[:12]}"
     created = _psql(url, f"CREATE DATABASE {database}")
     assert created.returncode == 0, created.stderr
@@ -103,18 +106,7 @@ def _mysql(url: str, sql: str, database: str | None = None) -> subprocess.Comple
 @pytest.fixture(scope="session")
 def mysql_url() -> Iterator[str]:
     """A MySQL/MariaDB database of this test run's own."""
-    url = os.environ.get("WAYPOST_TEST_MYSQL_URL") or MYSQL_LOCAL
-    problem = None
-    if _mysql_client() is None:
-        problem = "neither the mariadb nor the mysql client is installed"
-    else:
-        probe = _mysql(url, "select 1", unquote(urlsplit(url).path.lstrip("/")) or None)
-        if probe.returncode != 0:
-            problem = f"no MySQL/MariaDB server answers ({probe.stderr.strip()[:200]})"
-    if problem:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but {problem}")
-        pytest.skip(f"MySQL tests skipped: {problem}; set WAYPOST_TEST_MYSQL_URL")
+    url = _server("with-mysql.sh", "WAYPOST_TEST_MYSQL_URL")
     database = f"waypost_py_{uuid.uuid4().hex[:12]}"
     created = _mysql(url, f"CREATE DATABASE {database}")
     assert created.returncode == 0, created.stderr

@@ -1,16 +1,30 @@
-// PostgreSQL for the Node suites: WAYPOST_TEST_POSTGRES_URL, else 127.0.0.1:5432
-// (`make test` starts a throwaway cluster when neither exists). A database of this run's
-// own is created and dropped at exit; each case uses a schema of its own inside it.
-// MySQL/MariaDB likewise: WAYPOST_TEST_MYSQL_URL, else root@127.0.0.1:3306/test, a database
-// of this run's own, and freshMysqlDatabase() for a database per case (a MySQL schema is
-// a database). Without a server those tests are skipped, and under CI=true that is a failure.
+// The servers for the Node suites, found once by tests/support/with-postgres.sh and
+// with-mysql.sh: their WAYPOST_TEST_POSTGRES_URL / WAYPOST_TEST_MYSQL_URL under `make test`
+// (which starts a throwaway server when there is none), else what `--url` finds.
+// PostgreSQL: a database of this run's own, dropped at exit; each case uses a schema of
+// its own inside it. MySQL/MariaDB: a database of this run's own, and
+// freshMysqlDatabase() for a database per case (a MySQL schema is a database). Without a
+// server those tests are skipped, and under CI=true that is a failure.
 import { execFileSync } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 
-const LOCAL = 'postgres://postgres@127.0.0.1:5432/postgres'
+const SUPPORT = fileURLToPath(new URL('../support/', import.meta.url))
+
+/** `{ url }` of the variable the script set, else of `script --url`; `{ skip }` without one. */
+function server(script, variable) {
+  if (process.env[variable]) return { url: process.env[variable] }
+  try {
+    return { url: execFileSync(join(SUPPORT, script), ['--url'], { stdio: ['ignore', 'pipe', 'pipe'] }).toString().trim() }
+  } catch (err) {
+    const problem = String(err.stderr ?? err.message).trim().slice(0, 300)
+    if (process.env.CI === 'true') throw new Error(`CI=true but ${script} found no server: ${problem}`)
+    return { skip: `tests that need ${variable} skipped: ${problem}` }
+  }
+}
 
 function psql(url, sql) {
   return execFileSync('psql', ['-X', '-w', '-v', 'ON_ERROR_STOP=1', url, '-Atqc', sql], {
@@ -23,14 +37,8 @@ function psql(url, sql) {
 let cached
 export function postgresDatabase() {
   if (cached) return cached
-  const url = process.env.WAYPOST_TEST_POSTGRES_URL || LOCAL
-  try {
-    psql(url, 'select 1')
-  } catch (err) {
-    if (process.env.CI === 'true') throw new Error(`CI=true but no PostgreSQL answers: ${err.message}`)
-    cached = { skip: 'no PostgreSQL server; set WAYPOST_TEST_POSTGRES_URL' }
-    return cached
-  }
+  const { url, skip } = server('with-postgres.sh', 'WAYPOST_TEST_POSTGRES_URL')
+  if (skip) return (cached = { skip })
   const database = `waypost_node_${randomUUID().replaceAll('-', '').slice(0, 12)}`
   psql(url, `CREATE DATABASE ${database}`)
   process.on('exit', () => {
@@ -42,7 +50,6 @@ export function postgresDatabase() {
   return cached
 }
 
-const MYSQL_LOCAL = 'mysql://root@127.0.0.1:3306/test'
 const hex12 = () => randomUUID().replaceAll('-', '').slice(0, 12)
 
 let mysqlClient
@@ -90,22 +97,8 @@ let mysqlCached
 /** A MySQL/MariaDB database of this run's own, dropped at exit: `{ skip: false, url }`, or `{ skip: reason }`. */
 export function mysqlDatabase() {
   if (mysqlCached) return mysqlCached
-  const url = process.env.WAYPOST_TEST_MYSQL_URL || MYSQL_LOCAL
-  let problem
-  if (!findMysqlClient()) {
-    problem = 'neither the mariadb nor the mysql client is installed'
-  } else {
-    try {
-      mysql(url, 'select 1', decodeURIComponent(new URL(url).pathname.slice(1)))
-    } catch (err) {
-      problem = `no MySQL/MariaDB server answers (${String(err.stderr ?? err.message).trim().slice(0, 200)})`
-    }
-  }
-  if (problem) {
-    if (process.env.CI === 'true') throw new Error(`CI=true but ${problem}`)
-    mysqlCached = { skip: `${problem}; set WAYPOST_TEST_MYSQL_URL` }
-    return mysqlCached
-  }
+  const { url, skip } = server('with-mysql.sh', 'WAYPOST_TEST_MYSQL_URL')
+  if (skip) return (mysqlCached = { skip })
   const database = `waypost_node_${hex12()}`
   mysql(url, `CREATE DATABASE ${database}`)
   process.on('exit', () => {

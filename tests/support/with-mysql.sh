@@ -4,6 +4,7 @@
 #
 # Usage: tests/support/with-mysql.sh CMD [ARGS...]
 #   e.g. tests/support/with-mysql.sh cargo test --workspace
+#        tests/support/with-mysql.sh --url   (print the server found; see below)
 #
 # The server is chosen in this order:
 #   1. WAYPOST_TEST_MYSQL_URL, if already set. It must answer
@@ -39,9 +40,14 @@ readonly LOCAL_URL="${WAYPOST_TEST_MYSQL_LOCAL_URL:-mysql://root@127.0.0.1:3306/
 . "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
 if [[ $# -eq 0 ]]; then
-    say "usage: tests/support/with-mysql.sh CMD [ARGS...]"
+    say "usage: tests/support/with-mysql.sh CMD [ARGS...] | --url"
     exit 2
 fi
+# --url: print the server steps 1-2 choose and exit (1 when there is none). The suites'
+# helpers ask this when run without this wrapper (WAYPOST_TEST_MYSQL_URL unset): one
+# discovery for every language. It starts no throwaway server, which would stop with it.
+URL_ONLY=""
+[[ "$1" == "--url" ]] && URL_ONLY=1
 
 # The command-line client: mariadb, else mysql (empty when neither exists).
 MY_CLIENT=""
@@ -325,7 +331,7 @@ if [[ -n "${WAYPOST_TEST_MYSQL_URL:-}" ]]; then
 elif reachable_creating_database "$LOCAL_URL"; then
     URL="$LOCAL_URL"
     say "using local MySQL server $URL"
-elif start_throwaway; then
+elif [[ -z "$URL_ONLY" ]] && start_throwaway; then
     say "using throwaway MariaDB server $URL (removed afterwards)"
 else
     # Tear down a half-started server now rather than after CMD.
@@ -339,6 +345,11 @@ else
     say "warning: no MySQL/MariaDB server available; MySQL tests will be skipped"
 fi
 
+if [[ -n "$URL_ONLY" ]]; then
+    [[ -n "$URL" ]] && printf '%s\n' "$URL"
+    [[ -n "$URL" ]]
+    exit
+fi
 if [[ -n "$URL" ]]; then
     export WAYPOST_TEST_MYSQL_URL="$URL"
 else

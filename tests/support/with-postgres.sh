@@ -4,6 +4,7 @@
 #
 # Usage: tests/support/with-postgres.sh CMD [ARGS...]
 #   e.g. tests/support/with-postgres.sh cargo test --workspace
+#        tests/support/with-postgres.sh --url   (print the server found; see below)
 #
 # The server is chosen in this order:
 #   1. WAYPOST_TEST_POSTGRES_URL, if already set. It must answer
@@ -37,9 +38,14 @@ readonly LOCAL_URL="${WAYPOST_TEST_POSTGRES_LOCAL_URL:-postgres://postgres@127.0
 . "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
 if [[ $# -eq 0 ]]; then
-    say "usage: tests/support/with-postgres.sh CMD [ARGS...]"
+    say "usage: tests/support/with-postgres.sh CMD [ARGS...] | --url"
     exit 2
 fi
+# --url: print the server steps 1-2 choose and exit (1 when there is none). The suites'
+# helpers ask this when run without this wrapper (WAYPOST_TEST_POSTGRES_URL unset): one
+# discovery for every language. It starts no throwaway server, which would stop with it.
+URL_ONLY=""
+[[ "$1" == "--url" ]] && URL_ONLY=1
 
 # Exit 0 if a server answers at URL $1. Output is suppressed so that no host
 # name from a user-supplied URL is ever echoed.
@@ -135,7 +141,7 @@ if [[ -n "${WAYPOST_TEST_POSTGRES_URL:-}" ]]; then
 elif reachable "$LOCAL_URL"; then
     URL="$LOCAL_URL"
     say "using local PostgreSQL server $URL"
-elif start_throwaway; then
+elif [[ -z "$URL_ONLY" ]] && start_throwaway; then
     say "using throwaway PostgreSQL cluster $URL (removed afterwards)"
 else
     # Tear down a half-started cluster now rather than after CMD.
@@ -149,6 +155,11 @@ else
     say "warning: no PostgreSQL server available; PostgreSQL tests will be skipped"
 fi
 
+if [[ -n "$URL_ONLY" ]]; then
+    [[ -n "$URL" ]] && printf '%s\n' "$URL"
+    [[ -n "$URL" ]]
+    exit
+fi
 if [[ -n "$URL" ]]; then
     export WAYPOST_TEST_POSTGRES_URL="$URL"
 else

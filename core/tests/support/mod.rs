@@ -1,35 +1,16 @@
-//! Test support: PostgreSQL discovery and per-test isolation.
-//!
-//! PostgreSQL comes from `WAYPOST_TEST_POSTGRES_URL`, else a server on 127.0.0.1:5432.
-//! (`make test` runs `tests/support/with-postgres.sh`, which starts a throwaway cluster
-//! when neither exists.) Without one, PostgreSQL tests say they were skipped; under
-//! `CI=true` they fail instead.
+//! Test support: the servers (found once, by `tests/support/with-*.sh`) and per-test
+//! isolation (a PostgreSQL schema, a MySQL database of its own).
 #![allow(dead_code)]
-
-use std::time::Duration;
 
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{AssertSqlSafe, PgPool};
 
-const LOCAL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+#[path = "../../../tests/support/discover.rs"]
+mod discover;
 
-/// The server URL, or `None` (after printing why) when PostgreSQL tests must be skipped.
+/// The PostgreSQL server URL, or `None` (after printing why) when its tests are skipped.
 pub async fn postgres_url() -> Option<String> {
-    let url = std::env::var("WAYPOST_TEST_POSTGRES_URL").unwrap_or_else(|_| LOCAL.to_owned());
-    let reachable = PgPoolOptions::new().max_connections(1).acquire_timeout(Duration::from_secs(5)).connect(&url).await;
-    match reachable {
-        Ok(pool) => {
-            pool.close().await;
-            Some(url)
-        }
-        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("CI=true but no PostgreSQL at {url}: {e}")
-        }
-        Err(e) => {
-            eprintln!("SKIPPED: PostgreSQL tests (no server at {url}: {e}); set WAYPOST_TEST_POSTGRES_URL");
-            None
-        }
-    }
+    discover::server_url("with-postgres.sh", "WAYPOST_TEST_POSTGRES_URL")
 }
 
 /// A schema of its own for one test, dropped by [`Scratch::drop_schema`].
@@ -68,28 +49,9 @@ impl Scratch {
     }
 }
 
-const LOCAL_MYSQL: &str = "mysql://root@127.0.0.1:3306/test";
-
-/// The MySQL/MariaDB server URL (`WAYPOST_TEST_MYSQL_URL`, else 127.0.0.1:3306), or
-/// `None` (after printing why) when MySQL tests must be skipped; under `CI=true` a
-/// missing server fails instead. (`make test` runs `tests/support/with-mysql.sh`, which
-/// starts a throwaway server when neither exists.)
+/// The MySQL/MariaDB server URL, or `None` (after printing why) when its tests are skipped.
 pub async fn mysql_url() -> Option<String> {
-    use sqlx::mysql::MySqlPoolOptions;
-    let url = std::env::var("WAYPOST_TEST_MYSQL_URL").unwrap_or_else(|_| LOCAL_MYSQL.to_owned());
-    let reachable =
-        MySqlPoolOptions::new().max_connections(1).acquire_timeout(Duration::from_secs(5)).connect(&url).await;
-    match reachable {
-        Ok(pool) => {
-            pool.close().await;
-            Some(url)
-        }
-        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => panic!("CI=true but no MySQL at {url}: {e}"),
-        Err(e) => {
-            eprintln!("SKIPPED: MySQL tests (no server at {url}: {e}); set WAYPOST_TEST_MYSQL_URL");
-            None
-        }
-    }
+    discover::server_url("with-mysql.sh", "WAYPOST_TEST_MYSQL_URL")
 }
 
 /// A database of its own for one test (MySQL's schemas are databases), dropped by

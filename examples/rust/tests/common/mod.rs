@@ -1,22 +1,12 @@
-//! What the process tests share: PostgreSQL discovery and scratch schemas.
+//! What the process tests share: the PostgreSQL server (found by `tests/support/with-postgres.sh`) and scratch schemas.
 #![allow(dead_code)]
 
-use waypost::{CheckpointRepository, PostgresOptions, PostgresRepository};
+#[path = "../../../../tests/support/discover.rs"]
+mod discover;
 
 /// The PostgreSQL to test against, or `None` (skipped) outside CI.
 pub async fn postgres_url() -> Option<String> {
-    let url = std::env::var("WAYPOST_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let probe =
-        PostgresRepository::connect(&url, PostgresOptions { events_table: None, ..Default::default() }).await.ok()?;
-    match probe.get_all_checkpoints().await {
-        Ok(_) => Some(url),
-        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => panic!("CI=true but no PostgreSQL at {url}: {e}"),
-        Err(e) => {
-            eprintln!("SKIPPED: PostgreSQL process tests ({e})");
-            None
-        }
-    }
+    discover::server_url("with-postgres.sh", "WAYPOST_TEST_POSTGRES_URL")
 }
 
 /// A schema name no other run uses.
