@@ -1,6 +1,7 @@
 'use strict'
 // waypost for Node: the documented classes over the native repository (generated.js).
 // Every method converts, calls the native code, and maps errors to the classes below.
+// The API is documented once, in index.d.ts.
 
 const { EventEmitter } = require('node:events')
 const native = require('./generated.js')
@@ -126,7 +127,6 @@ function withNulls(record, fields) {
 
 const NATIVE = Symbol('native')
 
-/** The checkpoint protocol shared by the three repository classes. */
 class CheckpointRepository {
   constructor(handle) {
     if (!(handle instanceof native.NativeRepository)) {
@@ -138,32 +138,18 @@ class CheckpointRepository {
   createLagIndex() { return call(() => this[NATIVE].createLagIndex()) }
   appendEvents(events) { return call(() => this[NATIVE].appendEvents(events)) }
   close() { return call(() => this[NATIVE].close()) }
-  /** The SQL and parameters of a checkpoint write ({ text, values }), to run with your own
-   * driver inside your own transaction: kind 'savePosition' (with { position }),
-   * 'updateCheckpoint' or 'savePositionToken' (with { token }). */
   checkpointStatement(kind, name, eventId, eventType, opts) {
     return call(() => this[NATIVE].checkpointStatement(kind, name, eventId, eventType, options(opts)))
   }
-  /** The largest global position in the events table (0 when empty), or null without one. */
   streamHead() { return call(() => this[NATIVE].streamHead()) }
-  /** How far a projection is: position, stream head, events behind, percent complete,
-   * lag, state (NotStarted, CatchingUp, CaughtUp, Idle, Stalled) and the status line. */
   async getProgress(projectionName, opts) {
     return withNulls(await call(() => this[NATIVE].getProgress(projectionName, options(opts))), PROGRESS_FIELDS)
   }
-  /** getProgress of every checkpoint, ordered by name. */
   async getAllProgress(opts) {
     return (await call(() => this[NATIVE].getAllProgress(options(opts)))).map((p) => withNulls(p, PROGRESS_FIELDS))
   }
-  /** Health for your own endpoint: { status, projections: [{ projectionName, status, reason }] }
-   * for one projection or (no name) every checkpoint. */
   getHealth(projectionName, opts) { return call(() => this[NATIVE].getHealth(projectionName ?? null, options(opts))) }
-  /** Opens a transaction; prefer `transaction(fn)`, which commits or rolls back for you. */
   async begin() { return new Transaction(await call(() => this[NATIVE].begin())) }
-  /** Runs `fn(tx)` in one transaction: the read-model statements (`tx.execute`,
-   * `tx.fetchAll`) and checkpoint writes (`tx.savePosition`, …) made through `tx` commit
-   * together when `fn` resolves, and roll back together when it throws. Resolves to what
-   * `fn` resolved to. */
   async transaction(fn) {
     if (typeof fn !== 'function') throw new TypeError('transaction(fn): fn must be a function')
     const tx = await this.begin()
@@ -225,14 +211,9 @@ function fromCell(cell) {
   }
 }
 
-/** A transaction on a repository (from `repo.transaction(fn)` or `repo.begin()`).
- * Placeholders are `$1, $2, …`; parameters are bound, never pasted into the SQL. Any
- * error from the store rolls the whole transaction back and ends it. */
 class Transaction {
   constructor(handle) { this[NATIVE] = handle }
-  /** Runs one statement; resolves to the number of rows it changed (or returned). */
   execute(sql, params) { return call(() => this[NATIVE].execute(sql, toCells(params))) }
-  /** Runs one query; resolves to its rows as objects keyed by column name. */
   async fetchAll(sql, params) {
     const { columns, rows } = await call(() => this[NATIVE].fetchAll(sql, toCells(params)))
     return rows.map((cells) => Object.fromEntries(cells.map((cell, i) => [columns[i], fromCell(cell)])))
@@ -247,13 +228,10 @@ class Transaction {
     return call(() => this[NATIVE].savePositionToken(subscriptionId, token, eventId, eventType))
   }
   commit() { return call(() => this[NATIVE].commit()) }
-  /** A no-op once the transaction has ended. */
   rollback() { return call(() => this[NATIVE].rollback()) }
   get isOpen() { return this[NATIVE].isOpen() }
 }
 
-/** Checkpoints in process memory (tests, tools). Each call is answered on the spot
- * (no hop to the native runtime); the methods still return Promises. */
 class InMemoryCheckpointRepository extends CheckpointRepository {
   constructor() { super(native.NativeRepository.memory()) }
 }
@@ -288,33 +266,24 @@ for (const [name, shape] of Object.entries(PROTOCOL)) {
   })
 }
 
-/** Checkpoints in an SQLite file (WAL, synchronous=FULL). */
 class SqliteCheckpointRepository extends CheckpointRepository {
   static async open(path, opts) {
     return new SqliteCheckpointRepository(await call(() => native.openSqlite(path, options(opts))))
   }
 }
 
-/** Checkpoints in PostgreSQL; connects on the first call. */
 class PostgresCheckpointRepository extends CheckpointRepository {
   static async connect(url, opts) {
     return new PostgresCheckpointRepository(await call(() => native.connectPostgres(url, options(opts))))
   }
 }
 
-/** Checkpoints in MySQL 8 or MariaDB 10.6+, in the database the URL names; connects on
- * the first call. */
 class MysqlCheckpointRepository extends CheckpointRepository {
   static async connect(url, opts) {
     return new MysqlCheckpointRepository(await call(() => native.connectMysql(url, options(opts))))
   }
 }
 
-/** Per-item work claims for one worker (the checkpoint-resume pattern for files and
- * queues): each item is processed by one live worker at a time, retried up to
- * `maxRetries` times, and taken over when a worker dies and its lease runs out. Leases
- * are renewed in the background while items are held; a worker that comes back late
- * gets LeaseLostError and changes nothing. The rules live in waypost's core. */
 class CheckpointManager extends EventEmitter {
   #claims = new Map()
   constructor(store, opts) {
@@ -324,16 +293,11 @@ class CheckpointManager extends EventEmitter {
     }
     this[NATIVE] = now(() => new native.NativeManager(store[NATIVE], options(opts)))
   }
-  /** A manager that has reached its store: rejects at once when the store cannot be
-   * reached (or falls back to memory, saying so, with fallbackToMemory: true). The
-   * constructor waits for the first call instead. */
   static async start(store, opts) {
     const manager = new this(store, opts)
     await manager.#run(() => manager[NATIVE].start())
     return manager
   }
-  /** 'pending' until the store answered, then 'store', or 'memory' after a fallback
-   * (only with fallbackToMemory: true). */
   get mode() { return this[NATIVE].mode() }
   getWorkerId() { return this[NATIVE].workerId() }
   async #run(run) {
@@ -361,8 +325,6 @@ class CheckpointManager extends EventEmitter {
     }
     return claimed
   }
-  /** The AbortSignal of this worker's live claim on `url` (aborted with a
-   * LeaseLostError if the claim is lost in the background), or null when none is held. */
   signal(url) { return this.#claims.get(url)?.signal ?? null }
   #ended(url) { this.#claims.delete(url) }
   async completeFile(url, stats) {
@@ -379,7 +341,6 @@ class CheckpointManager extends EventEmitter {
   }
   isProcessed(url) { return this.#run(() => this[NATIVE].isProcessed(url)) }
   getStats() { return this.#run(() => this[NATIVE].getStats()) }
-  /** Stops the heartbeat and releases every item still held. */
   async close() {
     await call(() => this[NATIVE].close())
     this.#claims.clear()
@@ -387,11 +348,6 @@ class CheckpointManager extends EventEmitter {
   toString() { return `CheckpointManager(${this.getWorkerId()}, ${this.mode})` }
 }
 
-/** Saves one projection's position by a strategy: after every event (no options), every
- * `every` events, every `intervalMs` milliseconds (also with no new event), or both,
- * whichever comes first; one write covers every event since the previous save. An error
- * of a background save rejects the next call; `close()` always saves the last recorded
- * position, and its save completes on the native side even if nobody awaits it. */
 class Checkpointer {
   constructor(store, projectionName, opts) {
     if (!(store instanceof CheckpointRepository)) throw new TypeError('store must be a waypost repository')
@@ -407,8 +363,6 @@ class Checkpointer {
 
 const CLAIM_RECORD_FIELDS = ['workerId', 'leaseExpiresAt', 'startedAt', 'completedAt', 'errorMessage', 'stats']
 
-/** The claims ledger itself, for callers that keep each claim (with its fencing epoch)
- * themselves; CheckpointManager is the worker API on top of it. */
 class ClaimLedger {
   constructor(store, opts) {
     if (!(store instanceof CheckpointRepository)) throw new TypeError('store must be a waypost repository')
@@ -429,7 +383,6 @@ class ClaimLedger {
   }
 }
 
-/** Opens `memory:`, `sqlite:PATH`, `postgres://…` or `mysql://…` with default options. */
 async function openRepository(url) {
   const kind = await call(() => native.repositoryKind(url))
   if (kind === 'memory') return new InMemoryCheckpointRepository()

@@ -7,29 +7,50 @@ use pyo3::types::{PyDict, PyTuple};
 
 use crate::convert::EventId;
 
-/// Fields as Python objects, in declaration order.
-type Fields<'py> = Vec<(&'static str, Bound<'py, PyAny>)>;
+/// A record class over a core record: its fields declared once, as read-only attributes
+/// in declaration order, which `repr`, `_asdict()` and pickling walk; then its
+/// constructor.
+macro_rules! record {
+    ($class:ident { $($field:ident: $ty:ty),* $(,)? } $new:item) => {
+        #[pymethods]
+        impl $class {
+            $new
 
-fn repr_of(py: Python<'_>, class: &str, fields: Fields<'_>) -> PyResult<String> {
-    let mut parts = Vec::with_capacity(fields.len());
-    for (name, value) in fields {
-        parts.push(format!("{name}={}", value.repr()?));
-    }
-    let _ = py;
-    Ok(format!("{class}({})", parts.join(", ")))
+            $(
+                #[getter]
+                fn $field(&self) -> $ty {
+                    self.0.$field.clone()
+                }
+            )*
+
+            fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+                let parts: Vec<String> = fields(slf.as_any(), &[$(stringify!($field)),*])?
+                    .into_iter()
+                    .map(|(name, value)| Ok(format!("{name}={}", value.repr()?)))
+                    .collect::<PyResult<_>>()?;
+                Ok(format!("{}({})", stringify!($class), parts.join(", ")))
+            }
+
+            /// The fields as a `dict`, like `dataclasses.asdict`.
+            fn _asdict<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyDict>> {
+                let dict = PyDict::new(slf.py());
+                for (name, value) in fields(slf.as_any(), &[$(stringify!($field)),*])? {
+                    dict.set_item(name, value)?;
+                }
+                Ok(dict)
+            }
+
+            fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+                let values = fields(slf.as_any(), &[$(stringify!($field)),*])?.into_iter().map(|(_, v)| v);
+                PyTuple::new(slf.py(), [slf.get_type().into_any(), PyTuple::new(slf.py(), values)?.into_any()])
+            }
+        }
+    };
 }
 
-fn as_dict<'py>(py: Python<'py>, fields: Fields<'py>) -> PyResult<Bound<'py, PyDict>> {
-    let dict = PyDict::new(py);
-    for (name, value) in fields {
-        dict.set_item(name, value)?;
-    }
-    Ok(dict)
-}
-
-fn reduce<'py>(slf: &Bound<'py, PyAny>, fields: Fields<'py>) -> PyResult<Bound<'py, PyTuple>> {
-    let values: Vec<Bound<'py, PyAny>> = fields.into_iter().map(|(_, v)| v).collect();
-    PyTuple::new(slf.py(), [slf.get_type().into_any(), PyTuple::new(slf.py(), values)?.into_any()])
+/// The named attributes of `record`, in order.
+fn fields<'py>(record: &Bound<'py, PyAny>, names: &[&'static str]) -> PyResult<Vec<(&'static str, Bound<'py, PyAny>)>> {
+    names.iter().map(|name| Ok((*name, record.getattr(*name)?))).collect()
 }
 
 /// One projection's stored checkpoint.
@@ -37,8 +58,16 @@ fn reduce<'py>(slf: &Bound<'py, PyAny>, fields: Fields<'py>) -> PyResult<Bound<'
 #[derive(PartialEq, Hash)]
 pub struct CheckpointData(pub waypost::CheckpointData);
 
-#[pymethods]
-impl CheckpointData {
+record! {
+    CheckpointData {
+        projection_name: String,
+        last_event_id: Option<uuid::Uuid>,
+        last_event_type: Option<String>,
+        last_processed_at: Option<DateTime<Utc>>,
+        events_processed: i64,
+        global_position: Option<i64>,
+        position_token: Option<String>,
+    }
     #[new]
     #[pyo3(signature = (projection_name, last_event_id = None, last_event_type = None, last_processed_at = None,
                         events_processed = 0, global_position = None, position_token = None))]
@@ -61,70 +90,6 @@ impl CheckpointData {
             position_token,
         })
     }
-
-    #[getter]
-    fn projection_name(&self) -> &str {
-        &self.0.projection_name
-    }
-
-    #[getter]
-    fn last_event_id(&self) -> Option<uuid::Uuid> {
-        self.0.last_event_id
-    }
-
-    #[getter]
-    fn last_event_type(&self) -> Option<&str> {
-        self.0.last_event_type.as_deref()
-    }
-
-    #[getter]
-    fn last_processed_at(&self) -> Option<DateTime<Utc>> {
-        self.0.last_processed_at
-    }
-
-    #[getter]
-    fn events_processed(&self) -> i64 {
-        self.0.events_processed
-    }
-
-    #[getter]
-    fn global_position(&self) -> Option<i64> {
-        self.0.global_position
-    }
-
-    #[getter]
-    fn position_token(&self) -> Option<&str> {
-        self.0.position_token.as_deref()
-    }
-
-    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        repr_of(py, "CheckpointData", self.fields(py)?)
-    }
-
-    /// The fields as a `dict`, like `dataclasses.asdict`.
-    fn _asdict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        as_dict(py, self.fields(py)?)
-    }
-
-    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
-        let fields = slf.get().fields(slf.py())?;
-        reduce(slf.as_any(), fields)
-    }
-}
-
-impl CheckpointData {
-    fn fields<'py>(&self, py: Python<'py>) -> PyResult<Fields<'py>> {
-        let c = &self.0;
-        Ok(vec![
-            ("projection_name", c.projection_name.clone().into_pyobject(py)?.into_any()),
-            ("last_event_id", c.last_event_id.into_pyobject(py)?.into_any()),
-            ("last_event_type", c.last_event_type.clone().into_pyobject(py)?.into_any()),
-            ("last_processed_at", c.last_processed_at.into_pyobject(py)?.into_any()),
-            ("events_processed", c.events_processed.into_pyobject(py)?.into_any()),
-            ("global_position", c.global_position.into_pyobject(py)?.into_any()),
-            ("position_token", c.position_token.clone().into_pyobject(py)?.into_any()),
-        ])
-    }
 }
 
 /// How far behind a projection is.
@@ -132,8 +97,17 @@ impl CheckpointData {
 #[derive(PartialEq)]
 pub struct LagMetrics(pub waypost::LagMetrics);
 
-#[pymethods]
-impl LagMetrics {
+record! {
+    LagMetrics {
+        projection_name: String,
+        last_event_id: Option<String>,
+        latest_event_id: Option<String>,
+        lag_seconds: f64,
+        events_processed: i64,
+        last_processed_at: Option<String>,
+        stream_head: Option<i64>,
+        events_behind: Option<i64>,
+    }
     #[new]
     #[pyo3(signature = (projection_name, last_event_id = None, latest_event_id = None, lag_seconds = 0.0,
                         events_processed = 0, last_processed_at = None, stream_head = None, events_behind = None))]
@@ -158,76 +132,6 @@ impl LagMetrics {
             stream_head,
             events_behind,
         })
-    }
-
-    #[getter]
-    fn projection_name(&self) -> &str {
-        &self.0.projection_name
-    }
-
-    #[getter]
-    fn last_event_id(&self) -> Option<&str> {
-        self.0.last_event_id.as_deref()
-    }
-
-    #[getter]
-    fn latest_event_id(&self) -> Option<&str> {
-        self.0.latest_event_id.as_deref()
-    }
-
-    #[getter]
-    fn lag_seconds(&self) -> f64 {
-        self.0.lag_seconds
-    }
-
-    #[getter]
-    fn events_processed(&self) -> i64 {
-        self.0.events_processed
-    }
-
-    #[getter]
-    fn last_processed_at(&self) -> Option<&str> {
-        self.0.last_processed_at.as_deref()
-    }
-
-    #[getter]
-    fn stream_head(&self) -> Option<i64> {
-        self.0.stream_head
-    }
-
-    #[getter]
-    fn events_behind(&self) -> Option<i64> {
-        self.0.events_behind
-    }
-
-    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        repr_of(py, "LagMetrics", self.fields(py)?)
-    }
-
-    /// The fields as a `dict`, like `dataclasses.asdict`.
-    fn _asdict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        as_dict(py, self.fields(py)?)
-    }
-
-    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
-        let fields = slf.get().fields(slf.py())?;
-        reduce(slf.as_any(), fields)
-    }
-}
-
-impl LagMetrics {
-    fn fields<'py>(&self, py: Python<'py>) -> PyResult<Fields<'py>> {
-        let m = &self.0;
-        Ok(vec![
-            ("projection_name", m.projection_name.clone().into_pyobject(py)?.into_any()),
-            ("last_event_id", m.last_event_id.clone().into_pyobject(py)?.into_any()),
-            ("latest_event_id", m.latest_event_id.clone().into_pyobject(py)?.into_any()),
-            ("lag_seconds", m.lag_seconds.into_pyobject(py)?.into_any()),
-            ("events_processed", m.events_processed.into_pyobject(py)?.into_any()),
-            ("last_processed_at", m.last_processed_at.clone().into_pyobject(py)?.into_any()),
-            ("stream_head", m.stream_head.into_pyobject(py)?.into_any()),
-            ("events_behind", m.events_behind.into_pyobject(py)?.into_any()),
-        ])
     }
 }
 
