@@ -1,6 +1,6 @@
-//! Work claims across processes: four workers racing for 500 items complete each exactly
-//! once, and the items of a worker killed with SIGKILL are taken over by another worker,
-//! while the dead worker's late `complete` is refused.
+//! Work claims across processes, on SQLite, PostgreSQL and MySQL: four workers racing for
+//! 500 items complete each exactly once, and the items of a worker killed with SIGKILL
+//! are taken over by another worker, while the dead worker's late `complete` is refused.
 
 mod common;
 
@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 
-use common::{drop_schema, fresh_schema, postgres_url};
+use common::{drop_mysql_database, drop_schema, fresh_mysql_database, fresh_schema, mysql_url, postgres_url};
 use waypost::{
     CheckpointRepository, Claim, ClaimStatus, ClaimsOptions, ErrorKind, ItemStats, PostgresOptions, PostgresRepository,
 };
@@ -139,4 +139,20 @@ async fn postgres_items_of_a_killed_worker_are_taken_over() {
     let schema = fresh_schema();
     takeover_after_kill(&["--url", &url, "--schema", &schema]).await;
     drop_schema(&url, &schema).await;
+}
+
+#[tokio::test]
+async fn four_mysql_workers_complete_each_item_once() {
+    let Some(server) = mysql_url().await else { return };
+    let (url, database) = fresh_mysql_database(&server).await;
+    race(&["--url", &url]).await;
+    drop_mysql_database(&server, &database).await;
+}
+
+#[tokio::test]
+async fn mysql_items_of_a_killed_worker_are_taken_over() {
+    let Some(server) = mysql_url().await else { return };
+    let (url, database) = fresh_mysql_database(&server).await;
+    takeover_after_kill(&["--url", &url]).await;
+    drop_mysql_database(&server, &database).await;
 }
