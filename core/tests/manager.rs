@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use waypost::{
-    CheckpointRepository, ClaimManager, ErrorKind, ItemStats, ManagerMode, ManagerOptions, MemoryRepository,
-    PostgresOptions, PostgresRepository, SqliteOptions, SqliteRepository,
+    CheckpointRepository, ClaimManager, ErrorKind, ItemStats, LazyClaimManager, ManagerMode, ManagerOptions,
+    MemoryRepository, PostgresOptions, PostgresRepository, SqliteOptions, SqliteRepository,
 };
 
 fn options(worker: &str) -> ManagerOptions {
@@ -253,4 +253,44 @@ async fn a_lease_that_runs_out_while_the_store_is_unreachable_is_lost() {
     let lost = tokio::time::timeout(Duration::from_secs(10), watch.lost()).await.unwrap().expect("lost");
     assert_eq!(lost.kind(), ErrorKind::LeaseLost);
     assert!(lost.to_string().contains("unreachable"), "{lost}");
+}
+
+/// The bindings' constructors: a bad option fails at construction, the worker id is
+/// there before the start, the mode is `pending` until the store answered, a failed
+/// start is tried again by the next call, and one start serves every caller.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lazy_manager_reports_pending_until_the_store_answered() {
+    let err = LazyClaimManager::new(Arc::new(MemoryRepository::new()), options("")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+
+    let lazy = LazyClaimManager::new(unreachable_store().await, ManagerOptions::default()).unwrap();
+    assert!(!lazy.worker_id().is_empty(), "a worker id before the start");
+    assert_eq!(lazy.mode_name(), waypost::manager::PENDING_MODE);
+    for _ in 0..2 {
+        let err = lazy.get().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+        assert_eq!(lazy.mode_name(), "pending", "never 'store' before the store answered");
+        assert!(lazy.started().is_none());
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let repo = SqliteRepository::open(dir.path().join("lazy.db"), SqliteOptions::default()).await.unwrap();
+    let lazy = Arc::new(LazyClaimManager::new(Arc::new(repo), options("w")).unwrap());
+    assert_eq!((lazy.worker_id(), lazy.mode_name()), ("w", "pending"));
+    let starts: Vec<_> = (0..8)
+        .map(|_| {
+            tokio::spawn({
+                let l = lazy.clone();
+                async move { l.get().await }
+            })
+        })
+        .collect();
+    let mut managers = Vec::new();
+    for start in starts {
+        managers.push(start.await.unwrap().unwrap());
+    }
+    assert!(managers.iter().all(|m| Arc::ptr_eq(m, &managers[0])), "one start for every caller");
+    assert_eq!(lazy.mode_name(), "store");
+    assert!(lazy.get().await.unwrap().claim_file("a.csv", "csv", at()).await.unwrap());
+    lazy.started().unwrap().close().await.unwrap();
 }
