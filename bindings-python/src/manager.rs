@@ -75,8 +75,11 @@ impl Manager {
 impl Manager {
     #[new]
     #[pyo3(signature = (store, *, worker_id = None, max_retries = waypost::DEFAULT_MAX_RETRIES,
-                        lease_ms = waypost::manager::DEFAULT_LEASE.as_millis() as u64, fallback_to_memory = false,
-                        table = waypost::DEFAULT_CLAIMS_TABLE.to_owned()))]
+                        lease_ms = waypost::manager::DEFAULT_LEASE.as_millis() as u64,
+                        fallback_to_memory = ManagerOptions::default().fallback_to_memory,
+                        table = waypost::DEFAULT_CLAIMS_TABLE.to_owned()),
+           text_signature = "(store, *, worker_id=None, max_retries=3, lease_ms=300000, fallback_to_memory=False, \
+                             table='work_claims')")]
     fn new(
         store: &Bound<'_, Repository>,
         worker_id: Option<String>,

@@ -8,6 +8,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use uuid::Uuid;
+use waypost::progress::{HealthThresholds, ProgressOptions};
 use waypost::{CheckpointRepository, NewEvent};
 
 use crate::convert::{seconds, EventId, EventTypes, Position};
@@ -301,7 +302,8 @@ impl Repository {
     /// stall_after : float
     ///     Seconds without a write after which a projection that is behind is
     ///     ``Stalled`` (and a caught-up one ``Idle``).
-    #[pyo3(signature = (projection_name, *, stall_after = 60.0))]
+    #[pyo3(signature = (projection_name, *, stall_after = ProgressOptions::default().stall_after.as_secs_f64()),
+           text_signature = "($self, projection_name, *, stall_after=60.0)")]
     async fn get_progress(&self, projection_name: String, stall_after: f64) -> PyResult<Py<PyDict>> {
         let options = progress_options(stall_after)?;
         let repo = self.repo()?;
@@ -312,7 +314,8 @@ impl Repository {
     }
 
     /// :meth:`get_progress` of every checkpoint, ordered by name.
-    #[pyo3(signature = (*, stall_after = 60.0))]
+    #[pyo3(signature = (*, stall_after = ProgressOptions::default().stall_after.as_secs_f64()),
+           text_signature = "($self, *, stall_after=60.0)")]
     async fn get_all_progress(&self, stall_after: f64) -> PyResult<Vec<Py<PyDict>>> {
         let options = progress_options(stall_after)?;
         let repo = self.repo()?;
@@ -326,8 +329,13 @@ impl Repository {
     /// degraded from ``degraded_events_behind`` events behind or ``degraded_stall``
     /// seconds without progress while behind, unhealthy from the ``unhealthy_`` limits;
     /// an idle, caught-up projection is healthy however old its last write is.
-    #[pyo3(signature = (projection_name = None, *, stall_after = 60.0, degraded_events_behind = 1000,
-                        unhealthy_events_behind = 10000, degraded_stall = 60.0, unhealthy_stall = 300.0))]
+    #[pyo3(signature = (projection_name = None, *, stall_after = ProgressOptions::default().stall_after.as_secs_f64(),
+                        degraded_events_behind = HealthThresholds::default().degraded_events_behind,
+                        unhealthy_events_behind = HealthThresholds::default().unhealthy_events_behind,
+                        degraded_stall = HealthThresholds::default().degraded_stall.as_secs_f64(),
+                        unhealthy_stall = HealthThresholds::default().unhealthy_stall.as_secs_f64()),
+           text_signature = "($self, projection_name=None, *, stall_after=60.0, degraded_events_behind=1000, \
+                             unhealthy_events_behind=10000, degraded_stall=60.0, unhealthy_stall=300.0)")]
     #[allow(clippy::too_many_arguments)]
     async fn get_health(
         &self,
@@ -339,7 +347,7 @@ impl Repository {
         unhealthy_stall: f64,
     ) -> PyResult<Py<PyDict>> {
         let options = progress_options(stall_after)?;
-        let thresholds = waypost::progress::HealthThresholds {
+        let thresholds = HealthThresholds {
             degraded_events_behind,
             unhealthy_events_behind,
             degraded_stall: seconds("degraded_stall", degraded_stall)?,
@@ -410,6 +418,6 @@ impl Repository {
     }
 }
 
-fn progress_options(stall_after: f64) -> PyResult<waypost::progress::ProgressOptions> {
-    Ok(waypost::progress::ProgressOptions { stall_after: seconds("stall_after", stall_after)? })
+fn progress_options(stall_after: f64) -> PyResult<ProgressOptions> {
+    Ok(ProgressOptions { stall_after: seconds("stall_after", stall_after)? })
 }

@@ -59,7 +59,8 @@ impl SQLiteCheckpointRepository {
     #[pyo3(signature = (path, *, table = waypost::DEFAULT_CHECKPOINT_TABLE.to_owned(), events_table = Some(EventsTable::default().table),
                         event_id_column = EventsTable::default().event_id_column, event_type_column = EventsTable::default().event_type_column,
                         timestamp_column = EventsTable::default().timestamp_column, position_column = EventsTable::default().position_column,
-                        create_schema = true, busy_timeout = SqliteOptions::default().busy_timeout.as_secs_f64(), synchronous = "FULL".to_owned()),
+                        create_schema = SqliteOptions::default().create_schema, busy_timeout = SqliteOptions::default().busy_timeout.as_secs_f64(),
+                        synchronous = waypost::Synchronous::default().as_str().to_owned()),
            text_signature = "(path, *, table='projection_checkpoints', events_table='events', \
                              event_id_column='event_id', event_type_column='event_type', \
                              timestamp_column='timestamp', position_column='global_position', \
@@ -126,7 +127,7 @@ impl PostgreSQLCheckpointRepository {
                         events_table = Some(EventsTable::default().table), events_schema = None,
                         event_id_column = EventsTable::default().event_id_column, event_type_column = EventsTable::default().event_type_column,
                         timestamp_column = EventsTable::default().timestamp_column, position_column = EventsTable::default().position_column,
-                        create_schema = true, pool_size = PostgresOptions::default().max_connections,
+                        create_schema = PostgresOptions::default().create_schema, pool_size = PostgresOptions::default().max_connections,
                         connect_timeout = PostgresOptions::default().connect_timeout.as_secs_f64()),
            text_signature = "(dsn, *, schema='public', table='projection_checkpoints', events_table='events', \
                              events_schema=None, event_id_column='event_id', event_type_column='event_type', \
@@ -183,7 +184,7 @@ impl MySQLCheckpointRepository {
     #[pyo3(signature = (url, *, table = waypost::DEFAULT_CHECKPOINT_TABLE.to_owned(), events_table = Some(EventsTable::default().table),
                         events_schema = None, event_id_column = EventsTable::default().event_id_column,
                         event_type_column = EventsTable::default().event_type_column, timestamp_column = EventsTable::default().timestamp_column,
-                        position_column = EventsTable::default().position_column, create_schema = true,
+                        position_column = EventsTable::default().position_column, create_schema = MysqlOptions::default().create_schema,
                         pool_size = MysqlOptions::default().max_connections,
                         connect_timeout = MysqlOptions::default().connect_timeout.as_secs_f64()),
            text_signature = "(url, *, table='projection_checkpoints', events_table='events', events_schema=None, \

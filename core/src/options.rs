@@ -96,6 +96,7 @@ impl Default for SqliteOptions {
 /// use waypost::Synchronous;
 /// assert_eq!("normal".parse::<Synchronous>()?, Synchronous::Normal);
 /// assert!("OFF".parse::<Synchronous>().is_err());
+/// assert_eq!(Synchronous::default().as_str().parse::<Synchronous>()?, Synchronous::Full);
 /// # Ok::<(), waypost::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -111,6 +112,14 @@ impl Synchronous {
     /// Whether this is `FULL`, as [`SqliteOptions::synchronous_full`] takes it.
     pub fn is_full(self) -> bool {
         self == Synchronous::Full
+    }
+
+    /// `"FULL"` or `"NORMAL"`, as [`FromStr`](std::str::FromStr) reads it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        }
     }
 }
 

@@ -27,7 +27,7 @@ import { randomUUID } from 'node:crypto'
 import { execFileSync } from 'node:child_process'
 import { createRequire } from 'node:module'
 import waypost from '../../bindings-node/index.js'
-import { postgresDatabase } from './support.mjs'
+import { freshMysqlDatabase, mysqlDatabase, postgresDatabase } from './support.mjs'
 
 const CASES = Number(process.env.WAYPOST_FUZZ_CASES) || 150
 const SEED = Number(process.env.WAYPOST_FUZZ_SEED) || 20261201
@@ -382,6 +382,11 @@ test('fuzz: sqlite', async () => {
 
 test('fuzz: postgres', { skip: pg.skip }, async () => {
   await fuzzStore('postgres', await waypost.PostgresCheckpointRepository.connect(pg.url, { schema: pgSchema(), poolSize: 2 }))
+})
+
+const my = mysqlDatabase()
+test('fuzz: mysql', { skip: my.skip }, async () => {
+  await fuzzStore('mysql', await waypost.MysqlCheckpointRepository.connect(freshMysqlDatabase(), { poolSize: 2 }))
 })
 
 // ---------------------------------------------------------------------------------------

@@ -469,6 +469,10 @@ def test_fuzz_postgres(postgres_url: str, schema: str) -> None:
     fuzz_store("postgres", lambda: (waypost.PostgreSQLCheckpointRepository(postgres_url, schema=schema, pool_size=2), None))
 
 
+def test_fuzz_mysql(mysql_database_url: str) -> None:
+    fuzz_store("mysql", lambda: (waypost.MySQLCheckpointRepository(mysql_database_url, pool_size=2), None))
+
+
 # --------------------------------------------------------------------------------------
 # Constructors and open() with bad options
 

@@ -274,10 +274,10 @@ class _CheckpointManager:
         store: _Repository,
         *,
         worker_id: str | None = None,
-        max_retries: int = ...,
-        lease_ms: int = ...,
+        max_retries: int = 3,
+        lease_ms: int = 300000,
         fallback_to_memory: bool = False,
-        table: str = ...,
+        table: str = 'work_claims',
     ) -> Self: ...
     async def _start(self) -> None: ...
     async def claim_file(self, url: str, file_type: str, timestamp: datetime.datetime) -> bool: ...
