@@ -652,6 +652,62 @@ def test_fuzz_open_postgres(postgres_url: str, schema: str) -> None:
     tally.assert_clean()
 
 
+def test_fuzz_open_mysql(mysql_database_url: str) -> None:
+    tally = Tally("mysql-open")
+    loop = asyncio.new_event_loop()
+    urls = st.one_of(
+        st.just((mysql_database_url, "ok")),
+        st.just((mysql_database_url, "ok")),
+        st.just((mysql_database_url, "ok")),
+        st.sampled_from(["mysql://[::1/db", "mysql://u@h:99999/db", "mysql://u@h:notaport/db", "mysql://localhost",
+                         "mysql://localhost/", "mysql://\ud800@h/db"]).map(lambda u: (u, "invalid")),
+        st.sampled_from([5, None, b"mysql://x", 1.5]).map(lambda u: (u, "type")),
+    )
+    database = mysql_database_url.rsplit("/", 1)[1]
+    options = st.fixed_dictionaries(
+        {},
+        optional={
+            "table": IDENT_OR_WRONG,
+            "events_table": OPTIONAL_IDENT,
+            "events_schema": st.one_of(st.just((None, "ok")), st.just((database, "ok")), IDENT_OR_WRONG.filter(lambda s: s[1] != "ok")),
+            "event_id_column": IDENT_OR_WRONG,
+            "position_column": OPTIONAL_IDENT,
+            "pool_size": st.one_of(
+                st.integers(1, 4).map(lambda n: (n, "ok")),
+                st.sampled_from([0, -1, 2**32, 2**64, -(2**70)]).map(lambda n: (n, "invalid")),
+                st.sampled_from([1.5, math.nan, "2", None]).map(lambda n: (n, "type")),
+            ),
+            "connect_timeout": SECONDS.filter(lambda s: s[1] != "ok" or s[0] >= 1),
+        },
+    )
+
+    def databases() -> set[str]:
+        from conftest import _mysql
+
+        return set(_mysql(mysql_database_url, "SHOW DATABASES").stdout.split())
+
+    # waypost never creates a MySQL database: any new one came from options that had to
+    # be rejected.
+    before = databases()
+
+    @fuzz_settings("mysql open")
+    @given(urls, options)
+    def run(url: tuple[Any, str], opts: dict[str, tuple[Any, str]]) -> None:
+        kwargs = {k: v for k, (v, _) in opts.items()}
+        verdict = combine(url[1], *(v for _, v in opts.values()))
+        check_open(tally, "mysql open", f"MySQLCheckpointRepository({short(url[0])}, **{short(kwargs)})", verdict,
+                   lambda: waypost.MySQLCheckpointRepository(url[0], **kwargs), lambda: True, loop)
+
+    try:
+        run()
+    finally:
+        loop.close()
+    created = databases() - before
+    if created:
+        tally.violation("mysql open: rejected options created databases", "(the whole run)", short(sorted(created)))
+    tally.assert_clean()
+
+
 def test_fuzz_open_url(tmp_path: Path) -> None:
     tally = Tally("open-url")
     loop = asyncio.new_event_loop()
