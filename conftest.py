@@ -14,7 +14,7 @@ import os
 import shutil
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -127,3 +127,16 @@ def mysql_database_url(mysql_url: str) -> Iterator[str]:
         yield _with_database(mysql_url, database)
     finally:
         _mysql(mysql_url, f"DROP DATABASE IF EXISTS {database}")
+
+
+@pytest.fixture
+def mysql_sql(mysql_url: str) -> Callable[[str], str]:
+    """Runs one SQL statement on the run's MySQL/MariaDB server with the command-line client
+    (another process); returns its output."""
+
+    def run(sql: str) -> str:
+        done = _mysql(mysql_url, sql)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    return run

@@ -1,12 +1,18 @@
 //! waypost for Python: the `waypost._waypost` extension module. Registration only; the
-//! pieces live in their own modules.
+//! pieces live in their own modules, one per module of the core (`repository`, `stores`,
+//! `records`, `errors`, `convert`, `options`, `claims`, `manager`, `checkpointer`,
+//! `transaction`, `progress`). `Repository`'s methods live with the topic they serve
+//! (pyo3's `multiple-pymethods`).
 
 mod checkpointer;
+mod claims;
 mod cli;
 mod convert;
 mod diagnostics;
 mod errors;
 mod manager;
+mod options;
+mod progress;
 mod records;
 mod repository;
 mod runtime;
@@ -20,9 +26,11 @@ mod _waypost {
     #[pymodule_export]
     use super::checkpointer::Checkpointer;
     #[pymodule_export]
+    use super::claims::Ledger;
+    #[pymodule_export]
     use super::cli::_run_cli;
     #[pymodule_export]
-    use super::manager::{Ledger, Manager};
+    use super::manager::Manager;
     #[pymodule_export]
     use super::records::{CheckpointData, LagMetrics};
     #[pymodule_export]

@@ -134,39 +134,3 @@ record! {
         })
     }
 }
-
-/// A projection's progress as a dict (the keys of `waypost.progress.Progress`).
-pub fn progress_dict(py: Python<'_>, p: &waypost::progress::Progress) -> PyResult<Py<PyDict>> {
-    let d = PyDict::new(py);
-    d.set_item("projection_name", &p.projection_name)?;
-    d.set_item("position", p.position)?;
-    d.set_item("stream_head", p.stream_head)?;
-    d.set_item("events_behind", p.events_behind)?;
-    d.set_item("percent_complete", p.percent_complete)?;
-    d.set_item("lag_seconds", p.lag_seconds)?;
-    d.set_item("events_processed", p.events_processed)?;
-    d.set_item("last_processed_at", p.last_processed_at)?;
-    d.set_item("idle_seconds", p.idle_seconds)?;
-    d.set_item("state", p.state.as_str())?;
-    d.set_item("status_line", p.status_line())?;
-    Ok(d.unbind())
-}
-
-/// A health report as a dict: `status` and one verdict per projection.
-pub fn health_dict(py: Python<'_>, r: &waypost::progress::HealthReport) -> PyResult<Py<PyDict>> {
-    let projections = r
-        .projections
-        .iter()
-        .map(|h| {
-            let d = PyDict::new(py);
-            d.set_item("projection_name", &h.projection_name)?;
-            d.set_item("status", h.status.as_str())?;
-            d.set_item("reason", &h.reason)?;
-            Ok(d)
-        })
-        .collect::<PyResult<Vec<_>>>()?;
-    let d = PyDict::new(py);
-    d.set_item("status", r.status.as_str())?;
-    d.set_item("projections", projections)?;
-    Ok(d.unbind())
-}

@@ -1,17 +1,16 @@
 //! The base class of every repository: it holds the core repository, and its protocol
-//! methods convert, call the core, and map. The constructors are in `stores`.
+//! methods convert, call the core, and map. The constructors are in `stores`, progress
+//! and health in `progress`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, Utc};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
 use uuid::Uuid;
-use waypost::progress::{HealthThresholds, ProgressOptions};
 use waypost::{CheckpointRepository, NewEvent};
 
-use crate::convert::{seconds, EventId, EventTypes, Position};
+use crate::convert::{EventId, EventTypes, Position};
 use crate::errors::to_py_err;
 use crate::records::{CheckpointData, LagMetrics};
 use crate::runtime::{drive, InRuntime};
@@ -55,7 +54,7 @@ impl Repository {
     }
 
     /// Wraps a core call for awaiting, with this repository's spin.
-    fn drive<F, T>(&self, future: F) -> PyResult<InRuntime<F>>
+    pub(crate) fn drive<F, T>(&self, future: F) -> PyResult<InRuntime<F>>
     where
         F: std::future::Future<Output = waypost::Result<T>> + Send,
         T: Send,
@@ -290,78 +289,6 @@ impl Repository {
         self.drive(async move { repo.stream_head().await })?.await
     }
 
-    /// How far a projection is: a dict with ``projection_name``, ``position``,
-    /// ``stream_head``, ``events_behind``, ``percent_complete``, ``lag_seconds``,
-    /// ``events_processed``, ``last_processed_at``, ``idle_seconds``, ``state``
-    /// (``NotStarted``, ``CatchingUp``, ``CaughtUp``, ``Idle``, ``Stalled``) and
-    /// ``status_line`` (``Behind by 15 events (25.0% complete)``).
-    ///
-    /// Parameters
-    /// ----------
-    /// projection_name : str
-    /// stall_after : float
-    ///     Seconds without a write after which a projection that is behind is
-    ///     ``Stalled`` (and a caught-up one ``Idle``).
-    #[pyo3(signature = (projection_name, *, stall_after = ProgressOptions::default().stall_after.as_secs_f64()),
-           text_signature = "($self, projection_name, *, stall_after=60.0)")]
-    async fn get_progress(&self, projection_name: String, stall_after: f64) -> PyResult<Py<PyDict>> {
-        let options = progress_options(stall_after)?;
-        let repo = self.repo()?;
-        let p = self
-            .drive(async move { waypost::progress::progress_of(&*repo, &projection_name, &options).await })?
-            .await?;
-        Python::attach(|py| crate::records::progress_dict(py, &p))
-    }
-
-    /// :meth:`get_progress` of every checkpoint, ordered by name.
-    #[pyo3(signature = (*, stall_after = ProgressOptions::default().stall_after.as_secs_f64()),
-           text_signature = "($self, *, stall_after=60.0)")]
-    async fn get_all_progress(&self, stall_after: f64) -> PyResult<Vec<Py<PyDict>>> {
-        let options = progress_options(stall_after)?;
-        let repo = self.repo()?;
-        let all = self.drive(async move { waypost::progress::progress_all(&*repo, &options).await })?.await?;
-        Python::attach(|py| all.iter().map(|p| crate::records::progress_dict(py, p)).collect())
-    }
-
-    /// Health for your own health endpoint: ``{"status": "Healthy" | "Degraded" |
-    /// "Unhealthy", "projections": [{"projection_name", "status", "reason"}, …]}`` for one
-    /// projection or (``projection_name=None``) every checkpoint. A projection is
-    /// degraded from ``degraded_events_behind`` events behind or ``degraded_stall``
-    /// seconds without progress while behind, unhealthy from the ``unhealthy_`` limits;
-    /// an idle, caught-up projection is healthy however old its last write is.
-    #[pyo3(signature = (projection_name = None, *, stall_after = ProgressOptions::default().stall_after.as_secs_f64(),
-                        degraded_events_behind = HealthThresholds::default().degraded_events_behind,
-                        unhealthy_events_behind = HealthThresholds::default().unhealthy_events_behind,
-                        degraded_stall = HealthThresholds::default().degraded_stall.as_secs_f64(),
-                        unhealthy_stall = HealthThresholds::default().unhealthy_stall.as_secs_f64()),
-           text_signature = "($self, projection_name=None, *, stall_after=60.0, degraded_events_behind=1000, \
-                             unhealthy_events_behind=10000, degraded_stall=60.0, unhealthy_stall=300.0)")]
-    #[allow(clippy::too_many_arguments)]
-    async fn get_health(
-        &self,
-        projection_name: Option<String>,
-        stall_after: f64,
-        degraded_events_behind: i64,
-        unhealthy_events_behind: i64,
-        degraded_stall: f64,
-        unhealthy_stall: f64,
-    ) -> PyResult<Py<PyDict>> {
-        let options = progress_options(stall_after)?;
-        let thresholds = HealthThresholds {
-            degraded_events_behind,
-            unhealthy_events_behind,
-            degraded_stall: seconds("degraded_stall", degraded_stall)?,
-            unhealthy_stall: seconds("unhealthy_stall", unhealthy_stall)?,
-        };
-        let repo = self.repo()?;
-        let report = self
-            .drive(async move {
-                waypost::progress::health_report(&*repo, projection_name.as_deref(), &options, &thresholds).await
-            })?
-            .await?;
-        Python::attach(|py| crate::records::health_dict(py, &report))
-    }
-
     /// Creates the events table in waypost's layout, with the lag index, if missing.
     async fn create_events_table(&self) -> PyResult<()> {
         let repo = self.repo()?;
@@ -416,8 +343,4 @@ impl Repository {
             None => "<waypost repository>".to_owned(),
         }
     }
-}
-
-fn progress_options(stall_after: f64) -> PyResult<ProgressOptions> {
-    Ok(ProgressOptions { stall_after: seconds("stall_after", stall_after)? })
 }

@@ -14,6 +14,7 @@ use waypost::{
 
 use crate::convert::{postgres_dsn, seconds};
 use crate::errors::to_py_err;
+use crate::options::events_table_options;
 use crate::repository::{invalid, Repository, SQLITE_SPIN};
 use crate::runtime::handle;
 
@@ -28,25 +29,6 @@ impl InMemoryCheckpointRepository {
         PyClassInitializer::from(Repository::new(Arc::new(MemoryRepository::new())))
             .add_subclass(InMemoryCheckpointRepository)
     }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn events_table_options(
-    schema: Option<String>,
-    table: Option<String>,
-    event_id_column: String,
-    event_type_column: String,
-    timestamp_column: String,
-    position_column: Option<String>,
-) -> Option<EventsTable> {
-    table.map(|table| EventsTable {
-        schema,
-        table,
-        event_id_column,
-        event_type_column,
-        timestamp_column,
-        position_column,
-    })
 }
 
 /// Checkpoints in an SQLite file (WAL, ``synchronous=FULL``), opened at construction.

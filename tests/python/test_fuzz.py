@@ -652,7 +652,7 @@ def test_fuzz_open_postgres(postgres_url: str, schema: str) -> None:
     tally.assert_clean()
 
 
-def test_fuzz_open_mysql(mysql_database_url: str) -> None:
+def test_fuzz_open_mysql(mysql_database_url: str, mysql_sql: Callable[[str], str]) -> None:
     tally = Tally("mysql-open")
     loop = asyncio.new_event_loop()
     urls = st.one_of(
@@ -682,9 +682,7 @@ def test_fuzz_open_mysql(mysql_database_url: str) -> None:
     )
 
     def databases() -> set[str]:
-        from conftest import _mysql
-
-        return set(_mysql(mysql_database_url, "SHOW DATABASES").stdout.split())
+        return set(mysql_sql("SHOW DATABASES").split())
 
     # waypost never creates a MySQL database: any new one came from options that had to
     # be rejected.
