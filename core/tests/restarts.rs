@@ -4,6 +4,8 @@
 //! recovers by itself, and no acknowledged write is lost. Without initdb/pg_ctl the test
 //! is skipped, and under `CI=true` it fails instead.
 
+mod support;
+
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -21,7 +23,6 @@ const NAME: &str = "RestartLoop";
 const FIRST_RESTART_AT: u64 = 50;
 const SECOND_RESTART_AT: u64 = 150;
 const AFTER_SECOND: u64 = 200;
-const MAX_ATTEMPTS: i64 = 100_000;
 
 /// The throwaway cluster; destroyed on drop, whatever the test's outcome.
 struct Cluster {
@@ -88,49 +89,6 @@ async fn repository(url: &str) -> Arc<PostgresRepository> {
     Arc::new(PostgresRepository::connect(url, options).await.expect("connect"))
 }
 
-/// What the writer saw.
-#[derive(Debug, Default)]
-struct Tally {
-    acknowledged: u64,
-    last_acknowledged: i64,
-    attempted: i64,
-    unavailable: u64,
-    /// Errors of another kind, and calls that neither returned nor failed in time.
-    wrong: Vec<String>,
-}
-
-/// Saves positions 1, 2, 3, … until `stop_at` acknowledged writes (set by the test), the
-/// deadline, or `MAX_ATTEMPTS`; publishes the number acknowledged after each write.
-async fn write_loop(
-    repo: Arc<PostgresRepository>,
-    acked: tokio::sync::watch::Sender<u64>,
-    stop_at: Arc<AtomicU64>,
-    deadline: Instant,
-) -> Tally {
-    let mut t = Tally::default();
-    while t.acknowledged < stop_at.load(Ordering::SeqCst) && Instant::now() < deadline && t.attempted < MAX_ATTEMPTS {
-        t.attempted += 1;
-        let n = t.attempted;
-        let call = repo.save_position(NAME, n, Uuid::new_v4(), "Tick");
-        match tokio::time::timeout(CONNECT_TIMEOUT + MARGIN, call).await {
-            Ok(Ok(())) => {
-                t.acknowledged += 1;
-                t.last_acknowledged = n;
-                acked.send_replace(t.acknowledged);
-            }
-            Ok(Err(e)) if e.kind() == ErrorKind::Unavailable => t.unavailable += 1,
-            Ok(Err(e)) => t.wrong.push(format!("save_position({n}): {:?}: {e}", e.kind())),
-            Err(_) => t
-                .wrong
-                .push(format!("save_position({n}) neither returned nor failed within {:?}", CONNECT_TIMEOUT + MARGIN)),
-        }
-        if t.wrong.len() >= 5 {
-            break;
-        }
-    }
-    t
-}
-
 /// After a restart, the first call may fail (`Unavailable`: its connection died with the
 /// server); the next one must work. Returns how many failed.
 async fn recovers_at_once(repo: &PostgresRepository, name: &str, position: i64) -> u32 {
@@ -156,7 +114,14 @@ async fn postgres_restarts_stopped_server_and_transactions() {
     let repo = repository(&cluster.url()).await;
     let (acked_tx, mut acked) = tokio::sync::watch::channel(0_u64);
     let stop_at = Arc::new(AtomicU64::new(u64::MAX));
-    let writer = tokio::spawn(write_loop(repo.clone(), acked_tx, stop_at.clone(), deadline));
+    let writer = tokio::spawn(support::write_loop(
+        repo.clone(),
+        NAME,
+        acked_tx,
+        stop_at.clone(),
+        deadline,
+        CONNECT_TIMEOUT + MARGIN,
+    ));
 
     let mut restarts = 0;
     for (threshold, mode) in [(FIRST_RESTART_AT, "fast"), (SECOND_RESTART_AT, "immediate")] {

@@ -115,3 +115,48 @@ impl Space {
         }
     }
 }
+
+/// What a writing loop saw ([`write_loop`]).
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub acknowledged: u64,
+    pub last_acknowledged: i64,
+    pub attempted: i64,
+    pub unavailable: u64,
+    /// Errors of another kind, and calls that neither returned nor failed within the bound.
+    pub wrong: Vec<String>,
+}
+
+/// Saves positions 1, 2, 3, … of `name` until `stop_at` acknowledged writes (set by the
+/// test), the deadline, 100,000 attempts or five wrong outcomes; publishes the number
+/// acknowledged after each write. A call must return or fail within `bound`.
+pub async fn write_loop(
+    repo: std::sync::Arc<dyn waypost::CheckpointRepository>,
+    name: &'static str,
+    acked: tokio::sync::watch::Sender<u64>,
+    stop_at: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    deadline: std::time::Instant,
+    bound: std::time::Duration,
+) -> Tally {
+    use std::sync::atomic::Ordering;
+    let mut t = Tally::default();
+    while t.acknowledged < stop_at.load(Ordering::SeqCst)
+        && std::time::Instant::now() < deadline
+        && t.attempted < 100_000
+        && t.wrong.len() < 5
+    {
+        t.attempted += 1;
+        let n = t.attempted;
+        match tokio::time::timeout(bound, repo.save_position(name, n, uuid::Uuid::new_v4(), "Tick")).await {
+            Ok(Ok(())) => {
+                t.acknowledged += 1;
+                t.last_acknowledged = n;
+                acked.send_replace(t.acknowledged);
+            }
+            Ok(Err(e)) if e.kind() == waypost::ErrorKind::Unavailable => t.unavailable += 1,
+            Ok(Err(e)) => t.wrong.push(format!("save_position({n}): {:?}: {e}", e.kind())),
+            Err(_) => t.wrong.push(format!("save_position({n}) neither returned nor failed within {bound:?}")),
+        }
+    }
+    t
+}
