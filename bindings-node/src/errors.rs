@@ -6,7 +6,7 @@
 //! the JS error on the JS thread, with the kind as its status. Constructors, which napi
 //! lets return only `Result<Self, _>`, use the kind as the status directly ([`Thrown`]).
 
-use napi::bindgen_prelude::{JsError, ToNapiValue, TypeName, Unknown, ValueType};
+use napi::bindgen_prelude::{JsError, ToNapiValue, Unknown};
 use napi::sys;
 use waypost::ErrorKind;
 
@@ -23,16 +23,6 @@ pub struct Answer<T>(pub Outcome<T>);
 impl<T> From<Outcome<T>> for Answer<T> {
     fn from(outcome: Outcome<T>) -> Self {
         Answer(outcome)
-    }
-}
-
-impl<T: TypeName> TypeName for Answer<T> {
-    fn type_name() -> &'static str {
-        T::type_name()
-    }
-
-    fn value_type() -> ValueType {
-        T::value_type()
     }
 }
 
