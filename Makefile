@@ -38,6 +38,7 @@ lint:
 	python3 tests/support/check_snippets.py README.md
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --quiet --no-deps -p waypost --all-features
 
 check-features:
 	$(CARGO) check --quiet -p waypost --no-default-features
