@@ -84,7 +84,9 @@ pub use error::{BoxError, Error, ErrorKind, Result};
 pub use ident::{Identifier, MAX_IDENTIFIER_BYTES};
 pub use manager::{ClaimManager, LazyClaimManager, LeaseWatch, ManagerMode, ManagerOptions};
 pub use open::{open, parse_url, Target};
-pub use options::{EventsTable, MysqlOptions, PostgresOptions, SqliteOptions, Synchronous, DEFAULT_CHECKPOINT_TABLE};
+pub use options::{
+    EventsTable, MysqlOptions, PostgresOptions, SqliteOptions, SslMode, Synchronous, DEFAULT_CHECKPOINT_TABLE,
+};
 pub use repository::{CheckpointRepository, CheckpointStore};
 pub use statement::{CheckpointStatement, StatementKind, StatementParam};
 pub use transaction::{SqlRow, SqlValue, Transaction};

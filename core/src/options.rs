@@ -3,6 +3,7 @@
 //! Names are plain strings here and become validated [`Identifier`]s when a repository
 //! is opened, so a bad name is an `InvalidArgument` error before anything is touched.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::Result;
@@ -152,6 +153,17 @@ pub struct PostgresOptions {
     /// Longest wait for a connection, including connecting, before `Unavailable`
     /// (default 5 s).
     pub connect_timeout: Duration,
+    /// TLS to the server, as libpq's `sslmode`; `None` keeps the URL's `sslmode`, whose
+    /// default is [`SslMode::Prefer`].
+    pub ssl_mode: Option<SslMode>,
+    /// The CA certificate(s) (PEM) that `verify-ca` and `verify-full` check the server
+    /// against; `None` keeps the URL's `sslrootcert`.
+    pub ssl_root_cert: Option<PathBuf>,
+    /// A client certificate (PEM) for servers that ask for one; `None` keeps the URL's
+    /// `sslcert`.
+    pub ssl_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM); `None` keeps the URL's `sslkey`.
+    pub ssl_key: Option<PathBuf>,
 }
 
 impl Default for PostgresOptions {
@@ -163,7 +175,69 @@ impl Default for PostgresOptions {
             create_schema: true,
             max_connections: 10,
             connect_timeout: Duration::from_secs(5),
+            ssl_mode: None,
+            ssl_root_cert: None,
+            ssl_cert: None,
+            ssl_key: None,
         }
+    }
+}
+
+/// How a PostgreSQL connection uses TLS: libpq's `sslmode`, read from the same words
+/// (libpq's `allow` is not offered: it would connect in plain text).
+///
+/// `prefer` (the default) encrypts when the server offers TLS, without checking its
+/// certificate; `require` insists on TLS; `verify-ca` also checks the certificate against
+/// `sslrootcert`; `verify-full` checks the host name as well. Only `verify-full` (or
+/// `verify-ca` on a network you trust) stops a man in the middle.
+///
+/// ```
+/// use waypost::SslMode;
+/// assert_eq!("verify-full".parse::<SslMode>()?, SslMode::VerifyFull);
+/// assert!("on".parse::<SslMode>().is_err());
+/// assert_eq!(SslMode::default().as_str(), "prefer");
+/// # Ok::<(), waypost::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SslMode {
+    /// Never TLS.
+    Disable,
+    /// TLS when the server offers it, plain otherwise; the certificate is not checked.
+    #[default]
+    Prefer,
+    /// TLS or no connection; the certificate is not checked.
+    Require,
+    /// TLS, with the server's certificate signed by a CA of `sslrootcert`.
+    VerifyCa,
+    /// As `VerifyCa`, and the certificate names the host connected to.
+    VerifyFull,
+}
+
+impl SslMode {
+    /// Every mode, weakest first.
+    pub const ALL: [SslMode; 5] =
+        [SslMode::Disable, SslMode::Prefer, SslMode::Require, SslMode::VerifyCa, SslMode::VerifyFull];
+
+    /// libpq's word for the mode (`"verify-full"`), as [`FromStr`](std::str::FromStr) reads it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SslMode::Disable => "disable",
+            SslMode::Prefer => "prefer",
+            SslMode::Require => "require",
+            SslMode::VerifyCa => "verify-ca",
+            SslMode::VerifyFull => "verify-full",
+        }
+    }
+}
+
+impl std::str::FromStr for SslMode {
+    type Err = crate::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        SslMode::ALL.into_iter().find(|m| m.as_str() == s).ok_or_else(|| {
+            let words: Vec<&str> = SslMode::ALL.iter().map(|m| m.as_str()).collect();
+            crate::Error::invalid(format!("sslmode must be one of {}, got {s:?}", words.join(", ")))
+        })
     }
 }
 

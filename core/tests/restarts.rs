@@ -6,7 +6,8 @@
 
 mod support;
 
-use std::process::Command;
+use support::Cluster;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,7 +15,6 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 use waypost::{CheckpointRepository, ErrorKind, PostgresOptions, PostgresRepository, SqlValue};
 
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/support/pg-throwaway.sh");
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Slack on top of `connect_timeout` for a call that must fail: a bound on a failure.
 const MARGIN: Duration = Duration::from_secs(5);
@@ -23,65 +23,6 @@ const NAME: &str = "RestartLoop";
 const FIRST_RESTART_AT: u64 = 50;
 const SECOND_RESTART_AT: u64 = 150;
 const AFTER_SECOND: u64 = 200;
-
-/// The throwaway cluster; destroyed on drop, whatever the test's outcome.
-struct Cluster {
-    dir: String,
-    port: u16,
-}
-
-fn script(args: &[&str]) -> std::process::Output {
-    Command::new("bash").arg(SCRIPT).args(args).output().expect("run pg-throwaway.sh")
-}
-
-impl Cluster {
-    /// A running cluster, or `None` (after saying why) when none can be made here.
-    fn create() -> Option<Cluster> {
-        let check = script(&["check"]);
-        if !check.status.success() {
-            let why = String::from_utf8_lossy(&check.stdout).trim().to_owned();
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("CI=true but no throwaway PostgreSQL cluster can be made: {why}");
-            }
-            eprintln!("SKIPPED: server-fault tests ({why})");
-            return None;
-        }
-        let out = script(&["create"]);
-        assert!(out.status.success(), "pg-throwaway.sh create: {}", String::from_utf8_lossy(&out.stderr));
-        let line = String::from_utf8(out.stdout).unwrap();
-        let (dir, port) = line.trim().split_once(' ').expect("DIR PORT");
-        Some(Cluster { dir: dir.to_owned(), port: port.parse().expect("port") })
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-
-    /// `pg-throwaway.sh ACTION DIR [MODE]`, without blocking the runtime's writers.
-    async fn control(&self, action: &str, mode: Option<&str>) {
-        let mut cmd = tokio::process::Command::new("bash");
-        cmd.arg(SCRIPT).arg(action).arg(&self.dir).args(mode);
-        let out = cmd.output().await.expect("run pg-throwaway.sh");
-        assert!(out.status.success(), "pg-throwaway.sh {action}: {}", String::from_utf8_lossy(&out.stderr));
-    }
-
-    /// One row of `sql`, read by `psql`: another process, another connection.
-    fn psql(&self, sql: &str) -> String {
-        let out = Command::new("psql")
-            .args(["-X", "-w", "-v", "ON_ERROR_STOP=1", &self.url(), "-Atc", sql])
-            .env("PGCONNECT_TIMEOUT", "5")
-            .output()
-            .expect("run psql");
-        assert!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = script(&["destroy", &self.dir]);
-    }
-}
 
 async fn repository(url: &str) -> Arc<PostgresRepository> {
     let options =
@@ -106,7 +47,7 @@ async fn recovers_at_once(repo: &PostgresRepository, name: &str, position: i64) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_restarts_stopped_server_and_transactions() {
-    let Some(cluster) = Cluster::create() else { return };
+    let Some(cluster) = Cluster::create("server-fault tests") else { return };
     let started = Instant::now();
     let deadline = started + Duration::from_secs(45);
 

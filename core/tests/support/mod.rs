@@ -160,3 +160,80 @@ pub async fn write_loop(
     }
     t
 }
+
+const PG_THROWAWAY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/support/pg-throwaway.sh");
+
+fn script(args: &[&str]) -> std::process::Output {
+    std::process::Command::new("bash").arg(PG_THROWAWAY).args(args).output().expect("run pg-throwaway.sh")
+}
+
+/// The throwaway cluster; destroyed on drop, whatever the test's outcome.
+pub struct Cluster {
+    pub dir: String,
+    pub port: u16,
+}
+
+impl Cluster {
+    /// A running cluster, or `None` (after saying why `what` is skipped) when none can be
+    /// made here; under `CI=true` that fails instead.
+    pub fn create(what: &str) -> Option<Cluster> {
+        Cluster::made_by("create", what)
+    }
+
+    /// As [`create`](Self::create), with TLS on and the certificates of
+    /// `pg-throwaway.sh create-tls` in [`tls`](Self::tls).
+    pub fn create_tls(what: &str) -> Option<Cluster> {
+        Cluster::made_by("create-tls", what)
+    }
+
+    /// A file of `DIR/tls`.
+    pub fn tls(&self, file: &str) -> std::path::PathBuf {
+        std::path::Path::new(&self.dir).join("tls").join(file)
+    }
+
+    fn made_by(action: &str, what: &str) -> Option<Cluster> {
+        let check = script(&["check"]);
+        if !check.status.success() {
+            let why = String::from_utf8_lossy(&check.stdout).trim().to_owned();
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("CI=true but no throwaway PostgreSQL cluster can be made: {why}");
+            }
+            eprintln!("SKIPPED: {what} ({why})");
+            return None;
+        }
+        let out = script(&[action]);
+        assert!(out.status.success(), "pg-throwaway.sh {action}: {}", String::from_utf8_lossy(&out.stderr));
+        let line = String::from_utf8(out.stdout).unwrap();
+        let (dir, port) = line.trim().split_once(' ').expect("DIR PORT");
+        Some(Cluster { dir: dir.to_owned(), port: port.parse().expect("port") })
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// `pg-throwaway.sh ACTION DIR [MODE]`, without blocking the runtime's writers.
+    pub async fn control(&self, action: &str, mode: Option<&str>) {
+        let mut cmd = tokio::process::Command::new("bash");
+        cmd.arg(PG_THROWAWAY).arg(action).arg(&self.dir).args(mode);
+        let out = cmd.output().await.expect("run pg-throwaway.sh");
+        assert!(out.status.success(), "pg-throwaway.sh {action}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// One row of `sql`, read by `psql`: another process, another connection.
+    pub fn psql(&self, sql: &str) -> String {
+        let out = std::process::Command::new("psql")
+            .args(["-X", "-w", "-v", "ON_ERROR_STOP=1", &self.url(), "-Atc", sql])
+            .env("PGCONNECT_TIMEOUT", "5")
+            .output()
+            .expect("run psql");
+        assert!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = script(&["destroy", &self.dir]);
+    }
+}

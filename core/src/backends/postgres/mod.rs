@@ -9,6 +9,7 @@ mod claims;
 mod errors;
 mod pool;
 mod sql;
+mod tls;
 mod transaction;
 
 use std::str::FromStr;
@@ -61,6 +62,7 @@ impl PostgresRepository {
     pub async fn connect(url: &str, options: PostgresOptions) -> Result<Self> {
         let connect =
             PgConnectOptions::from_str(url).map_err(|e| Error::invalid(format!("malformed postgres url: {e}")))?;
+        let connect = tls::apply(connect, &options)?;
         if options.max_connections == 0 {
             return Err(Error::invalid("max_connections must be at least 1"));
         }
