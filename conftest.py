@@ -54,6 +54,34 @@ def _with_database(url: str, database: str) -> str:
 
 
 @pytest.fixture(scope="session")
+def pg_throwaway() -> Iterator[Callable[[str, str], tuple[str, int]]]:
+    """``make(action, what)``: a PostgreSQL cluster of the test's own, made by
+    ``tests/support/pg-throwaway.sh ACTION`` (``create`` or ``create-tls``), as ``(dir,
+    port)``, destroyed at the end of the run. When none can be made here, ``what`` is
+    skipped, and under CI=true it fails instead."""
+    script = str(SUPPORT / "pg-throwaway.sh")
+    made: list[str] = []
+
+    def make(action: str, what: str) -> tuple[str, int]:
+        check = subprocess.run(["bash", script, "check"], capture_output=True, text=True, check=False)
+        if check.returncode != 0:
+            if os.environ.get("CI") == "true":
+                pytest.fail(f"CI=true but no throwaway PostgreSQL cluster can be made: {check.stdout.strip()}")
+            pytest.skip(f"{what} skipped: {check.stdout.strip()}")
+        created = subprocess.run(["bash", script, action], capture_output=True, text=True, timeout=120, check=False)
+        assert created.returncode == 0, created.stderr
+        directory, port = created.stdout.split()
+        made.append(directory)
+        return directory, int(port)
+
+    try:
+        yield make
+    finally:
+        for directory in made:
+            subprocess.run(["bash", script, "destroy", directory], capture_output=True, timeout=120, check=False)
+
+
+@pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A database of this test run's own."""
     url = _server("with-postgres.sh", "WAYPOST_TEST_POSTGRES_URL")

@@ -98,7 +98,9 @@ impl SQLiteCheckpointRepository {
     }
 }
 
-/// Checkpoints in PostgreSQL; connects lazily on the first call.
+/// Checkpoints in PostgreSQL; connects lazily on the first call. TLS as libpq's
+/// ``sslmode`` (``prefer`` by default), ``sslrootcert``, ``sslcert`` and ``sslkey``, in
+/// the DSN or as keywords (a keyword wins).
 #[pyclass(frozen, extends = Repository, module = "waypost", name = "PostgreSQLCheckpointRepository")]
 pub struct PostgreSQLCheckpointRepository;
 
@@ -110,11 +112,13 @@ impl PostgreSQLCheckpointRepository {
                         event_id_column = EventsTable::default().event_id_column, event_type_column = EventsTable::default().event_type_column,
                         timestamp_column = EventsTable::default().timestamp_column, position_column = EventsTable::default().position_column,
                         create_schema = PostgresOptions::default().create_schema, pool_size = PostgresOptions::default().max_connections,
-                        connect_timeout = PostgresOptions::default().connect_timeout.as_secs_f64()),
+                        connect_timeout = PostgresOptions::default().connect_timeout.as_secs_f64(),
+                        sslmode = None, sslrootcert = None, sslcert = None, sslkey = None),
            text_signature = "(dsn, *, schema='public', table='projection_checkpoints', events_table='events', \
                              events_schema=None, event_id_column='event_id', event_type_column='event_type', \
                              timestamp_column='timestamp', position_column='global_position', \
-                             create_schema=True, pool_size=10, connect_timeout=5.0)")]
+                             create_schema=True, pool_size=10, connect_timeout=5.0, \
+                             sslmode=None, sslrootcert=None, sslcert=None, sslkey=None)")]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -130,6 +134,10 @@ impl PostgreSQLCheckpointRepository {
         create_schema: bool,
         pool_size: u32,
         connect_timeout: f64,
+        sslmode: Option<String>,
+        sslrootcert: Option<PathBuf>,
+        sslcert: Option<PathBuf>,
+        sslkey: Option<PathBuf>,
     ) -> PyResult<PyClassInitializer<Self>> {
         let url = postgres_dsn(dsn)?;
         let options = PostgresOptions {
@@ -146,6 +154,10 @@ impl PostgreSQLCheckpointRepository {
             create_schema,
             max_connections: pool_size,
             connect_timeout: seconds("connect_timeout", connect_timeout)?,
+            ssl_mode: sslmode.map(|m| m.parse()).transpose().map_err(to_py_err)?,
+            ssl_root_cert: sslrootcert,
+            ssl_cert: sslcert,
+            ssl_key: sslkey,
         };
         let handle = handle()?;
         let repo = py.detach(|| handle.block_on(PostgresRepository::connect(&url, options))).map_err(to_py_err)?;

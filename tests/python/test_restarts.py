@@ -17,7 +17,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,25 +66,9 @@ class Cluster:
         return done.stdout.strip()
 
 
-def _script(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True, timeout=120, check=False)
-
-
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    check = _script("check")
-    if check.returncode != 0:
-        why = check.stdout.strip()
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but no throwaway PostgreSQL cluster can be made: {why}")
-        pytest.skip(f"server-fault tests skipped: {why}")
-    created = _script("create")
-    assert created.returncode == 0, created.stderr
-    directory, port = created.stdout.split()
-    try:
-        yield Cluster(directory, int(port))
-    finally:
-        _script("destroy", directory)
+def cluster(pg_throwaway: Callable[[str, str], tuple[str, int]]) -> Cluster:
+    return Cluster(*pg_throwaway("create", "server-fault tests"))
 
 
 def _repository(url: str) -> Any:

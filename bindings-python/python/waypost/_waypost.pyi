@@ -5,13 +5,14 @@ import datetime
 import os
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any, TypeAlias, final
+from typing import Any, Literal, TypeAlias, final
 from uuid import UUID
 
 from typing_extensions import Self, disjoint_base
 
 from ._progress import HealthReport, Progress
 
+_SslMode: TypeAlias = Literal["disable", "prefer", "require", "verify-ca", "verify-full"]
 __version__: str
 MAX_MESSAGE_CHARS: int
 __all__ = [
@@ -220,7 +221,9 @@ class SQLiteCheckpointRepository(_Repository):
 
 @final
 class PostgreSQLCheckpointRepository(_Repository):
-    """Checkpoints in PostgreSQL; connects lazily on the first call."""
+    """Checkpoints in PostgreSQL; connects lazily on the first call. TLS as libpq's
+    ``sslmode`` (``prefer`` by default), ``sslrootcert``, ``sslcert`` and ``sslkey``, in
+    the DSN or as keywords (a keyword wins)."""
 
     def __new__(
         cls,
@@ -237,6 +240,10 @@ class PostgreSQLCheckpointRepository(_Repository):
         create_schema: bool = True,
         pool_size: int = 10,
         connect_timeout: float = 5.0,
+        sslmode: _SslMode | None = None,
+        sslrootcert: str | os.PathLike[str] | None = None,
+        sslcert: str | os.PathLike[str] | None = None,
+        sslkey: str | os.PathLike[str] | None = None,
     ) -> PostgreSQLCheckpointRepository: ...
 
 @final
