@@ -300,6 +300,21 @@ export interface PostgresOptions {
   createSchema?: boolean
   poolSize?: number
   connectTimeoutMs?: number
+  /**
+   * TLS, as libpq's `sslmode`: `'disable'`, `'prefer'` (the default: encrypted when the
+   * server offers it, certificate unchecked), `'require'`, `'verify-ca'` or
+   * `'verify-full'`. Left out: the URL's `sslmode`.
+   */
+  sslMode?: string
+  /**
+   * The CA certificate file (PEM) that `verify-ca` / `verify-full` check the server
+   * against (the URL's `sslrootcert`).
+   */
+  sslRootCert?: string
+  /** A client certificate file (PEM), with `sslKey` (the URL's `sslcert`). */
+  sslCert?: string
+  /** The client certificate's key file (PEM) (the URL's `sslkey`). */
+  sslKey?: string
 }
 
 /** How far one projection is (`repo.getProgress(name)`). */

@@ -1,4 +1,4 @@
-//! Options of the SQLite and PostgreSQL repositories, and where lag queries find events.
+//! Options of the SQLite, PostgreSQL and MySQL repositories, and where lag queries find events.
 
 use napi::bindgen_prelude::Either;
 use napi_derive::napi;
@@ -39,6 +39,17 @@ pub struct PostgresOptions {
     pub create_schema: Option<bool>,
     pub pool_size: Option<u32>,
     pub connect_timeout_ms: Option<f64>,
+    /// TLS, as libpq's `sslmode`: `'disable'`, `'prefer'` (the default: encrypted when the
+    /// server offers it, certificate unchecked), `'require'`, `'verify-ca'` or
+    /// `'verify-full'`. Left out: the URL's `sslmode`.
+    pub ssl_mode: Option<String>,
+    /// The CA certificate file (PEM) that `verify-ca` / `verify-full` check the server
+    /// against (the URL's `sslrootcert`).
+    pub ssl_root_cert: Option<String>,
+    /// A client certificate file (PEM), with `sslKey` (the URL's `sslcert`).
+    pub ssl_cert: Option<String>,
+    /// The client certificate's key file (PEM) (the URL's `sslkey`).
+    pub ssl_key: Option<String>,
 }
 
 /// Options of `MysqlCheckpointRepository.connect`.

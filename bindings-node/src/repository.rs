@@ -177,6 +177,10 @@ pub async fn connect_postgres(url: String, options: Option<PostgresOptions>) -> 
             create_schema: o.create_schema.unwrap_or(defaults.create_schema),
             max_connections: o.pool_size.unwrap_or(defaults.max_connections),
             connect_timeout: seconds("connectTimeoutMs", o.connect_timeout_ms, defaults.connect_timeout)?,
+            ssl_mode: o.ssl_mode.map(|m| m.parse()).transpose()?,
+            ssl_root_cert: o.ssl_root_cert.map(Into::into),
+            ssl_cert: o.ssl_cert.map(Into::into),
+            ssl_key: o.ssl_key.map(Into::into),
         };
         let repo = PostgresRepository::connect(&url, options).await?;
         Ok(NativeRepository::new(Arc::new(repo)))

@@ -8,12 +8,13 @@
 // are skipped, and under CI=true they fail instead.
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFile, execFileSync, spawnSync } from 'node:child_process'
+import { execFile, execFileSync } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { connect as tcpConnect } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import waypost from '../../bindings-node/index.js'
+import { pgThrowaway } from './support.mjs'
 
 const SCRIPT = fileURLToPath(new URL('../support/pg-throwaway.sh', import.meta.url))
 const CONNECT_TIMEOUT_MS = 2000
@@ -22,22 +23,13 @@ const NAME = 'RestartLoop'
 const [FIRST_RESTART_AT, SECOND_RESTART_AT, AFTER_SECOND] = [50, 150, 200]
 const MAX_ATTEMPTS = 100_000
 
-const check = spawnSync('bash', [SCRIPT, 'check'], { encoding: 'utf8' })
-let skip = false
-if (check.status !== 0) {
-  const why = check.stdout.trim()
-  if (process.env.CI === 'true') throw new Error(`CI=true but no throwaway PostgreSQL cluster can be made: ${why}`)
-  skip = `server-fault tests skipped: ${why}`
-}
-
+const throwaway = pgThrowaway('create', 'server-fault tests', { before, after })
+const { skip } = throwaway
 let cluster // { dir, port, url }
 before(() => {
   if (skip) return
-  const [dir, port] = execFileSync('bash', [SCRIPT, 'create'], { encoding: 'utf8' }).trim().split(' ')
-  cluster = { dir, port: Number(port), url: `postgres://postgres@127.0.0.1:${port}/postgres` }
-})
-after(() => {
-  if (cluster) spawnSync('bash', [SCRIPT, 'destroy', cluster.dir])
+  const { dir, port } = throwaway.cluster()
+  cluster = { dir, port, url: `postgres://postgres@127.0.0.1:${port}/postgres` }
 })
 
 /** `pg-throwaway.sh ACTION DIR [MODE]`, without blocking the event loop's writer. */

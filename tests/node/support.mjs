@@ -5,7 +5,7 @@
 // its own inside it. MySQL/MariaDB: a database of this run's own, and
 // freshMysqlDatabase() for a database per case (a MySQL schema is a database). Without a
 // server those tests are skipped, and under CI=true that is a failure.
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawnSync } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -24,6 +24,30 @@ function server(script, variable) {
     if (process.env.CI === 'true') throw new Error(`CI=true but ${script} found no server: ${problem}`)
     return { skip: `tests that need ${variable} skipped: ${problem}` }
   }
+}
+
+/**
+ * A PostgreSQL cluster of the caller's own, made by `tests/support/pg-throwaway.sh ACTION`
+ * (`create` or `create-tls`) at `before`, destroyed at `after`: `{ skip }` when none can
+ * be made here (under CI=true that throws instead), and `cluster()` → `{ dir, port }`.
+ */
+export function pgThrowaway(action, what, { before, after }) {
+  const script = join(SUPPORT, 'pg-throwaway.sh')
+  const check = spawnSync('bash', [script, 'check'], { encoding: 'utf8' })
+  let made
+  if (check.status !== 0) {
+    const why = check.stdout.trim()
+    if (process.env.CI === 'true') throw new Error(`CI=true but no throwaway PostgreSQL cluster can be made: ${why}`)
+    return { skip: `${what} skipped: ${why}`, cluster: () => made }
+  }
+  before(() => {
+    const [dir, port] = execFileSync('bash', [script, action], { encoding: 'utf8' }).trim().split(' ')
+    made = { dir, port: Number(port) }
+  })
+  after(() => {
+    if (made) spawnSync('bash', [script, 'destroy', made.dir])
+  })
+  return { skip: false, cluster: () => made }
 }
 
 function psql(url, sql) {
