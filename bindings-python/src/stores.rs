@@ -238,6 +238,7 @@ pub fn open<'py>(py: Python<'py>, url: &str, options: Option<&Bound<'py, PyDict>
         Target::Sqlite(path) => py.get_type::<SQLiteCheckpointRepository>().call((path,), options),
         Target::Postgres(dsn) => py.get_type::<PostgreSQLCheckpointRepository>().call((dsn,), options),
         Target::Mysql(url) => py.get_type::<MySQLCheckpointRepository>().call((url,), options),
-        _ => Err(invalid(format!("unsupported repository url {url:?}"))),
+        // The URL may carry a password: never echo it.
+        _ => Err(invalid("unsupported repository url scheme".to_owned())),
     }
 }

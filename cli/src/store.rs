@@ -63,6 +63,7 @@ pub async fn open_store(args: &StoreArgs) -> waypost::Result<Arc<dyn CheckpointR
                 MysqlOptions { table: args.table.clone(), events_table: args.events(), ..MysqlOptions::default() };
             Arc::new(MysqlRepository::connect(url, options).await?)
         }
-        _ => return Err(waypost::Error::InvalidArgument { message: format!("unsupported url {}", args.url) }),
+        // The URL may carry a password: never echo it.
+        _ => return Err(waypost::Error::InvalidArgument { message: "unsupported repository url scheme".into() }),
     })
 }
