@@ -110,14 +110,18 @@ bench-claims:
 	$(CARGO) build --release --quiet -p waypost-examples --bin claimer
 	tests/support/with-postgres.sh tests/support/with-mysql.sh tests/support/bench-claims.sh
 
-# The Node package: npm ci (the napi CLI and nothing else), the addon built by napi, and
-# its generated loader and typings unchanged from what is committed.
+# The Node package: npm ci (the napi CLI, the typings' checkers and the bench peers), the
+# addon built by napi, and its generated loader and typings unchanged from what is committed.
+# node-test also compiles a typed example with `tsc --strict` and checks the package's
+# typings resolve in every module mode (@arethetypeswrong/cli).
 node:
 	cd bindings-node && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent
 
 node-test:
 	git diff --exit-code -- bindings-node/generated.js bindings-node/generated.d.ts
 	cd bindings-node && node --test tests/ ../tests/node/
+	bindings-node/node_modules/.bin/tsc -p examples/node/typed/tsconfig.json
+	cd bindings-node && node_modules/.bin/attw --pack . --format ascii --quiet
 	node examples/node/quickstart.mjs
 	node examples/node/file-worker/index.mjs
 	node examples/node/exactly-once.mjs

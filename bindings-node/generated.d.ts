@@ -2,6 +2,10 @@
 /* eslint-disable */
 /** A native method's value; its errors carry the kind as `code` (src/errors.rs). */
 type Answer<T> = T
+/** A 64-bit integer: a number while it is a safe integer, a bigint beyond (never rounded). */
+type Int64 = number | bigint
+/** A position given from JS: a safe-integer number or a bigint. */
+type JsPosition = number | bigint
 
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for
@@ -14,7 +18,7 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 /** The core's `Checkpointer`: saves one projection's position by a strategy. */
 export declare class NativeCheckpointer {
   constructor(store: NativeRepository, projectionName: string, options?: CheckpointerOptions | undefined | null)
-  record(position: number, eventId: string, eventType: string): Promise<Answer<undefined>>
+  record(position: JsPosition, eventId: string, eventType: string): Promise<Answer<undefined>>
   flush(): Promise<Answer<undefined>>
   /**
    * The final save runs as a task of the native runtime: it completes even if nobody
@@ -73,10 +77,10 @@ export declare class NativeRepository {
   getCheckpointSync(projectionName: string): Answer<string | undefined | null>
   updateCheckpoint(projectionName: string, eventId: string, eventType: string): Promise<Answer<undefined>>
   updateCheckpointSync(projectionName: string, eventId: string, eventType: string): Answer<undefined>
-  getPosition(subscriptionId: string): Promise<Answer<number | undefined | null>>
-  getPositionSync(subscriptionId: string): Answer<number | undefined | null>
-  savePosition(subscriptionId: string, position: number, eventId: string, eventType: string): Promise<Answer<undefined>>
-  savePositionSync(subscriptionId: string, position: number, eventId: string, eventType: string): Answer<undefined>
+  getPosition(subscriptionId: string): Promise<Answer<Int64 | undefined | null>>
+  getPositionSync(subscriptionId: string): Answer<Int64 | undefined | null>
+  savePosition(subscriptionId: string, position: JsPosition, eventId: string, eventType: string): Promise<Answer<undefined>>
+  savePositionSync(subscriptionId: string, position: JsPosition, eventId: string, eventType: string): Answer<undefined>
   getPositionToken(subscriptionId: string): Promise<Answer<string | undefined | null>>
   getPositionTokenSync(subscriptionId: string): Answer<string | undefined | null>
   savePositionToken(subscriptionId: string, token: string, eventId: string, eventType: string): Promise<Answer<undefined>>
@@ -103,7 +107,7 @@ export declare class NativeRepository {
   /** Opens a transaction on this store (see `repo.transaction(fn)` in `index.js`). */
   begin(): Promise<Answer<NativeTransaction>>
   /** The largest global position in the events table (0 when empty), or null without one. */
-  streamHead(): Promise<Answer<number | undefined | null>>
+  streamHead(): Promise<Answer<Int64 | undefined | null>>
   getProgress(projectionName: string, options?: ProgressOptions | undefined | null): Promise<Answer<Progress>>
   getAllProgress(options?: ProgressOptions | undefined | null): Promise<Answer<Array<Progress>>>
   getHealth(projectionName?: string | undefined | null, options?: HealthOptions | undefined | null): Promise<Answer<HealthReport>>
@@ -113,7 +117,7 @@ export declare class NativeRepository {
 export declare class NativeTransaction {
   execute(sql: string, params?: Array<SqlCell> | undefined | null): Promise<Answer<number>>
   fetchAll(sql: string, params?: Array<SqlCell> | undefined | null): Promise<Answer<SqlRows>>
-  savePosition(subscriptionId: string, position: number, eventId: string, eventType: string): Promise<Answer<undefined>>
+  savePosition(subscriptionId: string, position: JsPosition, eventId: string, eventType: string): Promise<Answer<undefined>>
   updateCheckpoint(projectionName: string, eventId: string, eventType: string): Promise<Answer<undefined>>
   savePositionToken(subscriptionId: string, token: string, eventId: string, eventType: string): Promise<Answer<undefined>>
   commit(): Promise<Answer<undefined>>
@@ -128,7 +132,7 @@ export interface CheckpointData {
   lastEventType?: string
   lastProcessedAt?: Date
   eventsProcessed: number
-  globalPosition?: number
+  globalPosition?: Int64
   positionToken?: string
 }
 
@@ -143,7 +147,7 @@ export interface CheckpointerOptions {
 /** A checkpoint write as SQL text and parameters (node-postgres' `{ text, values }`). */
 export interface CheckpointStatement {
   text: string
-  values: Array<string | number>
+  values: Array<string | Int64>
 }
 
 /** A claim: what `ClaimLedger.claim` returns and the other calls take back. */
@@ -251,8 +255,8 @@ export interface LagMetrics {
   lagSeconds: number
   eventsProcessed: number
   lastProcessedAt?: string
-  streamHead?: number
-  eventsBehind?: number
+  streamHead?: Int64
+  eventsBehind?: Int64
 }
 
 /** Options of `new ClaimLedger(store, options)`. */
@@ -320,9 +324,9 @@ export interface PostgresOptions {
 /** How far one projection is (`repo.getProgress(name)`). */
 export interface Progress {
   projectionName: string
-  position?: number
-  streamHead?: number
-  eventsBehind?: number
+  position?: Int64
+  streamHead?: Int64
+  eventsBehind?: Int64
   percentComplete?: number
   lagSeconds: number
   eventsProcessed: number
@@ -376,6 +380,6 @@ export interface SqlRows {
 
 /** What `checkpointStatement` needs besides the kind: the position or the token. */
 export interface StatementOptions {
-  position?: number
+  position?: JsPosition
   token?: string
 }

@@ -31,14 +31,18 @@ export declare abstract class CheckpointRepository {
   getCheckpoint(projectionName: string): Promise<string | null>
   /** Records an event as processed (UPSERT); keeps any stored position and token. */
   updateCheckpoint(projectionName: string, eventId: string, eventType: string): Promise<void>
-  /** The last saved global position, or `null`. */
-  getPosition(subscriptionId: string): Promise<number | null>
+  /**
+   * The last saved global position, or `null`: a `number` up to `Number.MAX_SAFE_INTEGER`,
+   * a `bigint` beyond (never rounded).
+   */
+  getPosition(subscriptionId: string): Promise<number | bigint | null>
   /**
    * Saves a global position (UPSERT); keeps any stored token.
-   * @param position a safe integer ≥ 0; anything else is an `InvalidArgumentError`
+   * @param position 0 to 2^63 − 1: a safe-integer `number` or a `bigint`; anything else is
+   *   an `InvalidArgumentError`
    * @example await repo.savePosition('OrderProjection', 1000, event.id, 'OrderPlaced')
    */
-  savePosition(subscriptionId: string, position: number, eventId: string, eventType: string): Promise<void>
+  savePosition(subscriptionId: string, position: number | bigint, eventId: string, eventType: string): Promise<void>
   /** The last saved opaque position token, or `null`. */
   getPositionToken(subscriptionId: string): Promise<string | null>
   /** Saves an opaque position token (UPSERT); keeps any stored integer position. */
@@ -57,6 +61,8 @@ export declare abstract class CheckpointRepository {
   appendEvents(events: NewEventInput[]): Promise<void>
   /** Releases connections and threads; later calls reject with `UnavailableError`. */
   close(): Promise<void>
+  /** `close()`, for `await using repo = …`. */
+  [Symbol.asyncDispose](): Promise<void>
   toString(): string
   /**
    * The SQL and parameters of a checkpoint write, to run with your own driver inside your
@@ -70,8 +76,8 @@ export declare abstract class CheckpointRepository {
     name: string,
     eventId: string,
     eventType: string,
-    options?: { position?: number; token?: string },
-  ): Promise<{ text: string; values: Array<string | number> }>
+    options?: { position?: number | bigint; token?: string },
+  ): Promise<{ text: string; values: Array<string | number | bigint> }>
   /**
    * Runs `fn(tx)` in one transaction: the read-model statements and checkpoint writes made
    * through `tx` commit together when `fn` resolves and roll back together when it throws.
@@ -86,7 +92,7 @@ export declare abstract class CheckpointRepository {
   /** Opens a transaction that you commit or roll back yourself. */
   begin(): Promise<Transaction>
   /** The largest global position in the events table (0 when empty), or `null` without one. */
-  streamHead(): Promise<number | null>
+  streamHead(): Promise<number | bigint | null>
   /**
    * How far a projection is, in the words operators read.
    * @example (await repo.getProgress('Orders')).statusLine // 'Behind by 15 events (25.0% complete)'
@@ -131,12 +137,14 @@ export declare class Transaction {
   execute(sql: string, params?: SqlParam[]): Promise<number>
   /** Runs one query; resolves to its rows as objects keyed by column name. */
   fetchAll(sql: string, params?: SqlParam[]): Promise<Array<Record<string, SqlResult>>>
-  savePosition(subscriptionId: string, position: number, eventId: string, eventType: string): Promise<void>
+  savePosition(subscriptionId: string, position: number | bigint, eventId: string, eventType: string): Promise<void>
   updateCheckpoint(projectionName: string, eventId: string, eventType: string): Promise<void>
   savePositionToken(subscriptionId: string, token: string, eventId: string, eventType: string): Promise<void>
   commit(): Promise<void>
   /** A no-op once the transaction has ended. */
   rollback(): Promise<void>
+  /** Rolls back unless committed, for `await using tx = await repo.begin()`. */
+  [Symbol.asyncDispose](): Promise<void>
   /** Whether the transaction is still open. */
   readonly isOpen: boolean
 }
@@ -239,6 +247,8 @@ export declare class CheckpointManager extends EventEmitter {
   getStats(): Promise<ClaimStats>
   /** Stops the heartbeat and releases every item still held. */
   close(): Promise<void>
+  /** `close()`, for `await using manager = …`. */
+  [Symbol.asyncDispose](): Promise<void>
 }
 
 export interface CheckpointerOptions {
@@ -256,9 +266,11 @@ export interface CheckpointerOptions {
 export declare class Checkpointer {
   constructor(store: CheckpointRepository, projectionName: string, options?: CheckpointerOptions)
   /** Records that the event at `position` was handled; saves if the strategy says so. */
-  record(position: number, eventId: string, eventType: string): Promise<void>
+  record(position: number | bigint, eventId: string, eventType: string): Promise<void>
   flush(): Promise<void>
   close(): Promise<void>
+  /** `close()` (which saves the last recorded position), for `await using`. */
+  [Symbol.asyncDispose](): Promise<void>
   saves(): Promise<number>
   unsaved(): Promise<number>
 }

@@ -126,6 +126,8 @@ function withNulls(record, fields) {
 }
 
 const NATIVE = Symbol('native')
+// `await using x = …` calls this; Node 20 defines it, older runtimes see the registry's.
+const ASYNC_DISPOSE = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')
 
 class CheckpointRepository {
   constructor(handle) {
@@ -163,6 +165,7 @@ class CheckpointRepository {
     await tx.commit()
     return result
   }
+  [ASYNC_DISPOSE]() { return this.close() }
   toString() { return `${this.constructor.name}(${this[NATIVE].describe()})` }
 }
 
@@ -230,6 +233,7 @@ class Transaction {
   commit() { return call(() => this[NATIVE].commit()) }
   rollback() { return call(() => this[NATIVE].rollback()) }
   get isOpen() { return this[NATIVE].isOpen() }
+  async [ASYNC_DISPOSE]() { if (this.isOpen) await this.rollback() }
 }
 
 class InMemoryCheckpointRepository extends CheckpointRepository {
@@ -345,6 +349,7 @@ class CheckpointManager extends EventEmitter {
     await call(() => this[NATIVE].close())
     this.#claims.clear()
   }
+  [ASYNC_DISPOSE]() { return this.close() }
   toString() { return `CheckpointManager(${this.getWorkerId()}, ${this.mode})` }
 }
 
@@ -357,6 +362,7 @@ class Checkpointer {
   record(position, eventId, eventType) { return call(() => this[NATIVE].record(position, eventId, eventType)) }
   flush() { return call(() => this[NATIVE].flush()) }
   close() { return call(() => this[NATIVE].close()) }
+  [ASYNC_DISPOSE]() { return this.close() }
   saves() { return call(() => this[NATIVE].saves()) }
   unsaved() { return call(() => this[NATIVE].unsaved()) }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use napi_derive::napi;
 
-use crate::convert::{event_id, position, seconds};
+use crate::convert::{event_id, position, seconds, JsPosition};
 use crate::errors::{answer, invalid, thrown, Answer, Outcome, Thrown};
 use crate::repository::NativeRepository;
 
@@ -53,7 +53,7 @@ impl NativeCheckpointer {
     }
 
     #[napi]
-    pub async fn record(&self, position: f64, event_id: String, event_type: String) -> Answer<()> {
+    pub async fn record(&self, position: JsPosition, event_id: String, event_type: String) -> Answer<()> {
         answer(async { self.inner.record(self::position(position)?, self::event_id(&event_id)?, &event_type).await })
             .await
     }

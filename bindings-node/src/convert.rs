@@ -6,20 +6,57 @@ use std::time::Duration;
 use crate::errors::{invalid, Outcome};
 use crate::transaction::SqlCell;
 use chrono::{DateTime, Utc};
+use napi::bindgen_prelude::{BigInt, Either, ToNapiValue};
 
 pub(crate) fn event_id(text: &str) -> Outcome<uuid::Uuid> {
     waypost::parse_event_id(text)
 }
 
-/// A JS number as a position: an integer within the safe range, then the core's rule.
-pub(crate) fn position(value: f64) -> Outcome<i64> {
-    if !value.is_finite() || value.fract() != 0.0 {
-        return Err(invalid(format!("position must be an integer, got {value}")));
+/// `Number.MAX_SAFE_INTEGER`: the largest integer a JS number holds exactly.
+const MAX_SAFE_INTEGER: u64 = 9_007_199_254_740_991;
+
+/// A position as JS gives it: a `number` or a `bigint`.
+pub(crate) type JsPosition = Either<f64, BigInt>;
+
+/// A JS number or bigint as a position: a number must be a safe integer (a larger one was
+/// rounded before it arrived), then the core's rule.
+pub(crate) fn position(value: JsPosition) -> Outcome<i64> {
+    let value = match value {
+        Either::A(n) if !n.is_finite() || n.fract() != 0.0 => {
+            return Err(invalid(format!("position must be an integer, got {n}")));
+        }
+        Either::A(n) if n.abs() > MAX_SAFE_INTEGER as f64 => {
+            return Err(invalid(format!("position {n} is beyond Number.MAX_SAFE_INTEGER: pass a bigint")));
+        }
+        Either::A(n) => n as i128,
+        Either::B(b) => int128(&b).ok_or_else(|| invalid("position is beyond the 64-bit range".to_owned()))?,
+    };
+    waypost::position_from_i128(value)
+}
+
+/// A 64-bit integer for JS: a `number` while it is a safe integer, a `bigint` beyond,
+/// so that no value is ever rounded (`type Int64 = number | bigint` in the typings).
+pub struct Int64(pub i64);
+
+impl ToNapiValue for Int64 {
+    unsafe fn to_napi_value(env: napi::sys::napi_env, val: Self) -> napi::Result<napi::sys::napi_value> {
+        if val.0.unsigned_abs() <= MAX_SAFE_INTEGER {
+            f64::to_napi_value(env, val.0 as f64)
+        } else {
+            BigInt::to_napi_value(env, BigInt::from(val.0))
+        }
     }
-    if value.abs() > 9_007_199_254_740_991.0 {
-        return Err(invalid(format!("position {value} is beyond Number.MAX_SAFE_INTEGER")));
+}
+
+impl From<i64> for Int64 {
+    fn from(value: i64) -> Self {
+        Int64(value)
     }
-    waypost::position_from_i128(value as i128)
+}
+
+/// `value` as an `Int64` (the records' position fields).
+pub(crate) fn int64_of(value: Option<i64>) -> Option<Int64> {
+    value.map(Int64)
 }
 
 pub(crate) fn seconds(name: &str, ms: Option<f64>, default: Duration) -> Outcome<Duration> {
@@ -39,14 +76,19 @@ pub(crate) fn count(name: &str, value: Option<f64>) -> Outcome<i64> {
     Ok(value as i64)
 }
 
-/// A JS `bigint` as an `i64`, if it fits (`0n` has no words).
-fn int64(b: &napi::bindgen_prelude::BigInt) -> Option<i64> {
+/// A JS `bigint` as an `i128`, if it fits in 64 bits of magnitude (`0n` has no words).
+fn int128(b: &BigInt) -> Option<i128> {
     let magnitude = match b.words.iter().rposition(|w| *w != 0) {
         None => 0,
         Some(0) => i128::from(b.words[0]),
         Some(_) => return None,
     };
-    i64::try_from(if b.sign_bit { -magnitude } else { magnitude }).ok()
+    Some(if b.sign_bit { -magnitude } else { magnitude })
+}
+
+/// A JS `bigint` as an `i64`, if it fits.
+fn int64(b: &BigInt) -> Option<i64> {
+    int128(b).and_then(|v| i64::try_from(v).ok())
 }
 
 fn sql_value(index: usize, cell: SqlCell) -> Outcome<waypost::SqlValue> {

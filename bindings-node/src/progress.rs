@@ -2,17 +2,17 @@
 
 use napi_derive::napi;
 
-use crate::convert::seconds;
+use crate::convert::{int64_of, seconds, Int64};
 use crate::errors::{answer, Answer, Outcome};
 use crate::repository::NativeRepository;
 
 /// How far one projection is (`repo.getProgress(name)`).
-#[napi(object)]
+#[napi(object, object_from_js = false)]
 pub struct Progress {
     pub projection_name: String,
-    pub position: Option<i64>,
-    pub stream_head: Option<i64>,
-    pub events_behind: Option<i64>,
+    pub position: Option<Int64>,
+    pub stream_head: Option<Int64>,
+    pub events_behind: Option<Int64>,
     pub percent_complete: Option<f64>,
     pub lag_seconds: f64,
     pub events_processed: i64,
@@ -31,9 +31,9 @@ impl From<waypost::progress::Progress> for Progress {
             status_line: p.status_line(),
             state: p.state.as_str().to_owned(),
             projection_name: p.projection_name,
-            position: p.position,
-            stream_head: p.stream_head,
-            events_behind: p.events_behind,
+            position: int64_of(p.position),
+            stream_head: int64_of(p.stream_head),
+            events_behind: int64_of(p.events_behind),
             percent_complete: p.percent_complete,
             lag_seconds: p.lag_seconds,
             events_processed: p.events_processed,
@@ -88,8 +88,8 @@ fn progress_options(stall_after_ms: Option<f64>) -> Outcome<waypost::progress::P
 impl NativeRepository {
     /// The largest global position in the events table (0 when empty), or null without one.
     #[napi]
-    pub async fn stream_head(&self) -> Answer<Option<i64>> {
-        self.inner.stream_head().await.into()
+    pub async fn stream_head(&self) -> Answer<Option<Int64>> {
+        self.inner.stream_head().await.map(int64_of).into()
     }
 
     #[napi]

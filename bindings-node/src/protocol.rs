@@ -8,7 +8,7 @@ use std::sync::Arc;
 use napi_derive::napi;
 use waypost::CheckpointRepository;
 
-use crate::convert::{event_id, position};
+use crate::convert::{event_id, int64_of, position, Int64, JsPosition};
 use crate::errors::Answer;
 use crate::records::{CheckpointData, LagMetrics};
 use crate::repository::NativeRepository;
@@ -42,10 +42,10 @@ protocol! {
             let id = self::event_id(&event_id)?;
             r.update_checkpoint(&projection_name, id, &event_type).await
         };
-    get_position / get_position_sync (subscription_id: [String]) -> [Option<i64>]
-        |r: Arc<dyn CheckpointRepository>| async move { r.get_position(&subscription_id).await };
+    get_position / get_position_sync (subscription_id: [String]) -> [Option<Int64>]
+        |r: Arc<dyn CheckpointRepository>| async move { Ok(int64_of(r.get_position(&subscription_id).await?)) };
     save_position / save_position_sync
-        (subscription_id: [String], position: [f64], event_id: [String], event_type: [String]) -> [()]
+        (subscription_id: [String], position: [JsPosition], event_id: [String], event_type: [String]) -> [()]
         |r: Arc<dyn CheckpointRepository>| async move {
             let (position, id) = (self::position(position)?, self::event_id(&event_id)?);
             r.save_position(&subscription_id, position, id, &event_type).await

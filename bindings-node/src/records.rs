@@ -5,15 +5,17 @@ use chrono::{DateTime, Utc};
 use napi::bindgen_prelude::Either;
 use napi_derive::napi;
 
+use crate::convert::{int64_of, Int64, JsPosition};
+
 /// One projection's stored checkpoint.
-#[napi(object)]
+#[napi(object, object_from_js = false)]
 pub struct CheckpointData {
     pub projection_name: String,
     pub last_event_id: Option<String>,
     pub last_event_type: Option<String>,
     pub last_processed_at: Option<DateTime<Utc>>,
     pub events_processed: i64,
-    pub global_position: Option<i64>,
+    pub global_position: Option<Int64>,
     pub position_token: Option<String>,
 }
 
@@ -25,14 +27,14 @@ impl From<waypost::CheckpointData> for CheckpointData {
             last_event_type: c.last_event_type,
             last_processed_at: c.last_processed_at,
             events_processed: c.events_processed,
-            global_position: c.global_position,
+            global_position: int64_of(c.global_position),
             position_token: c.position_token,
         }
     }
 }
 
 /// How far behind a projection is.
-#[napi(object)]
+#[napi(object, object_from_js = false)]
 pub struct LagMetrics {
     pub projection_name: String,
     pub last_event_id: Option<String>,
@@ -40,8 +42,8 @@ pub struct LagMetrics {
     pub lag_seconds: f64,
     pub events_processed: i64,
     pub last_processed_at: Option<String>,
-    pub stream_head: Option<i64>,
-    pub events_behind: Option<i64>,
+    pub stream_head: Option<Int64>,
+    pub events_behind: Option<Int64>,
 }
 
 impl From<waypost::LagMetrics> for LagMetrics {
@@ -53,8 +55,8 @@ impl From<waypost::LagMetrics> for LagMetrics {
             lag_seconds: m.lag_seconds,
             events_processed: m.events_processed,
             last_processed_at: m.last_processed_at,
-            stream_head: m.stream_head,
-            events_behind: m.events_behind,
+            stream_head: int64_of(m.stream_head),
+            events_behind: int64_of(m.events_behind),
         }
     }
 }
@@ -71,13 +73,13 @@ pub struct NewEventInput {
 /// What `checkpointStatement` needs besides the kind: the position or the token.
 #[napi(object)]
 pub struct StatementOptions {
-    pub position: Option<f64>,
+    pub position: Option<JsPosition>,
     pub token: Option<String>,
 }
 
 /// A checkpoint write as SQL text and parameters (node-postgres' `{ text, values }`).
-#[napi(object)]
+#[napi(object, object_from_js = false)]
 pub struct CheckpointStatement {
     pub text: String,
-    pub values: Vec<Either<String, i64>>,
+    pub values: Vec<Either<String, Int64>>,
 }

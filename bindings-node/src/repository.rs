@@ -12,7 +12,7 @@ use waypost::{
     SqliteOptions as CoreSqliteOptions, SqliteRepository, Target,
 };
 
-use crate::convert::{event_id, position, seconds};
+use crate::convert::{event_id, position, seconds, Int64};
 use crate::errors::{answer, invalid, Answer, Outcome};
 use crate::options::{events_table, MysqlOptions, PostgresOptions, SqliteOptions};
 use crate::records::{CheckpointStatement, NewEventInput, StatementOptions};
@@ -99,7 +99,7 @@ impl NativeRepository {
                 .into_iter()
                 .map(|p| match p {
                     StatementParam::Text(t) => Either::A(t),
-                    StatementParam::Int(i) => Either::B(i),
+                    StatementParam::Int(i) => Either::B(Int64(i)),
                     StatementParam::Uuid(u) => Either::A(u.to_string()),
                     StatementParam::Timestamp(t) => Either::A(waypost::time::rfc3339(&t)),
                 })

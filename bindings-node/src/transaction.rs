@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use napi_derive::napi;
 
-use crate::convert::{event_id, position, sql_cell, sql_values};
+use crate::convert::{event_id, position, sql_cell, sql_values, JsPosition};
 use crate::errors::{answer, Answer};
 use crate::repository::NativeRepository;
 
@@ -68,7 +68,7 @@ impl NativeTransaction {
     pub async fn save_position(
         &self,
         subscription_id: String,
-        position: f64,
+        position: JsPosition,
         event_id: String,
         event_type: String,
     ) -> Answer<()> {
