@@ -14,7 +14,8 @@ PYTHON = $(VENV)/bin/python
 
 FUZZ_CASES ?= 3000
 
-.PHONY: fuzz fuzz-suites demo test browser bench bench-claims bench-python bench-node lint check-features suites examples clean python python-test python-exit-check node node-test
+PHONY_NOTICES := cargo-about notices notices-check
+.PHONY: $(PHONY_NOTICES) fuzz fuzz-suites demo test browser bench bench-claims bench-python bench-node lint check-features suites examples clean python python-test python-exit-check node node-test
 
 demo:
 	$(CARGO) build --quiet -p waypost-cli --bin waypost
@@ -27,7 +28,7 @@ demo:
 	@echo '$$ waypost demo status' && $(DEMO) status
 	@echo '$$ waypost status' && target/debug/waypost status --url sqlite:$(DEMO_DB)
 
-test: lint check-features browser
+test: lint check-features notices-check browser
 	tests/support/with-postgres.sh tests/support/with-mysql.sh $(MAKE) --no-print-directory suites examples
 
 # Headless Chromium for the dashboard test (Debian's package), installed when missing.
@@ -35,10 +36,27 @@ browser:
 	tests/support/ensure-chromium.sh
 
 lint:
-	python3 tests/support/check_snippets.py README.md
+	python3 tests/support/check_snippets.py README.md bindings-python/README.md bindings-node/README.md
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --quiet --no-deps -p waypost --all-features
+
+# THIRD-PARTY-NOTICES.md: the licenses of every crate the artifacts link, generated from
+# Cargo.lock by cargo-about (installed from crates.io when missing); notices-check fails
+# when the committed file is not what Cargo.lock gives today.
+CARGO_ABOUT_VERSION = 0.9.3
+NOTICES = $(CARGO) about generate --frozen --workspace --fail -c about.toml tests/support/notices/notices.hbs
+
+cargo-about:
+	@command -v cargo-about >/dev/null 2>&1 || $(CARGO) install --quiet --locked --features cli cargo-about@$(CARGO_ABOUT_VERSION)
+
+notices: cargo-about
+	$(NOTICES) -o THIRD-PARTY-NOTICES.md
+
+notices-check: cargo-about
+	$(NOTICES) -o target/THIRD-PARTY-NOTICES.md
+	@diff -q THIRD-PARTY-NOTICES.md target/THIRD-PARTY-NOTICES.md >/dev/null || \
+	  { echo "THIRD-PARTY-NOTICES.md is not current: run make notices"; exit 1; }
 
 check-features:
 	$(CARGO) check --quiet -p waypost --no-default-features
@@ -66,6 +84,7 @@ python-test:
 	$(PYTHON) -m pytest -q
 	$(PYTHON) -m mypy.stubtest waypost._waypost
 	$(PYTHON) -m mypy bindings-python/python/waypost examples/python
+	$(PYTHON) examples/python/quickstart.py
 	$(PYTHON) examples/python/tutorial_checkpoints.py
 	$(PYTHON) examples/python/health_check.py
 	$(PYTHON) examples/python/file_worker.py
@@ -122,6 +141,7 @@ node-test:
 	cd bindings-node && node --test tests/ ../tests/node/
 	bindings-node/node_modules/.bin/tsc -p examples/node/typed/tsconfig.json
 	cd bindings-node && node_modules/.bin/attw --pack . --format ascii --quiet
+	node examples/node/first-steps.mjs
 	node examples/node/quickstart.mjs
 	node examples/node/file-worker/index.mjs
 	node examples/node/exactly-once.mjs
