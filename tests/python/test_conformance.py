@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 import waypost
+import waypost.sync
 
 CASES_DIR = Path(__file__).resolve().parents[1] / "conformance" / "cases"
 NAME_KEYWORD = {
@@ -253,3 +254,48 @@ async def test_postgres(case: dict[str, Any], postgres_url: str, schema: str) ->
 @pytest.mark.parametrize("case", cases_for("mysql"))
 async def test_mysql(case: dict[str, Any], mysql_database_url: str) -> None:
     await check(case, lambda **o: waypost.MySQLCheckpointRepository(mysql_database_url, **o))
+
+
+class _Threaded:
+    """The asyncio face the runner awaits, over a ``waypost.sync`` object: every call runs
+    the plain call on a worker thread (``asyncio.to_thread``), so the cases also show the
+    sync API from threads other than the one that made the object, concurrently where a
+    case runs a step several times at once."""
+
+    def __init__(self, target: Any) -> None:
+        self._target = target
+
+    def transaction(self) -> _Threaded:
+        return _Threaded(self._target.transaction())
+
+    def __getattr__(self, name: str) -> Any:
+        call = getattr(self._target, name)
+
+        async def run(*args: Any, **kwargs: Any) -> Any:
+            return await asyncio.to_thread(call, *args, **kwargs)
+
+        return run
+
+
+@pytest.mark.parametrize("case", cases_for("memory"))
+async def test_sync_memory(case: dict[str, Any]) -> None:
+    await check(case, lambda **_: _Threaded(waypost.sync.InMemoryCheckpointRepository()))
+
+
+@pytest.mark.parametrize("case", cases_for("sqlite"))
+async def test_sync_sqlite(case: dict[str, Any], tmp_path: Path) -> None:
+    await check(case, lambda **o: _Threaded(waypost.sync.SQLiteCheckpointRepository(tmp_path / "case.db", **o)))
+
+
+@pytest.mark.parametrize("case", cases_for("postgres"))
+async def test_sync_postgres(case: dict[str, Any], postgres_url: str, schema: str) -> None:
+    await check(
+        case,
+        lambda **o: _Threaded(waypost.sync.PostgreSQLCheckpointRepository(postgres_url, schema=schema, **o)),
+        f'"{schema}".',
+    )
+
+
+@pytest.mark.parametrize("case", cases_for("mysql"))
+async def test_sync_mysql(case: dict[str, Any], mysql_database_url: str) -> None:
+    await check(case, lambda **o: _Threaded(waypost.sync.MySQLCheckpointRepository(mysql_database_url, **o)))
