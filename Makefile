@@ -14,7 +14,7 @@ PYTHON = $(VENV)/bin/python
 
 FUZZ_CASES ?= 3000
 
-PHONY_NOTICES := cargo-about notices notices-check
+PHONY_NOTICES := cargo-about notices notices-check mdbook docs
 .PHONY: $(PHONY_NOTICES) fuzz fuzz-suites demo test browser bench bench-claims bench-python bench-node lint check-features suites examples clean python python-test python-exit-check node node-test
 
 demo:
@@ -28,7 +28,7 @@ demo:
 	@echo '$$ waypost demo status' && $(DEMO) status
 	@echo '$$ waypost status' && target/debug/waypost status --url sqlite:$(DEMO_DB)
 
-test: lint check-features notices-check browser
+test: lint check-features notices-check docs browser
 	tests/support/with-postgres.sh tests/support/with-mysql.sh $(MAKE) --no-print-directory suites examples
 
 # Headless Chromium for the dashboard test (Debian's package), installed when missing.
@@ -36,10 +36,21 @@ browser:
 	tests/support/ensure-chromium.sh
 
 lint:
-	python3 tests/support/check_snippets.py README.md bindings-python/README.md bindings-node/README.md
+	python3 tests/support/check_snippets.py README.md bindings-python/README.md bindings-node/README.md docs/src/*.md
+	python3 tests/support/check_links.py README.md CONTRIBUTING.md bindings-python/README.md bindings-node/README.md tests/conformance/README.md docs/src/*.md
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --quiet --no-deps -p waypost --all-features
+
+# The guide (docs/, an mdBook) built into target/book; mdbook is installed from crates.io
+# when missing. Its links are checked by lint (check_links.py), its snippets too.
+MDBOOK_VERSION = 0.5.4
+
+mdbook:
+	@command -v mdbook >/dev/null 2>&1 || $(CARGO) install --quiet --locked --no-default-features --features search mdbook@$(MDBOOK_VERSION)
+
+docs: mdbook
+	mdbook build docs
 
 # THIRD-PARTY-NOTICES.md: the licenses of every crate the artifacts link, generated from
 # Cargo.lock by cargo-about (installed from crates.io when missing); notices-check fails
