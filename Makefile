@@ -106,11 +106,13 @@ python-test:
 
 # An interpreter that crashes at exit (a runtime torn down too late) fails here even when
 # every test passed: twenty runs, each must exit 0. The suites that mostly drive other
-# processes or servers (fuzz, restarts, the SQLite driver matrix) run once, above.
+# processes or servers (fuzz, restarts, TLS, the SQLite driver matrix), eventsource's
+# suites and the shared cases through waypost.sync run once, above; waypost.sync's own
+# tests (its loop thread at exit) run every time.
 python-exit-check:
 	@mkdir -p .demo
 	@for i in $$(seq 1 20); do \
-	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/python bindings-python/tests --ignore=bindings-python/tests/test_cli.py --ignore=tests/python/test_fuzz.py --ignore=tests/python/test_restarts.py --ignore=bindings-python/tests/test_sqlite_drivers.py --ignore=bindings-python/tests/test_unclosed.py > .demo/exit-check.log 2>&1 \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/python bindings-python/tests --ignore=bindings-python/tests/test_cli.py --ignore=tests/python/test_fuzz.py --ignore=tests/python/test_restarts.py --ignore=bindings-python/tests/test_sqlite_drivers.py --ignore=bindings-python/tests/test_unclosed.py --ignore=tests/python/test_tls.py --ignore=tests/python/test_eventsource.py -k 'not test_sync_' > .demo/exit-check.log 2>&1 \
 	    || { cat .demo/exit-check.log; echo "python-exit-check: run $$i exited $$?"; exit 1; }; \
 	done; echo "python-exit-check: 20 runs, every exit 0"
 
