@@ -1,5 +1,6 @@
 # waypost — `make demo` runs the stop-resume demo on an embedded SQLite file;
-# `make test` runs every check and suite; `make bench` prints the throughput figures.
+# `make test` runs every check and suite, and builds and installs the artifacts (make
+# dist-check); `make bench` prints the throughput figures.
 # Every target that runs suites or benches (test, fuzz, bench*) runs them inside
 # tests/support/with-postgres.sh and tests/support/with-mysql.sh, which find or start a
 # PostgreSQL and a MySQL/MariaDB server and export WAYPOST_TEST_POSTGRES_URL and
@@ -15,7 +16,7 @@ PYTHON = $(VENV)/bin/python
 FUZZ_CASES ?= 3000
 
 PHONY_NOTICES := cargo-about notices notices-check mdbook docs
-.PHONY: $(PHONY_NOTICES) fuzz fuzz-suites demo test browser bench bench-claims bench-python bench-node lint check-features suites examples clean python python-test python-exit-check node node-test
+.PHONY: $(PHONY_NOTICES) dist dist-check fuzz fuzz-suites demo test browser bench bench-claims bench-python bench-node lint check-features suites examples clean python python-test python-exit-check node node-test
 
 demo:
 	$(CARGO) build --quiet -p waypost-cli --bin waypost
@@ -30,6 +31,7 @@ demo:
 
 test: lint check-features notices-check docs browser
 	tests/support/with-postgres.sh tests/support/with-mysql.sh $(MAKE) --no-print-directory suites examples
+	$(MAKE) --no-print-directory dist-check
 
 # Headless Chromium for the dashboard test (Debian's package), installed when missing.
 browser:
@@ -56,7 +58,7 @@ docs: mdbook
 # Cargo.lock by cargo-about (installed from crates.io when missing); notices-check fails
 # when the committed file is not what Cargo.lock gives today.
 CARGO_ABOUT_VERSION = 0.9.3
-NOTICES = $(CARGO) about generate --frozen --workspace --fail -c about.toml tests/support/notices/notices.hbs
+NOTICES = $(CARGO) about generate --locked --workspace --fail -c about.toml tests/support/notices/notices.hbs
 
 cargo-about:
 	@command -v cargo-about >/dev/null 2>&1 || $(CARGO) install --quiet --locked --features cli cargo-about@$(CARGO_ABOUT_VERSION)
@@ -104,17 +106,38 @@ python-test:
 	mkdir -p .demo && rm -f .demo/tutorial.db*
 	WAYPOST_URL=sqlite:.demo/tutorial.db $(PYTHON) examples/python/tutorial_checkpoints.py
 
-# An interpreter that crashes at exit (a runtime torn down too late) fails here even when
-# every test passed: twenty runs, each must exit 0. The suites that mostly drive other
-# processes or servers (fuzz, restarts, TLS, the SQLite driver matrix), eventsource's
-# suites and the shared cases through waypost.sync run once, above; waypost.sync's own
-# tests (its loop thread at exit) run every time.
+# An interpreter that crashes at exit (a runtime torn down too late, a waypost thread
+# entering the interpreter while it finalizes) fails here even when every test passed:
+# every run must exit 0. Sixty runs of tests/python/exit_probe.py, which leaves every
+# store busy at exit in three ways, then five runs of the suites. The suites that mostly
+# drive other processes or servers (fuzz, restarts, TLS, the SQLite driver matrix),
+# eventsource's suites and the shared cases through waypost.sync run once, above;
+# waypost.sync's own tests (its loop thread at exit) run every time.
+EXIT_PROBE_RUNS ?= 60
+EXIT_SUITE_RUNS ?= 5
+
 python-exit-check:
 	@mkdir -p .demo
-	@for i in $$(seq 1 20); do \
+	@for i in $$(seq 1 $(EXIT_PROBE_RUNS)); do \
+	  rm -rf .demo/exit-probe && mkdir -p .demo/exit-probe; \
+	  $(PYTHON) tests/python/exit_probe.py $$i .demo/exit-probe > .demo/exit-check.log 2>&1 \
+	    || { cat .demo/exit-check.log; echo "python-exit-check: probe run $$i exited $$?"; exit 1; }; \
+	done; echo "python-exit-check: $(EXIT_PROBE_RUNS) probe runs, every exit 0"
+	@for i in $$(seq 1 $(EXIT_SUITE_RUNS)); do \
 	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/python bindings-python/tests --ignore=bindings-python/tests/test_cli.py --ignore=tests/python/test_fuzz.py --ignore=tests/python/test_restarts.py --ignore=bindings-python/tests/test_sqlite_drivers.py --ignore=bindings-python/tests/test_unclosed.py --ignore=tests/python/test_tls.py --ignore=tests/python/test_eventsource.py -k 'not test_sync_' > .demo/exit-check.log 2>&1 \
 	    || { cat .demo/exit-check.log; echo "python-exit-check: run $$i exited $$?"; exit 1; }; \
-	done; echo "python-exit-check: 20 runs, every exit 0"
+	done; echo "python-exit-check: $(EXIT_SUITE_RUNS) suite runs, every exit 0"
+
+# The artifacts users install (tests/support/dist.sh): the abi3 manylinux wheel, the sdist,
+# and the npm main and platform packages, in dist/; dist-check installs each the way a user
+# does (no cargo on PATH, nothing fetched) and saves a position through it.
+dist: $(VENV)/.installed
+	tests/support/ensure-libsqlite3.sh
+	@test -x bindings-node/node_modules/.bin/napi || (cd bindings-node && npm ci --no-audit --no-fund --loglevel=error)
+	tests/support/dist.sh
+
+dist-check: dist
+	tests/support/dist-check.sh
 
 # The hostile-input property suites (core/tests/fuzz.rs, tests/python/test_fuzz.py,
 # tests/node/fuzz.test.mjs), which `make test` runs with their small default counts
