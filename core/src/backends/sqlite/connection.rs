@@ -245,7 +245,23 @@ fn enable_wal(conn: &Connection, busy_timeout: Duration) -> Result<()> {
     }
 }
 
+/// The oldest SQLite waypost runs on: 3.24 brought the `ON CONFLICT … DO UPDATE` upsert
+/// every checkpoint write is. Only a system library can be older (the `sqlite-system`
+/// build, as in the Python wheel); the bundled one is always newer.
+const MIN_SQLITE_VERSION: i32 = 3_024_000;
+
+/// Refuses an SQLite library older than [`MIN_SQLITE_VERSION`], naming both versions.
+fn check_library_version(number: i32, version: &str) -> Result<()> {
+    match number >= MIN_SQLITE_VERSION {
+        true => Ok(()),
+        false => Err(Error::unsupported(format!(
+            "the SQLite library loaded is version {version}; waypost needs 3.24.0 or newer"
+        ))),
+    }
+}
+
 pub(super) fn open_connection(path: &Path, options: &SqliteOptions, sql: &Sql) -> Result<Connection> {
+    check_library_version(rusqlite::version_number(), rusqlite::version())?;
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let mut conn = Connection::open_with_flags(path, flags).map_err(|e| {
         Error::unavailable(format!("cannot open sqlite database {}: {e}", path.display()), Some(e.into()))
@@ -291,5 +307,19 @@ fn next_job(jobs: &mpsc::Receiver<Job>) -> Option<Job> {
             Err(mpsc::TryRecvError::Empty) if start.elapsed() < SPIN => std::hint::spin_loop(),
             Err(mpsc::TryRecvError::Empty) => return jobs.recv().ok(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_sqlite_older_than_3_24_is_refused_naming_its_version() {
+        let err = check_library_version(3_023_002, "3.23.2").unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Unsupported);
+        assert!(err.to_string().contains("3.23.2") && err.to_string().contains("3.24.0"), "{err}");
+        check_library_version(3_024_000, "3.24.0").unwrap();
+        check_library_version(rusqlite::version_number(), rusqlite::version()).unwrap();
     }
 }
