@@ -6,6 +6,7 @@
 
 mod checkpointer;
 mod claims;
+#[cfg(feature = "cli")]
 mod cli;
 mod convert;
 mod diagnostics;
@@ -27,6 +28,7 @@ mod _waypost {
     use super::checkpointer::Checkpointer;
     #[pymodule_export]
     use super::claims::Ledger;
+    #[cfg(feature = "cli")]
     #[pymodule_export]
     use super::cli::_run_cli;
     #[pymodule_export]

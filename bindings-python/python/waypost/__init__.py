@@ -13,6 +13,19 @@ eventsource-py's checkpoint protocol; the work is done by waypost's Rust core.
 1000
 """
 
+try:
+    from . import _waypost as _native  # noqa: F401  (loads the extension first)
+except ImportError as _error:
+    # The extension links the system's shared SQLite, the one Python's sqlite3 module
+    # loads (one copy per process); say what to install when the system lacks it.
+    if "libsqlite3" not in str(_error):
+        raise
+    raise ImportError(
+        "waypost needs the system's SQLite library (libsqlite3.so.0), which Python's "
+        "sqlite3 module also uses: install libsqlite3-0 (Debian, Ubuntu) or sqlite-libs "
+        f"(Fedora, RHEL); the loader said: {_error}"
+    ) from _error
+
 from ._errors import (
     BackendError,
     ConflictError,
