@@ -6,6 +6,8 @@ type Answer<T> = T
 type Int64 = number | bigint
 /** A position given from JS: a safe-integer number or a bigint. */
 type JsPosition = number | bigint
+/** A Date (milliseconds); its own non-enumerable `microseconds` (0 to 999) holds the microseconds beyond them. */
+type Timestamp = Date & { readonly microseconds: number }
 
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for
@@ -130,7 +132,7 @@ export interface CheckpointData {
   projectionName: string
   lastEventId?: string
   lastEventType?: string
-  lastProcessedAt?: Date
+  lastProcessedAt?: Timestamp
   eventsProcessed: number
   globalPosition?: Int64
   positionToken?: string
@@ -254,7 +256,7 @@ export interface LagMetrics {
   latestEventId?: string
   lagSeconds: number
   eventsProcessed: number
-  lastProcessedAt?: string
+  lastProcessedAt?: Timestamp
   streamHead?: Int64
   eventsBehind?: Int64
 }
@@ -330,8 +332,7 @@ export interface Progress {
   percentComplete?: number
   lagSeconds: number
   eventsProcessed: number
-  /** ISO 8601 with microseconds. */
-  lastProcessedAt?: string
+  lastProcessedAt?: Timestamp
   idleSeconds?: number
   /** `NotStarted`, `CatchingUp`, `CaughtUp`, `Idle` or `Stalled`. */
   state: string

@@ -149,31 +149,41 @@ export declare class Transaction {
   readonly isOpen: boolean
 }
 
+/**
+ * What every repository factory takes beside its store's options. `unsafeIntegers`: a
+ * stored 64-bit integer beyond `Number.MAX_SAFE_INTEGER` (a position, stream head, events
+ * behind, a `fetchAll` column) comes back as a `bigint` (`'bigint'`, the default) or
+ * throws a `RangeError` (`'throw'`, for code that does arithmetic on numbers only).
+ */
+export interface IntegerOptions {
+  unsafeIntegers?: 'bigint' | 'throw'
+}
+
 /** Checkpoints in process memory (tests, tools). */
 export declare class InMemoryCheckpointRepository extends CheckpointRepository {
-  constructor()
+  constructor(options?: IntegerOptions | null)
 }
 
 /** Checkpoints in an SQLite file (WAL, synchronous=FULL). */
 export declare class SqliteCheckpointRepository extends CheckpointRepository {
   /** @example const repo = await SqliteCheckpointRepository.open('checkpoints.db') */
-  static open(path: string, options?: SqliteOptions | null): Promise<SqliteCheckpointRepository>
+  static open(path: string, options?: (SqliteOptions & IntegerOptions) | null): Promise<SqliteCheckpointRepository>
 }
 
 /** Checkpoints in PostgreSQL; connects on the first call. */
 export declare class PostgresCheckpointRepository extends CheckpointRepository {
   /** @example const repo = await PostgresCheckpointRepository.connect('postgres://app@db/app') */
-  static connect(url: string, options?: PostgresOptions | null): Promise<PostgresCheckpointRepository>
+  static connect(url: string, options?: (PostgresOptions & IntegerOptions) | null): Promise<PostgresCheckpointRepository>
 }
 
 /** Checkpoints in MySQL 8 or MariaDB 10.6+, in the database the URL names; connects on the first call. */
 export declare class MysqlCheckpointRepository extends CheckpointRepository {
   /** @example const repo = await MysqlCheckpointRepository.connect('mysql://app@db/app') */
-  static connect(url: string, options?: MysqlOptions | null): Promise<MysqlCheckpointRepository>
+  static connect(url: string, options?: (MysqlOptions & IntegerOptions) | null): Promise<MysqlCheckpointRepository>
 }
 
-/** Opens `memory:`, `sqlite:PATH`, `postgres://…` or `mysql://…` with default options. */
-export declare function openRepository(url: string): Promise<CheckpointRepository>
+/** Opens `memory:`, `sqlite:PATH`, `postgres://…` or `mysql://…` with the store's default options. */
+export declare function openRepository(url: string, options?: IntegerOptions | null): Promise<CheckpointRepository>
 
 export interface CheckpointManagerOptions {
   /** Default: `worker_<unix ms>_<6 random characters>`. */

@@ -126,15 +126,42 @@ function withNulls(record, fields) {
 }
 
 const NATIVE = Symbol('native')
+const INTEGERS = Symbol('integers')
+
+// `unsafeIntegers`: what a stored 64-bit integer beyond Number.MAX_SAFE_INTEGER becomes,
+// a bigint ('bigint', the default) or a RangeError ('throw'), for code that does
+// arithmetic on numbers only.
+function integersOption(opts) {
+  const mode = opts?.unsafeIntegers ?? 'bigint'
+  if (mode !== 'bigint' && mode !== 'throw') {
+    throw new InvalidArgumentError(`invalid argument: unsafeIntegers must be 'bigint' or 'throw', got ${typeof mode === 'string' ? `'${mode}'` : typeof mode}`, 'InvalidArgument')
+  }
+  return mode
+}
+
+function safe(mode, value, what) {
+  if (mode === 'throw' && typeof value === 'bigint') {
+    throw new RangeError(`${what} ${value} is beyond Number.MAX_SAFE_INTEGER (unsafeIntegers: 'throw')`)
+  }
+  return value
+}
+
+// The 64-bit fields of a record, checked under unsafeIntegers: 'throw'.
+function safeFields(mode, record, fields) {
+  if (mode === 'throw' && record != null) for (const field of fields) safe(mode, record[field], field)
+  return record
+}
+const INT_FIELDS = ['globalPosition', 'position', 'streamHead', 'eventsBehind']
 // `await using x = …` calls this; Node 20 defines it, older runtimes see the registry's.
 const ASYNC_DISPOSE = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')
 
 class CheckpointRepository {
-  constructor(handle) {
+  constructor(handle, opts) {
     if (!(handle instanceof native.NativeRepository)) {
       throw new TypeError('use InMemoryCheckpointRepository, SqliteCheckpointRepository.open, PostgresCheckpointRepository.connect or MysqlCheckpointRepository.connect')
     }
     this[NATIVE] = handle
+    this[INTEGERS] = integersOption(opts)
   }
   createEventsTable() { return call(() => this[NATIVE].createEventsTable()) }
   createLagIndex() { return call(() => this[NATIVE].createLagIndex()) }
@@ -143,15 +170,17 @@ class CheckpointRepository {
   checkpointStatement(kind, name, eventId, eventType, opts) {
     return call(() => this[NATIVE].checkpointStatement(kind, name, eventId, eventType, options(opts)))
   }
-  streamHead() { return call(() => this[NATIVE].streamHead()) }
+  async streamHead() { return safe(this[INTEGERS], await call(() => this[NATIVE].streamHead()), 'streamHead') }
   async getProgress(projectionName, opts) {
-    return withNulls(await call(() => this[NATIVE].getProgress(projectionName, options(opts))), PROGRESS_FIELDS)
+    const progress = await call(() => this[NATIVE].getProgress(projectionName, options(opts)))
+    return safeFields(this[INTEGERS], withNulls(progress, PROGRESS_FIELDS), INT_FIELDS)
   }
   async getAllProgress(opts) {
-    return (await call(() => this[NATIVE].getAllProgress(options(opts)))).map((p) => withNulls(p, PROGRESS_FIELDS))
+    return (await call(() => this[NATIVE].getAllProgress(options(opts))))
+      .map((p) => safeFields(this[INTEGERS], withNulls(p, PROGRESS_FIELDS), INT_FIELDS))
   }
   getHealth(projectionName, opts) { return call(() => this[NATIVE].getHealth(projectionName ?? null, options(opts))) }
-  async begin() { return new Transaction(await call(() => this[NATIVE].begin())) }
+  async begin() { return new Transaction(await call(() => this[NATIVE].begin()), this[INTEGERS]) }
   async transaction(fn) {
     if (typeof fn !== 'function') throw new TypeError('transaction(fn): fn must be a function')
     const tx = await this.begin()
@@ -198,13 +227,13 @@ function toCells(params) {
 }
 
 // A value read back: integers beyond Number.MAX_SAFE_INTEGER become BigInt.
-function fromCell(cell) {
+function fromCell(cell, mode, column) {
   switch (cell.kind) {
     case 'null': return null
     case 'bool': return cell.flag
     case 'int': {
       const n = Number(cell.int)
-      return Number.isSafeInteger(n) ? n : cell.int
+      return Number.isSafeInteger(n) ? n : safe(mode, cell.int, `column ${column}:`)
     }
     case 'float': return cell.number
     case 'bytes': return cell.bytes
@@ -215,11 +244,14 @@ function fromCell(cell) {
 }
 
 class Transaction {
-  constructor(handle) { this[NATIVE] = handle }
+  constructor(handle, integers = 'bigint') {
+    this[NATIVE] = handle
+    this[INTEGERS] = integers
+  }
   execute(sql, params) { return call(() => this[NATIVE].execute(sql, toCells(params))) }
   async fetchAll(sql, params) {
     const { columns, rows } = await call(() => this[NATIVE].fetchAll(sql, toCells(params)))
-    return rows.map((cells) => Object.fromEntries(cells.map((cell, i) => [columns[i], fromCell(cell)])))
+    return rows.map((cells) => Object.fromEntries(cells.map((cell, i) => [columns[i], fromCell(cell, this[INTEGERS], columns[i])])))
   }
   savePosition(subscriptionId, position, eventId, eventType) {
     return call(() => this[NATIVE].savePosition(subscriptionId, position, eventId, eventType))
@@ -237,34 +269,35 @@ class Transaction {
 }
 
 class InMemoryCheckpointRepository extends CheckpointRepository {
-  constructor() { super(native.NativeRepository.memory()) }
+  constructor(opts) { super(native.NativeRepository.memory(), options(opts)) }
 }
 
 // The checkpoint protocol, declared once: each method calls the native method of its name
 // and shapes the result (missing values become null). The in-memory repository calls the
 // synchronous twin (`…Sync`), which the core answers on the spot, and still returns a
 // Promise.
+// (`mode` is the repository's unsafeIntegers.)
 const asIs = (v) => v
 const PROTOCOL = {
   getCheckpoint: asIs,
   updateCheckpoint: asIs,
-  getPosition: asIs,
+  getPosition: (position, mode) => safe(mode, position, 'position'),
   savePosition: asIs,
   getPositionToken: asIs,
   savePositionToken: asIs,
-  getLagMetrics: (lag) => withNulls(lag, LAG_FIELDS),
+  getLagMetrics: (lag, mode) => safeFields(mode, withNulls(lag, LAG_FIELDS), INT_FIELDS),
   resetCheckpoint: asIs,
-  getAllCheckpoints: (rows) => rows.map((r) => withNulls(r, RECORD_FIELDS)),
+  getAllCheckpoints: (rows, mode) => rows.map((r) => safeFields(mode, withNulls(r, RECORD_FIELDS), INT_FIELDS)),
 }
 for (const [name, shape] of Object.entries(PROTOCOL)) {
   const sync = `${name}Sync`
   Object.defineProperty(CheckpointRepository.prototype, name, {
-    value: async function (...args) { return shape(await call(() => this[NATIVE][name](...args))) },
+    value: async function (...args) { return shape(await call(() => this[NATIVE][name](...args)), this[INTEGERS]) },
     writable: true,
     configurable: true,
   })
   Object.defineProperty(InMemoryCheckpointRepository.prototype, name, {
-    value: async function (...args) { return shape(now(() => this[NATIVE][sync](...args))) },
+    value: async function (...args) { return shape(now(() => this[NATIVE][sync](...args)), this[INTEGERS]) },
     writable: true,
     configurable: true,
   })
@@ -272,19 +305,25 @@ for (const [name, shape] of Object.entries(PROTOCOL)) {
 
 class SqliteCheckpointRepository extends CheckpointRepository {
   static async open(path, opts) {
-    return new SqliteCheckpointRepository(await call(() => native.openSqlite(path, options(opts))))
+    const checked = options(opts)
+    const integers = integersOption(checked)
+    return new SqliteCheckpointRepository(await call(() => native.openSqlite(path, checked)), { unsafeIntegers: integers })
   }
 }
 
 class PostgresCheckpointRepository extends CheckpointRepository {
   static async connect(url, opts) {
-    return new PostgresCheckpointRepository(await call(() => native.connectPostgres(url, options(opts))))
+    const checked = options(opts)
+    const integers = integersOption(checked)
+    return new PostgresCheckpointRepository(await call(() => native.connectPostgres(url, checked)), { unsafeIntegers: integers })
   }
 }
 
 class MysqlCheckpointRepository extends CheckpointRepository {
   static async connect(url, opts) {
-    return new MysqlCheckpointRepository(await call(() => native.connectMysql(url, options(opts))))
+    const checked = options(opts)
+    const integers = integersOption(checked)
+    return new MysqlCheckpointRepository(await call(() => native.connectMysql(url, checked)), { unsafeIntegers: integers })
   }
 }
 
@@ -389,12 +428,14 @@ class ClaimLedger {
   }
 }
 
-async function openRepository(url) {
+async function openRepository(url, opts) {
+  const checked = options(opts)
+  const integers = { unsafeIntegers: integersOption(checked) }
   const kind = await call(() => native.repositoryKind(url))
-  if (kind === 'memory') return new InMemoryCheckpointRepository()
-  if (kind === 'sqlite') return SqliteCheckpointRepository.open(url)
-  if (kind === 'mysql') return MysqlCheckpointRepository.connect(url)
-  return PostgresCheckpointRepository.connect(url)
+  if (kind === 'memory') return new InMemoryCheckpointRepository(integers)
+  if (kind === 'sqlite') return SqliteCheckpointRepository.open(url, integers)
+  if (kind === 'mysql') return MysqlCheckpointRepository.connect(url, integers)
+  return PostgresCheckpointRepository.connect(url, integers)
 }
 
 module.exports.CheckpointRepository = CheckpointRepository

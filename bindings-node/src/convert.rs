@@ -48,6 +48,36 @@ impl ToNapiValue for Int64 {
     }
 }
 
+/// A point in time for JS: a `Date` (milliseconds), with the microseconds beyond them
+/// (0–999) as its own non-enumerable `microseconds` property, so that the stored time
+/// is there to the microsecond (`type Timestamp = Date` in the typings).
+pub struct Timestamp(pub DateTime<Utc>);
+
+impl ToNapiValue for Timestamp {
+    unsafe fn to_napi_value(env: napi::sys::napi_env, val: Self) -> napi::Result<napi::sys::napi_value> {
+        use napi::sys;
+        let date = DateTime::<Utc>::to_napi_value(env, val.0)?;
+        let micros = u32::to_napi_value(env, val.0.timestamp_subsec_micros() % 1000)?;
+        let property = sys::napi_property_descriptor {
+            utf8name: c"microseconds".as_ptr(),
+            name: std::ptr::null_mut(),
+            method: None,
+            getter: None,
+            setter: None,
+            value: micros,
+            attributes: sys::PropertyAttributes::default,
+            data: std::ptr::null_mut(),
+        };
+        napi::check_status!(sys::napi_define_properties(env, date, 1, &property), "cannot set a Date's microseconds")?;
+        Ok(date)
+    }
+}
+
+/// `at` as a `Timestamp` (the records' time fields).
+pub(crate) fn timestamp_of(at: Option<DateTime<Utc>>) -> Option<Timestamp> {
+    at.map(Timestamp)
+}
+
 impl From<i64> for Int64 {
     fn from(value: i64) -> Self {
         Int64(value)

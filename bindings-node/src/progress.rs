@@ -2,7 +2,7 @@
 
 use napi_derive::napi;
 
-use crate::convert::{int64_of, seconds, Int64};
+use crate::convert::{int64_of, seconds, timestamp_of, Int64, Timestamp};
 use crate::errors::{answer, Answer, Outcome};
 use crate::repository::NativeRepository;
 
@@ -16,8 +16,7 @@ pub struct Progress {
     pub percent_complete: Option<f64>,
     pub lag_seconds: f64,
     pub events_processed: i64,
-    /// ISO 8601 with microseconds.
-    pub last_processed_at: Option<String>,
+    pub last_processed_at: Option<Timestamp>,
     pub idle_seconds: Option<f64>,
     /// `NotStarted`, `CatchingUp`, `CaughtUp`, `Idle` or `Stalled`.
     pub state: String,
@@ -37,7 +36,7 @@ impl From<waypost::progress::Progress> for Progress {
             percent_complete: p.percent_complete,
             lag_seconds: p.lag_seconds,
             events_processed: p.events_processed,
-            last_processed_at: p.last_processed_at.as_ref().map(waypost::time::isoformat),
+            last_processed_at: timestamp_of(p.last_processed_at),
             idle_seconds: p.idle_seconds,
         }
     }

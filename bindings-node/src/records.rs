@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use napi::bindgen_prelude::Either;
 use napi_derive::napi;
 
-use crate::convert::{int64_of, Int64, JsPosition};
+use crate::convert::{int64_of, timestamp_of, Int64, JsPosition, Timestamp};
 
 /// One projection's stored checkpoint.
 #[napi(object, object_from_js = false)]
@@ -13,7 +13,7 @@ pub struct CheckpointData {
     pub projection_name: String,
     pub last_event_id: Option<String>,
     pub last_event_type: Option<String>,
-    pub last_processed_at: Option<DateTime<Utc>>,
+    pub last_processed_at: Option<Timestamp>,
     pub events_processed: i64,
     pub global_position: Option<Int64>,
     pub position_token: Option<String>,
@@ -25,7 +25,7 @@ impl From<waypost::CheckpointData> for CheckpointData {
             projection_name: c.projection_name,
             last_event_id: c.last_event_id.map(|u| u.to_string()),
             last_event_type: c.last_event_type,
-            last_processed_at: c.last_processed_at,
+            last_processed_at: timestamp_of(c.last_processed_at),
             events_processed: c.events_processed,
             global_position: int64_of(c.global_position),
             position_token: c.position_token,
@@ -41,7 +41,7 @@ pub struct LagMetrics {
     pub latest_event_id: Option<String>,
     pub lag_seconds: f64,
     pub events_processed: i64,
-    pub last_processed_at: Option<String>,
+    pub last_processed_at: Option<Timestamp>,
     pub stream_head: Option<Int64>,
     pub events_behind: Option<Int64>,
 }
@@ -54,7 +54,10 @@ impl From<waypost::LagMetrics> for LagMetrics {
             latest_event_id: m.latest_event_id,
             lag_seconds: m.lag_seconds,
             events_processed: m.events_processed,
-            last_processed_at: m.last_processed_at,
+            // The core keeps it as Python's isoformat() text (eventsource's lag metrics).
+            last_processed_at: timestamp_of(
+                m.last_processed_at.as_deref().and_then(|t| waypost::time::parse_timestamp(t).ok()),
+            ),
             stream_head: int64_of(m.stream_head),
             events_behind: int64_of(m.events_behind),
         }

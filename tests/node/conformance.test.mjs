@@ -33,15 +33,14 @@ function toJson(value) {
   return value
 }
 
-// Event times go in as ISO strings with microseconds (a Date holds milliseconds): the
-// checkpoint's exact time is read from its lag metrics, whose lastProcessedAt is text.
+// Event times go in as ISO strings with microseconds: the checkpoint's exact time is its
+// lag metrics' lastProcessedAt, a Date whose own `microseconds` holds the part below a
+// millisecond.
 async function eventTime(repo, at) {
   if (at == null || at === 'now') return undefined
   if (typeof at === 'string') return at
-  const metrics = await repo.getLagMetrics(at.after_checkpoint)
-  const base = metrics.lastProcessedAt
-  const fraction = /\.(\d{6})/.exec(base)?.[1] ?? '000000'
-  const micros = BigInt(Date.parse(base.replace(/\.\d+/, ''))) * 1000n + BigInt(fraction) + BigInt(at.offset_us)
+  const base = (await repo.getLagMetrics(at.after_checkpoint)).lastProcessedAt
+  const micros = BigInt(base.getTime()) * 1000n + BigInt(base.microseconds) + BigInt(at.offset_us)
   const seconds = micros / 1000000n
   const rest = ((micros % 1000000n) + 1000000n) % 1000000n
   const whole = new Date(Number(micros >= 0n || rest === 0n ? seconds : seconds - 1n) * 1000).toISOString().slice(0, 19)

@@ -27,8 +27,10 @@ async function inspect(repo: CheckpointRepository): Promise<string[]> {
   const state: 'NotStarted' | 'CatchingUp' | 'CaughtUp' | 'Idle' | 'Stalled' = progress.state
   const id: string | null = all[0]?.lastEventId ?? null
   const at: Date | null = all[0]?.lastProcessedAt ?? null
+  const lagAt: Date | null = lag?.lastProcessedAt ?? progress.lastProcessedAt
+  const micros: number = all[0]?.lastProcessedAt?.microseconds ?? 0
   const behind: number | bigint | null = lag?.eventsBehind ?? null
-  return [state, health.status, String(id), String(at), String(behind)]
+  return [state, health.status, String(id), String(at), String(lagAt), String(micros), String(behind)]
 }
 
 async function exactlyOnce(repo: CheckpointRepository, orderId: string, total: number): Promise<number> {
@@ -41,8 +43,8 @@ async function exactlyOnce(repo: CheckpointRepository, orderId: string, total: n
 }
 
 async function main(): Promise<void> {
-  const memory = new waypost.InMemoryCheckpointRepository()
-  const sqlite = await waypost.SqliteCheckpointRepository.open('checkpoints.db', { synchronous: 'FULL' })
+  const memory = new waypost.InMemoryCheckpointRepository({ unsafeIntegers: 'throw' })
+  const sqlite = await waypost.SqliteCheckpointRepository.open('checkpoints.db', { synchronous: 'FULL', unsafeIntegers: 'bigint' })
   const postgres = await waypost.PostgresCheckpointRepository.connect('postgres://app@db.example.com/app', {
     sslMode: 'verify-full',
     sslRootCert: '/etc/ssl/db-ca.pem',
