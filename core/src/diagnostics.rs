@@ -14,6 +14,16 @@ use tracing::{Event, Metadata, Subscriber};
 
 /// One of waypost's warnings, as a binding passes it on.
 #[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// # Examples
+/// ```
+/// let d = waypost::diagnostics::Diagnostic {
+///     level: waypost::diagnostics::Level::WARN,
+///     code: "lease_lost".into(),
+///     message: "the claim of s3://b/a.csv was lost".into(),
+/// };
+/// assert_eq!(d.code, "lease_lost");
+/// ```
 pub struct Diagnostic {
     /// `WARN` or `ERROR`.
     pub level: Level,
@@ -86,6 +96,15 @@ impl<F: Fn(Diagnostic) + Send + Sync + 'static> Subscriber for Forward<F> {
 /// Makes `sink` receive every warning of waypost's in this process, from any thread.
 /// It is the process's global `tracing` subscriber, so this is for a program that has
 /// none of its own (a binding's extension module); `false` when one was set already.
+///
+/// # Examples
+/// ```
+/// // A program without a tracing subscriber of its own (an extension module) forwards
+/// // waypost's warnings to its host; the first call in a process installs the sink.
+/// let installed = waypost::diagnostics::forward_to(|d| eprintln!("{}: {}", d.code, d.message));
+/// assert!(installed);
+/// assert!(!waypost::diagnostics::forward_to(|_| {}), "one sink per process");
+/// ```
 pub fn forward_to(sink: impl Fn(Diagnostic) + Send + Sync + 'static) -> bool {
     tracing::subscriber::set_global_default(Forward(sink)).is_ok()
 }

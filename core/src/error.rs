@@ -99,6 +99,11 @@ impl ErrorKind {
     ];
 
     /// The kind's name, as used by the bindings and the conformance cases (`"Conflict"`).
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(waypost::ErrorKind::InvalidArgument.as_str(), "InvalidArgument");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::InvalidArgument => "InvalidArgument",
@@ -112,11 +117,25 @@ impl ErrorKind {
     }
 
     /// Parses the name produced by [`ErrorKind::as_str`].
+    ///
+    /// # Examples
+    /// ```
+    /// use waypost::ErrorKind;
+    /// assert_eq!(ErrorKind::from_name("LeaseLost"), Some(ErrorKind::LeaseLost));
+    /// assert_eq!(ErrorKind::from_name("leaselost"), None);
+    /// ```
     pub fn from_name(name: &str) -> Option<ErrorKind> {
         ErrorKind::ALL.into_iter().find(|k| k.as_str() == name)
     }
 
     /// Whether the same call may succeed if simply tried again later.
+    ///
+    /// # Examples
+    /// ```
+    /// use waypost::ErrorKind;
+    /// assert!(ErrorKind::Unavailable.is_retryable());
+    /// assert!(!ErrorKind::InvalidArgument.is_retryable());
+    /// ```
     pub fn is_retryable(self) -> bool {
         matches!(self, ErrorKind::Unavailable | ErrorKind::Conflict)
     }
@@ -137,6 +156,16 @@ impl fmt::Display for ErrorKind {
 
 impl Error {
     /// The portable kind of this error.
+    ///
+    /// # Examples
+    /// ```
+    /// use waypost::{CheckpointRepository, ErrorKind, MemoryRepository};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let repo = MemoryRepository::new();
+    /// let err = repo.save_position("", 1, uuid::Uuid::new_v4(), "T").await.unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    /// # });
+    /// ```
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::InvalidArgument { .. } => ErrorKind::InvalidArgument,

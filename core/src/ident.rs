@@ -11,6 +11,15 @@ pub const MAX_IDENTIFIER_BYTES: usize = 63;
 ///
 /// Only such names reach SQL text, always double-quoted, so no option can inject SQL.
 #[derive(Clone, PartialEq, Eq, Hash)]
+///
+/// # Examples
+/// ```
+/// use waypost::Identifier;
+/// let table = Identifier::new("table", "projection_checkpoints")?;
+/// assert_eq!(table.quoted(), "\"projection_checkpoints\"");
+/// assert!(Identifier::new("table", "x; DROP TABLE users").is_err());
+/// # Ok::<(), waypost::Error>(())
+/// ```
 pub struct Identifier(String);
 
 impl Identifier {
@@ -19,6 +28,13 @@ impl Identifier {
     /// # Errors
     /// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) for anything that
     /// is not a plain identifier.
+    ///
+    /// # Examples
+    /// ```
+    /// let err = waypost::Identifier::new("schema", "1st").unwrap_err();
+    /// assert_eq!(err.kind(), waypost::ErrorKind::InvalidArgument);
+    /// assert!(err.to_string().contains("schema \"1st\""));
+    /// ```
     pub fn new(what: &str, name: &str) -> Result<Self> {
         let mut chars = name.chars();
         let valid_start = matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic());
@@ -34,11 +50,23 @@ impl Identifier {
     }
 
     /// The name as given.
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(waypost::Identifier::new("table", "orders")?.as_str(), "orders");
+    /// # Ok::<(), waypost::Error>(())
+    /// ```
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
     /// The name double-quoted for SQL (safe: it contains no quote).
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(waypost::Identifier::new("column", "event_id")?.quoted(), "\"event_id\"");
+    /// # Ok::<(), waypost::Error>(())
+    /// ```
     pub fn quoted(&self) -> String {
         format!("\"{}\"", self.0)
     }

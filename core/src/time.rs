@@ -6,11 +6,24 @@ use chrono::{DateTime, FixedOffset, NaiveDateTime, SecondsFormat, TimeZone, Time
 use crate::error::{Error, Result};
 
 /// Now, in UTC, truncated to whole microseconds (what every backend can store exactly).
+///
+/// # Examples
+/// ```
+/// let t = waypost::time::now();
+/// assert_eq!(t.timestamp_subsec_nanos() % 1_000, 0, "whole microseconds");
+/// ```
 pub fn now() -> DateTime<Utc> {
     truncate_to_micros(Utc::now())
 }
 
 /// Drops sub-microsecond precision.
+///
+/// # Examples
+/// ```
+/// use waypost::chrono::{TimeZone, Utc};
+/// let t = Utc.timestamp_opt(0, 123_456_789).unwrap();
+/// assert_eq!(waypost::time::truncate_to_micros(t).timestamp_subsec_nanos(), 123_456_000);
+/// ```
 pub fn truncate_to_micros(t: DateTime<Utc>) -> DateTime<Utc> {
     let nanos = t.nanosecond();
     t.with_nanosecond(nanos - nanos % 1_000).unwrap_or(t)
@@ -19,6 +32,14 @@ pub fn truncate_to_micros(t: DateTime<Utc>) -> DateTime<Utc> {
 /// Formats a UTC time the way Python's `datetime.isoformat()` does for an aware
 /// datetime: `2026-11-25T12:55:27.030494+00:00`, without a fraction when the
 /// microseconds are 0.
+///
+/// # Examples
+/// ```
+/// use waypost::chrono::{TimeZone, Utc};
+/// let t = Utc.timestamp_opt(1_764_000_000, 30_494_000).unwrap();
+/// assert_eq!(waypost::time::isoformat(&t), "2025-11-24T16:00:00.030494+00:00");
+/// assert_eq!(waypost::time::isoformat(&Utc.timestamp_opt(0, 0).unwrap()), "1970-01-01T00:00:00+00:00");
+/// ```
 pub fn isoformat(t: &DateTime<Utc>) -> String {
     let t = truncate_to_micros(*t);
     let base = t.format("%Y-%m-%dT%H:%M:%S");
@@ -34,6 +55,14 @@ pub fn isoformat(t: &DateTime<Utc>) -> String {
 ///
 /// # Errors
 /// [`ErrorKind::Backend`](crate::ErrorKind::Backend) when the text is not such a timestamp.
+///
+/// # Examples
+/// ```
+/// let t = waypost::time::parse_timestamp("2026-01-01 12:00:00")?; // SQLite's datetime('now')
+/// assert_eq!(t, waypost::time::parse_timestamp("2026-01-01T12:00:00+00:00")?);
+/// assert!(waypost::time::parse_timestamp("yesterday").is_err());
+/// # Ok::<(), waypost::Error>(())
+/// ```
 pub fn parse_timestamp(text: &str) -> Result<DateTime<Utc>> {
     let s = text.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
@@ -50,6 +79,13 @@ pub fn parse_timestamp(text: &str) -> Result<DateTime<Utc>> {
 }
 
 /// RFC 3339 text with microseconds, for logs and JSON.
+///
+/// # Examples
+/// ```
+/// use waypost::chrono::{TimeZone, Utc};
+/// let t = Utc.timestamp_opt(0, 5_000).unwrap();
+/// assert_eq!(waypost::time::rfc3339(&t), "1970-01-01T00:00:00.000005Z");
+/// ```
 pub fn rfc3339(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
@@ -60,6 +96,14 @@ pub fn rfc3339(t: &DateTime<Utc>) -> String {
 /// Rust's `{:.1}` formatting is exact on the binary value and rounds ties to even, and
 /// parsing the text back gives the same double Python returns; `(x * 10).round() / 10`
 /// differs on values such as 0.15, 0.35, 1.25 and 100.05.
+///
+/// # Examples
+/// ```
+/// use waypost::time::round_one_decimal;
+/// assert_eq!(round_one_decimal(0.25), 0.2);
+/// assert_eq!(round_one_decimal(0.15), 0.1);
+/// assert_eq!(round_one_decimal(2.75), 2.8);
+/// ```
 pub fn round_one_decimal(x: f64) -> f64 {
     if !x.is_finite() {
         return x;
@@ -68,6 +112,13 @@ pub fn round_one_decimal(x: f64) -> f64 {
 }
 
 /// Seconds between two times as Python's `timedelta.total_seconds()` computes them.
+///
+/// # Examples
+/// ```
+/// use waypost::chrono::{Duration, TimeZone, Utc};
+/// let earlier = Utc.timestamp_opt(0, 0).unwrap();
+/// assert_eq!(waypost::time::seconds_between(&(earlier + Duration::microseconds(1_500_001)), &earlier), 1.500001);
+/// ```
 pub fn seconds_between(later: &DateTime<Utc>, earlier: &DateTime<Utc>) -> f64 {
     let delta = *later - *earlier;
     match delta.num_microseconds() {

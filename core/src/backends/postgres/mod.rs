@@ -42,6 +42,20 @@ use sql::{lag_index_sql, quote_literal, row_to_data, Sql};
 /// The pool connects lazily: [`connect`](Self::connect) checks the URL and options, and
 /// the first call connects and creates the table (unless `create_schema` is off). A
 /// server that cannot be reached gives `Unavailable` within `connect_timeout`.
+///
+/// # Examples
+/// ```no_run
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// use waypost::{CheckpointRepository, PostgresOptions, PostgresRepository, SslMode};
+///
+/// let options = PostgresOptions { ssl_mode: Some(SslMode::VerifyFull), ..PostgresOptions::default() };
+/// let repo = PostgresRepository::connect("postgres://app@db.example.com/app", options).await?;
+/// repo.save_position("orders", 1000, uuid::Uuid::new_v4(), "OrderPlaced").await?;
+/// assert_eq!(repo.table(), "\"public\".\"projection_checkpoints\"");
+/// println!("checkpoints on {}", repo.address());
+/// # Ok::<(), waypost::Error>(())
+/// # }).unwrap();
+/// ```
 pub struct PostgresRepository {
     /// The pool, shared with the claims ledgers.
     store: Arc<Store>,
