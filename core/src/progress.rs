@@ -34,6 +34,12 @@ use crate::repository::CheckpointRepository;
 use crate::time;
 
 /// Where a projection stands; see the [module docs](self).
+///
+/// # Examples
+/// ```
+/// use waypost::progress::ProgressState;
+/// assert_eq!(ProgressState::CaughtUp.as_str(), "CaughtUp");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ProgressState {
     /// No checkpoint yet.
@@ -62,6 +68,14 @@ impl ProgressState {
 }
 
 /// How progress is judged.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// let options = waypost::progress::ProgressOptions { stall_after: Duration::from_secs(300) };
+/// assert_eq!(waypost::progress::ProgressOptions::default().stall_after, Duration::from_secs(60));
+/// # let _ = options;
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProgressOptions {
     /// A projection that is behind and has not written for this long is `Stalled`; one
@@ -76,6 +90,19 @@ impl Default for ProgressOptions {
 }
 
 /// One projection's progress.
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use waypost::{progress::{progress_of, ProgressOptions}, CheckpointRepository, MemoryRepository};
+/// let repo = MemoryRepository::new();
+/// repo.save_position("orders", 5, uuid::Uuid::new_v4(), "OrderPlaced").await?;
+/// let p = progress_of(&repo, "orders", &ProgressOptions::default()).await?;
+/// assert_eq!((p.position, p.events_processed), (Some(5), 1));
+/// assert!(p.is_caught_up(), "no events table: nothing known to be left");
+/// # Ok::<(), waypost::Error>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Progress {
     /// The projection name.
@@ -139,6 +166,14 @@ fn plural(n: i64) -> &'static str {
 }
 
 /// `45s`, `2m 5s`, `3h 4m`, `2d 3h`.
+///
+/// # Examples
+/// ```
+/// use waypost::progress::human_duration;
+/// assert_eq!(human_duration(45.0), "45s");
+/// assert_eq!(human_duration(125.0), "2m 5s");
+/// assert_eq!(human_duration(11_040.0), "3h 4m");
+/// ```
 pub fn human_duration(seconds: f64) -> String {
     let s = seconds.max(0.0) as u64;
     match s {
@@ -151,6 +186,15 @@ pub fn human_duration(seconds: f64) -> String {
 
 /// Judges one projection from its lag metrics (`None`: no checkpoint), its saved
 /// position and the stream head (when the metrics do not carry it), at `now`.
+///
+/// # Examples
+/// ```
+/// use waypost::progress::{evaluate, ProgressOptions, ProgressState};
+/// let now = waypost::time::now();
+/// let p = evaluate("orders", None, None, None, now, &ProgressOptions::default());
+/// assert_eq!(p.state, ProgressState::NotStarted);
+/// assert_eq!(p.status_line(), "Not started");
+/// ```
 pub fn evaluate(
     name: &str,
     metrics: Option<&LagMetrics>,
@@ -223,6 +267,17 @@ fn percent(position: i64, head: i64) -> f64 {
 /// # Errors
 /// As [`CheckpointRepository::get_lag_metrics`]; a repository without an events table
 /// reports what its checkpoint alone tells.
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use waypost::progress::{progress_of, ProgressOptions, ProgressState};
+/// let repo = waypost::MemoryRepository::new();
+/// let p = progress_of(&repo, "never-ran", &ProgressOptions::default()).await?;
+/// assert_eq!(p.state, ProgressState::NotStarted);
+/// # Ok::<(), waypost::Error>(())
+/// # }).unwrap();
+/// ```
 pub async fn progress_of(repo: &dyn CheckpointRepository, name: &str, options: &ProgressOptions) -> Result<Progress> {
     let metrics = repo.get_lag_metrics(name, None).await?;
     let (position, head) = match &metrics {
@@ -236,6 +291,19 @@ pub async fn progress_of(repo: &dyn CheckpointRepository, name: &str, options: &
 ///
 /// # Errors
 /// As [`progress_of`].
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use waypost::{progress::{progress_all, ProgressOptions}, CheckpointRepository, MemoryRepository};
+/// let repo = MemoryRepository::new();
+/// repo.save_position("b", 2, uuid::Uuid::new_v4(), "T").await?;
+/// repo.save_position("a", 1, uuid::Uuid::new_v4(), "T").await?;
+/// let names: Vec<_> = progress_all(&repo, &ProgressOptions::default()).await?.into_iter().map(|p| p.projection_name).collect();
+/// assert_eq!(names, ["a", "b"]);
+/// # Ok::<(), waypost::Error>(())
+/// # }).unwrap();
+/// ```
 pub async fn progress_all(repo: &dyn CheckpointRepository, options: &ProgressOptions) -> Result<Vec<Progress>> {
     let mut out = Vec::new();
     for record in repo.get_all_checkpoints().await? {
@@ -247,6 +315,13 @@ pub async fn progress_all(repo: &dyn CheckpointRepository, options: &ProgressOpt
 }
 
 /// How healthy a projection (or the set of them) is.
+///
+/// # Examples
+/// ```
+/// use waypost::progress::HealthStatus;
+/// assert!(HealthStatus::Unhealthy > HealthStatus::Degraded, "ordered by severity");
+/// assert_eq!(HealthStatus::Healthy.as_str(), "Healthy");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum HealthStatus {
     /// Within every threshold.
@@ -270,6 +345,12 @@ impl HealthStatus {
 
 /// The thresholds of [`health`]. Defaults: degraded at 1,000 events behind or 60 s
 /// stalled; unhealthy at 10,000 events behind or 300 s stalled.
+///
+/// # Examples
+/// ```
+/// let strict = waypost::progress::HealthThresholds { degraded_events_behind: 10, ..Default::default() };
+/// assert_eq!(strict.unhealthy_events_behind, 10_000);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthThresholds {
     /// Events behind at which a projection is `Degraded`.
@@ -294,6 +375,14 @@ impl Default for HealthThresholds {
 }
 
 /// One projection's health and why.
+///
+/// # Examples
+/// ```
+/// use waypost::progress::{evaluate, health, HealthStatus, HealthThresholds, ProgressOptions};
+/// let p = evaluate("orders", None, None, Some(20), waypost::time::now(), &ProgressOptions::default());
+/// let verdict = health(&p, &HealthThresholds::default());
+/// assert_eq!((verdict.status, verdict.reason.as_str()), (HealthStatus::Healthy, "not started"));
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Health {
     /// The projection name.
@@ -307,6 +396,14 @@ pub struct Health {
 
 /// Judges one projection. Only a projection that is behind can be stalled: a caught-up,
 /// quiet one is healthy however old its last write is.
+///
+/// # Examples
+/// ```
+/// use waypost::progress::{evaluate, health, HealthStatus, HealthThresholds, ProgressOptions};
+/// let p = evaluate("orders", None, Some(0), Some(15_000), waypost::time::now(), &ProgressOptions::default());
+/// let verdict = health(&p, &HealthThresholds::default());
+/// assert_eq!(verdict.status, HealthStatus::Unhealthy, "{}", verdict.reason);
+/// ```
 pub fn health(p: &Progress, t: &HealthThresholds) -> Health {
     let behind = p.events_behind.unwrap_or(0);
     let catching_up = matches!(p.state, ProgressState::CatchingUp | ProgressState::Stalled);
@@ -334,11 +431,30 @@ pub fn health(p: &Progress, t: &HealthThresholds) -> Health {
 }
 
 /// The worst of several verdicts (`Healthy` for none).
+///
+/// # Examples
+/// ```
+/// use waypost::progress::{overall, Health, HealthStatus};
+/// let verdict = |status| Health { projection_name: "p".into(), status, reason: String::new() };
+/// assert_eq!(overall(&[verdict(HealthStatus::Healthy), verdict(HealthStatus::Degraded)]), HealthStatus::Degraded);
+/// assert_eq!(overall(&[]), HealthStatus::Healthy);
+/// ```
 pub fn overall(healths: &[Health]) -> HealthStatus {
     healths.iter().map(|h| h.status).max().unwrap_or(HealthStatus::Healthy)
 }
 
 /// Verdicts on several projections and the worst of them.
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use waypost::progress::{health_report, HealthStatus, HealthThresholds, ProgressOptions};
+/// let repo = waypost::MemoryRepository::new();
+/// let report = health_report(&repo, None, &ProgressOptions::default(), &HealthThresholds::default()).await?;
+/// assert_eq!((report.status, report.projections.len()), (HealthStatus::Healthy, 0));
+/// # Ok::<(), waypost::Error>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct HealthReport {
     /// The worst verdict (`Healthy` when there is no projection).
