@@ -75,6 +75,13 @@ pub const DEFAULT_LIST_LIMIT: u32 = 100;
 pub const MAX_RETRIES_LIMIT: u32 = 1_000;
 
 /// Where a ledger keeps its records and how often it retries.
+///
+/// # Examples
+/// ```
+/// use waypost::ClaimsOptions;
+/// let options = ClaimsOptions { table: "file_claims".into(), ..ClaimsOptions::default() };
+/// assert_eq!(options.max_retries, waypost::DEFAULT_MAX_RETRIES);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimsOptions {
     /// The claims table (a validated identifier; in the repository's schema on
@@ -104,6 +111,14 @@ impl ClaimsOptions {
 }
 
 /// Where an item stands.
+///
+/// # Examples
+/// ```
+/// use waypost::ClaimStatus;
+/// assert_eq!(ClaimStatus::parse("completed")?, ClaimStatus::Completed);
+/// assert_eq!(ClaimStatus::Failed.as_str(), "failed");
+/// # Ok::<(), waypost::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ClaimStatus {
     /// Claimed by a worker (or released and waiting for the next claim).
@@ -119,6 +134,11 @@ impl ClaimStatus {
     pub const ALL: [ClaimStatus; 3] = [ClaimStatus::Processing, ClaimStatus::Completed, ClaimStatus::Failed];
 
     /// The stored word: `processing`, `completed` or `failed`.
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(waypost::ClaimStatus::Processing.as_str(), "processing");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             ClaimStatus::Processing => "processing",
@@ -131,6 +151,14 @@ impl ClaimStatus {
     ///
     /// # Errors
     /// `InvalidArgument` for any other word.
+    ///
+    /// # Examples
+    /// ```
+    /// use waypost::{ClaimStatus, ErrorKind};
+    /// assert_eq!(ClaimStatus::parse("processing")?, ClaimStatus::Processing);
+    /// assert_eq!(ClaimStatus::parse("done").unwrap_err().kind(), ErrorKind::InvalidArgument);
+    /// # Ok::<(), waypost::Error>(())
+    /// ```
     pub fn parse(word: &str) -> Result<ClaimStatus> {
         ClaimStatus::ALL.into_iter().find(|s| s.as_str() == word).ok_or_else(|| {
             Error::invalid(format!("claim status must be processing, completed or failed, got {word:?}"))
@@ -145,6 +173,21 @@ impl std::fmt::Display for ClaimStatus {
 }
 
 /// A worker's hold on one item: what it shows to heartbeat, complete, fail or release.
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// # use std::{sync::Arc, time::Duration};
+/// # use waypost::{CheckpointRepository, ClaimsOptions, ItemStats, MemoryRepository};
+/// # let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+/// # let ledger = repo.claims(ClaimsOptions::default())?;
+/// # let (at, lease) = (waypost::time::now(), Duration::from_secs(300));
+/// let claim = ledger.claim("s3://b/a.csv", "csv", at, "worker-1", lease).await?.expect("free");
+/// assert_eq!((claim.worker_id.as_str(), claim.epoch, claim.attempt), ("worker-1", 1, 1));
+/// assert!(claim.lease_expires_at > at);
+/// # Ok::<(), waypost::Error>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Claim {
     /// The item.
@@ -160,6 +203,22 @@ pub struct Claim {
 }
 
 /// Figures a worker reports when it completes an item. All must be 0 or more.
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// # use std::{sync::Arc, time::Duration};
+/// # use waypost::{CheckpointRepository, ClaimsOptions, ItemStats, MemoryRepository};
+/// # let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+/// # let ledger = repo.claims(ClaimsOptions::default())?;
+/// # let (at, lease) = (waypost::time::now(), Duration::from_secs(300));
+/// let claim = ledger.claim("s3://b/a.csv", "csv", at, "w", lease).await?.unwrap();
+/// let stats = ItemStats { records_total: 100, records_filtered: 5, records_persisted: 95, processing_time_ms: 1_200 };
+/// ledger.complete(&claim, stats.clone()).await?;
+/// assert_eq!(ledger.get("s3://b/a.csv").await?.unwrap().stats, Some(stats));
+/// # Ok::<(), waypost::Error>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct ItemStats {
     /// Records read.
@@ -199,6 +258,23 @@ impl ItemStats {
 }
 
 /// One item's whole record.
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// # use std::{sync::Arc, time::Duration};
+/// # use waypost::{CheckpointRepository, ClaimsOptions, ItemStats, MemoryRepository};
+/// # let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+/// # let ledger = repo.claims(ClaimsOptions::default())?;
+/// # let (at, lease) = (waypost::time::now(), Duration::from_secs(300));
+/// let claim = ledger.claim("s3://b/a.csv", "csv", at, "w", lease).await?.unwrap();
+/// ledger.fail(&claim, "bad header").await?;
+/// let record = ledger.get("s3://b/a.csv").await?.unwrap();
+/// assert_eq!((record.status, record.retry_count), (waypost::ClaimStatus::Failed, 0), "not retried yet");
+/// assert_eq!(record.error_message.as_deref(), Some("bad header"));
+/// # Ok::<(), waypost::Error>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimRecord {
     /// The item.
@@ -230,6 +306,21 @@ pub struct ClaimRecord {
 }
 
 /// How many items stand where, counted in the store.
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// # use std::{sync::Arc, time::Duration};
+/// # use waypost::{CheckpointRepository, ClaimsOptions, ItemStats, MemoryRepository};
+/// # let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+/// # let ledger = repo.claims(ClaimsOptions::default())?;
+/// # let (at, lease) = (waypost::time::now(), Duration::from_secs(300));
+/// ledger.claim("s3://b/a.csv", "csv", at, "w", lease).await?.unwrap();
+/// let counts = ledger.stats().await?;
+/// assert_eq!((counts.total, counts.processing, counts.completed, counts.failed), (1, 1, 0, 0));
+/// # Ok::<(), waypost::Error>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct ClaimCounts {
     /// Every item.
@@ -243,6 +334,22 @@ pub struct ClaimCounts {
 }
 
 /// The claims ledger of one table. See the [module documentation](self) for the rules.
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// # use std::{sync::Arc, time::Duration};
+/// # use waypost::{CheckpointRepository, ClaimsOptions, ItemStats, MemoryRepository};
+/// # let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+/// # let ledger = repo.claims(ClaimsOptions::default())?;
+/// # let (at, lease) = (waypost::time::now(), Duration::from_secs(300));
+/// let claim = ledger.claim("s3://b/a.csv", "csv", at, "worker-1", lease).await?.unwrap();
+/// let renewed = ledger.heartbeat(&claim, lease).await?;
+/// ledger.complete(&renewed, ItemStats::default()).await?;
+/// assert!(ledger.is_processed("s3://b/a.csv").await?);
+/// # Ok::<(), waypost::Error>(())
+/// # }).unwrap();
+/// ```
 #[async_trait]
 pub trait ClaimLedger: Send + Sync + std::fmt::Debug {
     /// Claims `key` for `worker_id` for `lease`, or returns `None` when it is done,
@@ -251,6 +358,20 @@ pub trait ClaimLedger: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// `InvalidArgument` for an empty or over-long key, type or worker id, or a lease
     /// over [`MAX_LEASE`]; `Unavailable`/`Backend` from the store.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # use std::{sync::Arc, time::Duration};
+    /// # use waypost::{CheckpointRepository, ClaimsOptions, ItemStats, MemoryRepository};
+    /// # let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+    /// # let ledger = repo.claims(ClaimsOptions::default())?;
+    /// # let (at, lease) = (waypost::time::now(), Duration::from_secs(300));
+    /// assert!(ledger.claim("k", "csv", at, "w1", lease).await?.is_some());
+    /// assert!(ledger.claim("k", "csv", at, "w2", lease).await?.is_none(), "held by w1");
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     async fn claim(
         &self,
         key: &str,
@@ -264,12 +385,42 @@ pub trait ClaimLedger: Send + Sync + std::fmt::Debug {
     ///
     /// # Errors
     /// `LeaseLost` when the claim is no longer current.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # use std::{sync::Arc, time::Duration};
+    /// # use waypost::{CheckpointRepository, ClaimsOptions, ItemStats, MemoryRepository};
+    /// # let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+    /// # let ledger = repo.claims(ClaimsOptions::default())?;
+    /// # let (at, lease) = (waypost::time::now(), Duration::from_secs(300));
+    /// let claim = ledger.claim("k", "csv", at, "w", Duration::from_secs(1)).await?.unwrap();
+    /// let renewed = ledger.heartbeat(&claim, lease).await?;
+    /// assert!(renewed.lease_expires_at > claim.lease_expires_at);
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     async fn heartbeat(&self, claim: &Claim, lease: Duration) -> Result<Claim>;
 
     /// Marks the item completed with the worker's figures.
     ///
     /// # Errors
     /// `LeaseLost` when the claim is no longer current; `InvalidArgument` for a negative figure.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # use std::{sync::Arc, time::Duration};
+    /// # use waypost::{CheckpointRepository, ClaimsOptions, ItemStats, MemoryRepository};
+    /// # let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+    /// # let ledger = repo.claims(ClaimsOptions::default())?;
+    /// # let (at, lease) = (waypost::time::now(), Duration::from_secs(300));
+    /// let claim = ledger.claim("k", "csv", at, "w", lease).await?.unwrap();
+    /// ledger.complete(&claim, ItemStats::default()).await?;
+    /// assert!(ledger.claim("k", "csv", at, "w", lease).await?.is_none(), "done items are never claimed again");
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     async fn complete(&self, claim: &Claim, stats: ItemStats) -> Result<()>;
 
     /// Marks the item failed with `message`; it is claimed again while retries remain.
@@ -277,25 +428,113 @@ pub trait ClaimLedger: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// `LeaseLost` when the claim is no longer current; `InvalidArgument` for a message
     /// over [`MAX_MESSAGE_CHARS`] characters or with a NUL.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # use std::{sync::Arc, time::Duration};
+    /// # use waypost::{CheckpointRepository, ClaimsOptions, ItemStats, MemoryRepository};
+    /// # let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+    /// # let ledger = repo.claims(ClaimsOptions::default())?;
+    /// # let (at, lease) = (waypost::time::now(), Duration::from_secs(300));
+    /// let claim = ledger.claim("k", "csv", at, "w", lease).await?.unwrap();
+    /// ledger.fail(&claim, "timeout").await?;
+    /// assert_eq!(ledger.claim("k", "csv", at, "w", lease).await?.unwrap().attempt, 2, "retried");
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     async fn fail(&self, claim: &Claim, message: &str) -> Result<()>;
 
     /// Hands the item back without counting an attempt.
     ///
     /// # Errors
     /// `LeaseLost` when the claim is no longer current.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # use std::{sync::Arc, time::Duration};
+    /// # use waypost::{CheckpointRepository, ClaimsOptions, ItemStats, MemoryRepository};
+    /// # let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+    /// # let ledger = repo.claims(ClaimsOptions::default())?;
+    /// # let (at, lease) = (waypost::time::now(), Duration::from_secs(300));
+    /// let claim = ledger.claim("k", "csv", at, "w1", lease).await?.unwrap();
+    /// ledger.release(&claim).await?;
+    /// assert_eq!(ledger.claim("k", "csv", at, "w2", lease).await?.unwrap().attempt, 1, "no attempt counted");
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     async fn release(&self, claim: &Claim) -> Result<()>;
 
     /// Whether the item is completed.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # use std::{sync::Arc, time::Duration};
+    /// # use waypost::{CheckpointRepository, ClaimsOptions, ItemStats, MemoryRepository};
+    /// # let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+    /// # let ledger = repo.claims(ClaimsOptions::default())?;
+    /// # let (at, lease) = (waypost::time::now(), Duration::from_secs(300));
+    /// assert!(!ledger.is_processed("never-claimed").await?);
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     async fn is_processed(&self, key: &str) -> Result<bool>;
 
     /// The item's whole record, or `None` for a key never claimed.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # use std::{sync::Arc, time::Duration};
+    /// # use waypost::{CheckpointRepository, ClaimsOptions, ItemStats, MemoryRepository};
+    /// # let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+    /// # let ledger = repo.claims(ClaimsOptions::default())?;
+    /// # let (at, lease) = (waypost::time::now(), Duration::from_secs(300));
+    /// assert!(ledger.get("never-claimed").await?.is_none());
+    /// ledger.claim("k", "csv", at, "w", lease).await?.unwrap();
+    /// assert_eq!(ledger.get("k").await?.unwrap().worker_id.as_deref(), Some("w"));
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     async fn get(&self, key: &str) -> Result<Option<ClaimRecord>>;
 
     /// How many items stand where.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # use std::{sync::Arc, time::Duration};
+    /// # use waypost::{CheckpointRepository, ClaimsOptions, ItemStats, MemoryRepository};
+    /// # let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+    /// # let ledger = repo.claims(ClaimsOptions::default())?;
+    /// # let (at, lease) = (waypost::time::now(), Duration::from_secs(300));
+    /// assert_eq!(ledger.stats().await?.total, 0);
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     async fn stats(&self) -> Result<ClaimCounts>;
 
     /// Up to `limit` records (1 to [`MAX_LIST_LIMIT`]), with `status` if given, ordered
     /// by key in byte order.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # use std::{sync::Arc, time::Duration};
+    /// # use waypost::{CheckpointRepository, ClaimsOptions, ItemStats, MemoryRepository};
+    /// # let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+    /// # let ledger = repo.claims(ClaimsOptions::default())?;
+    /// # let (at, lease) = (waypost::time::now(), Duration::from_secs(300));
+    /// for key in ["b", "a"] {
+    ///     ledger.claim(key, "csv", at, "w", lease).await?.unwrap();
+    /// }
+    /// let keys: Vec<_> = ledger.list(Some(waypost::ClaimStatus::Processing), 10).await?.into_iter().map(|r| r.key).collect();
+    /// assert_eq!(keys, ["a", "b"]);
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     async fn list(&self, status: Option<ClaimStatus>, limit: u32) -> Result<Vec<ClaimRecord>>;
 }
 
