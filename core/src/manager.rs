@@ -37,9 +37,22 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::repository::CheckpointRepository;
 
 /// The default lease: five minutes.
+///
+/// # Examples
+/// ```
+/// assert_eq!(waypost::ManagerOptions::default().lease, waypost::manager::DEFAULT_LEASE);
+/// ```
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(300);
 
 /// How a [`ClaimManager`] is set up.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// let options = waypost::ManagerOptions { lease: Duration::from_secs(60), ..Default::default() };
+/// options.validate()?;
+/// # Ok::<(), waypost::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManagerOptions {
     /// This worker's id; `None`: `worker_<unix ms>_<6 random characters>`.
@@ -62,6 +75,13 @@ impl ManagerOptions {
     /// # Errors
     /// `InvalidArgument` for a bad worker id, table or `max_retries`, or a lease over 30
     /// days or under 10 ms.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// let too_short = waypost::ManagerOptions { lease: Duration::from_millis(1), ..Default::default() };
+    /// assert_eq!(too_short.validate().unwrap_err().kind(), waypost::ErrorKind::InvalidArgument);
+    /// ```
     pub fn validate(&self) -> Result<()> {
         if let Some(id) = &self.worker_id {
             validate_name("worker id", id)?;
@@ -87,6 +107,21 @@ impl Default for ManagerOptions {
 }
 
 /// Where a manager keeps its claims.
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// # use std::sync::Arc;
+/// # use waypost::{CheckpointRepository, ClaimManager, ItemStats, ManagerOptions, MemoryRepository};
+/// # let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+/// # let options = ManagerOptions { worker_id: Some("worker-1".into()), ..ManagerOptions::default() };
+/// # let manager = ClaimManager::new(repo.clone(), options).await?;
+/// # let at = waypost::time::now();
+/// assert_eq!(manager.mode(), waypost::ManagerMode::Store);
+/// assert_eq!(manager.mode().as_str(), "store");
+/// # Ok::<(), waypost::Error>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ManagerMode {
     /// In the repository it was given: shared with every other worker.
@@ -97,6 +132,11 @@ pub enum ManagerMode {
 
 impl ManagerMode {
     /// `store` or `memory`.
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(waypost::ManagerMode::Memory.as_str(), "memory");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             ManagerMode::Store => "store",
@@ -109,6 +149,20 @@ impl ManagerMode {
 /// cannot wait (a Python `__init__`, a JS `new`). The start-up rule stays the core's: the
 /// manager reaches the store when it starts ([`get`](Self::get)), and until the store has
 /// answered its mode is `"pending"`, never `"store"`.
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// # use std::sync::Arc;
+/// use waypost::{CheckpointRepository, LazyClaimManager, ManagerOptions, MemoryRepository};
+/// let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+/// let lazy = LazyClaimManager::new(repo, ManagerOptions::default())?;
+/// assert_eq!(lazy.mode_name(), "pending", "nothing asked the store yet");
+/// let manager = lazy.get().await?;
+/// assert_eq!((lazy.mode_name(), manager.worker_id()), ("store", lazy.worker_id()));
+/// # Ok::<(), waypost::Error>(())
+/// # }).unwrap();
+/// ```
 pub struct LazyClaimManager {
     repo: Arc<dyn CheckpointRepository>,
     options: ManagerOptions,
@@ -122,6 +176,11 @@ impl std::fmt::Debug for LazyClaimManager {
 }
 
 /// The mode of a manager whose store has not answered yet.
+///
+/// # Examples
+/// ```
+/// assert_eq!(waypost::manager::PENDING_MODE, "pending");
+/// ```
 pub const PENDING_MODE: &str = "pending";
 
 impl LazyClaimManager {
@@ -130,6 +189,19 @@ impl LazyClaimManager {
     ///
     /// # Errors
     /// As [`ManagerOptions::validate`].
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// use waypost::{CheckpointRepository, LazyClaimManager, ManagerOptions, MemoryRepository};
+    /// let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+    /// let lazy = LazyClaimManager::new(repo, ManagerOptions::default())?;
+    /// assert!(lazy.worker_id().starts_with("worker_"), "given at construction");
+    /// assert!(lazy.started().is_none());
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub fn new(repo: Arc<dyn CheckpointRepository>, mut options: ManagerOptions) -> Result<Self> {
         options.validate()?;
         options.worker_id.get_or_insert_with(default_worker_id);
@@ -140,6 +212,19 @@ impl LazyClaimManager {
     ///
     /// # Errors
     /// As [`ClaimManager::new`]; a failed start is tried again by the next call.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// use waypost::{CheckpointRepository, LazyClaimManager, ManagerOptions, MemoryRepository};
+    /// let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+    /// let lazy = LazyClaimManager::new(repo, ManagerOptions::default())?;
+    /// let first = lazy.get().await?;
+    /// assert!(Arc::ptr_eq(&first, &lazy.get().await?), "started once");
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn get(&self) -> Result<Arc<ClaimManager>> {
         let (repo, options) = (&self.repo, &self.options);
         self.started
@@ -149,6 +234,19 @@ impl LazyClaimManager {
     }
 
     /// The manager if it has started.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// use waypost::{CheckpointRepository, LazyClaimManager, ManagerOptions, MemoryRepository};
+    /// let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+    /// let lazy = LazyClaimManager::new(repo, ManagerOptions::default())?;
+    /// lazy.get().await?;
+    /// assert!(lazy.started().is_some());
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub fn started(&self) -> Option<&Arc<ClaimManager>> {
         self.started.get()
     }
@@ -159,12 +257,43 @@ impl LazyClaimManager {
     }
 
     /// `"pending"` until the store answered, then `"store"`, or `"memory"` after a fallback.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// use waypost::{CheckpointRepository, LazyClaimManager, ManagerOptions, MemoryRepository};
+    /// let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+    /// let lazy = LazyClaimManager::new(repo, ManagerOptions::default())?;
+    /// assert_eq!(lazy.mode_name(), "pending");
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub fn mode_name(&self) -> &'static str {
         self.started.get().map_or(PENDING_MODE, |m| m.mode().as_str())
     }
 }
 
 /// Per-item work claims for one worker. See the [module documentation](self).
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// # use std::sync::Arc;
+/// # use waypost::{CheckpointRepository, ClaimManager, ItemStats, ManagerOptions, MemoryRepository};
+/// # let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+/// # let options = ManagerOptions { worker_id: Some("worker-1".into()), ..ManagerOptions::default() };
+/// # let manager = ClaimManager::new(repo.clone(), options).await?;
+/// # let at = waypost::time::now();
+/// if manager.claim_file("s3://b/a.csv", "csv", at).await? {
+///     // ... process the file ...
+///     manager.complete_file("s3://b/a.csv", ItemStats::default()).await?;
+/// }
+/// assert!(manager.is_processed("s3://b/a.csv").await?);
+/// manager.close().await?;
+/// # Ok::<(), waypost::Error>(())
+/// # }).unwrap();
+/// ```
 pub struct ClaimManager {
     inner: Arc<Inner>,
     heartbeat: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -252,6 +381,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// `worker_<unix ms>_<6 characters of [a-z0-9]>`.
+///
+/// # Examples
+/// ```
+/// let id = waypost::manager::default_worker_id();
+/// assert!(id.starts_with("worker_") && id.len() > "worker_".len() + 7);
+/// ```
 pub fn default_worker_id() -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let random = uuid::Uuid::new_v4();
@@ -268,6 +403,20 @@ impl ClaimManager {
     /// `InvalidArgument` for a bad worker id, table, `max_retries` or a lease over 30
     /// days or under 10 ms; `Unsupported` for a repository without claims; `Unavailable`
     /// when the store cannot be reached and `fallback_to_memory` is off.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// # use waypost::{CheckpointRepository, ClaimManager, ItemStats, ManagerOptions, MemoryRepository};
+    /// # let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+    /// # let options = ManagerOptions { worker_id: Some("worker-1".into()), ..ManagerOptions::default() };
+    /// # let manager = ClaimManager::new(repo.clone(), options).await?;
+    /// # let at = waypost::time::now();
+    /// assert_eq!(manager.worker_id(), "worker-1");
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn new(repo: Arc<dyn CheckpointRepository>, options: ManagerOptions) -> Result<ClaimManager> {
         options.validate()?;
         let worker_id = options.worker_id.clone().unwrap_or_else(default_worker_id);
@@ -295,11 +444,39 @@ impl ClaimManager {
     }
 
     /// This worker's id.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// # use waypost::{CheckpointRepository, ClaimManager, ItemStats, ManagerOptions, MemoryRepository};
+    /// # let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+    /// # let options = ManagerOptions { worker_id: Some("worker-1".into()), ..ManagerOptions::default() };
+    /// # let manager = ClaimManager::new(repo.clone(), options).await?;
+    /// # let at = waypost::time::now();
+    /// assert_eq!(manager.worker_id(), "worker-1");
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub fn worker_id(&self) -> &str {
         &self.inner.worker_id
     }
 
     /// Whether claims live in the store or, after a fallback, in this process.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// # use waypost::{CheckpointRepository, ClaimManager, ItemStats, ManagerOptions, MemoryRepository};
+    /// # let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+    /// # let options = ManagerOptions { worker_id: Some("worker-1".into()), ..ManagerOptions::default() };
+    /// # let manager = ClaimManager::new(repo.clone(), options).await?;
+    /// # let at = waypost::time::now();
+    /// assert_eq!(manager.mode(), waypost::ManagerMode::Store);
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub fn mode(&self) -> ManagerMode {
         if self.inner.in_memory.load(Ordering::Acquire) {
             ManagerMode::Memory
@@ -309,23 +486,83 @@ impl ClaimManager {
     }
 
     /// The fallback warning, once: `Some` the first time it is asked after the switch.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// # use waypost::{CheckpointRepository, ClaimManager, ItemStats, ManagerOptions, MemoryRepository};
+    /// # let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+    /// # let options = ManagerOptions { worker_id: Some("worker-1".into()), ..ManagerOptions::default() };
+    /// # let manager = ClaimManager::new(repo.clone(), options).await?;
+    /// # let at = waypost::time::now();
+    /// assert_eq!(manager.take_warning(), None, "no fallback happened");
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub fn take_warning(&self) -> Option<String> {
         lock(&self.inner.warning).take()
     }
 
     /// A watch on the live claim this worker holds on `key` (`None` when it holds none),
     /// resolving when the claim is lost in the background.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// # use waypost::{CheckpointRepository, ClaimManager, ItemStats, ManagerOptions, MemoryRepository};
+    /// # let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+    /// # let options = ManagerOptions { worker_id: Some("worker-1".into()), ..ManagerOptions::default() };
+    /// # let manager = ClaimManager::new(repo.clone(), options).await?;
+    /// # let at = waypost::time::now();
+    /// assert!(manager.lease_watch("k").is_none(), "not held");
+    /// manager.claim_file("k", "csv", at).await?;
+    /// assert!(!manager.lease_watch("k").expect("held").is_lost());
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub fn lease_watch(&self, key: &str) -> Option<LeaseWatch> {
         lock(&self.inner.held).get(key).map(|h| LeaseWatch(h.lost.subscribe()))
     }
 
     /// The number of heartbeat rounds completed so far (each renews every held claim),
     /// as a channel that can be awaited.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// # use waypost::{CheckpointRepository, ClaimManager, ItemStats, ManagerOptions, MemoryRepository};
+    /// # let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+    /// # let options = ManagerOptions { worker_id: Some("worker-1".into()), ..ManagerOptions::default() };
+    /// # let manager = ClaimManager::new(repo.clone(), options).await?;
+    /// # let at = waypost::time::now();
+    /// let rounds = manager.heartbeat_rounds();
+    /// assert_eq!(*rounds.borrow(), 0, "the first round runs after a third of the lease");
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub fn heartbeat_rounds(&self) -> tokio::sync::watch::Receiver<u64> {
         self.inner.heartbeat_rounds.subscribe()
     }
 
     /// The keys this worker holds live claims on.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// # use waypost::{CheckpointRepository, ClaimManager, ItemStats, ManagerOptions, MemoryRepository};
+    /// # let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+    /// # let options = ManagerOptions { worker_id: Some("worker-1".into()), ..ManagerOptions::default() };
+    /// # let manager = ClaimManager::new(repo.clone(), options).await?;
+    /// # let at = waypost::time::now();
+    /// manager.claim_file("k", "csv", at).await?;
+    /// assert_eq!(manager.held(), ["k"]);
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub fn held(&self) -> Vec<String> {
         let mut keys: Vec<String> = lock(&self.inner.held).keys().cloned().collect();
         keys.sort();
@@ -337,6 +574,21 @@ impl ClaimManager {
     ///
     /// # Errors
     /// As [`ClaimLedger::claim`]; `Unavailable` only when `fallback_to_memory` is off.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// # use waypost::{CheckpointRepository, ClaimManager, ItemStats, ManagerOptions, MemoryRepository};
+    /// # let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+    /// # let options = ManagerOptions { worker_id: Some("worker-1".into()), ..ManagerOptions::default() };
+    /// # let manager = ClaimManager::new(repo.clone(), options).await?;
+    /// # let at = waypost::time::now();
+    /// assert!(manager.claim_file("k", "csv", at).await?);
+    /// assert!(!manager.claim_file("k", "csv", at).await?, "held already");
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn claim_file(&self, key: &str, item_type: &str, item_timestamp: DateTime<Utc>) -> Result<bool> {
         let (worker, lease) = (&self.inner.worker_id, self.inner.lease);
         let claim = match self.inner.ledger().claim(key, item_type, item_timestamp, worker, lease).await {
@@ -362,6 +614,22 @@ impl ClaimManager {
     /// `LeaseLost` when this worker holds no live claim on `key` (never claimed, already
     /// finished, or taken over after the lease ran out); `InvalidArgument` for a negative
     /// figure. On other errors the claim stays held and the call may be retried.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// # use waypost::{CheckpointRepository, ClaimManager, ItemStats, ManagerOptions, MemoryRepository};
+    /// # let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+    /// # let options = ManagerOptions { worker_id: Some("worker-1".into()), ..ManagerOptions::default() };
+    /// # let manager = ClaimManager::new(repo.clone(), options).await?;
+    /// # let at = waypost::time::now();
+    /// manager.claim_file("k", "csv", at).await?;
+    /// manager.complete_file("k", ItemStats { records_total: 3, records_persisted: 3, ..Default::default() }).await?;
+    /// assert_eq!(manager.stats().await?.completed, 1);
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn complete_file(&self, key: &str, stats: ItemStats) -> Result<()> {
         let claim = self.inner.holding(key)?;
         let result = self.inner.ledger().complete(&claim, stats).await;
@@ -373,6 +641,22 @@ impl ClaimManager {
     ///
     /// # Errors
     /// As [`ClaimManager::complete_file`].
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// # use waypost::{CheckpointRepository, ClaimManager, ItemStats, ManagerOptions, MemoryRepository};
+    /// # let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+    /// # let options = ManagerOptions { worker_id: Some("worker-1".into()), ..ManagerOptions::default() };
+    /// # let manager = ClaimManager::new(repo.clone(), options).await?;
+    /// # let at = waypost::time::now();
+    /// manager.claim_file("k", "csv", at).await?;
+    /// manager.fail_file("k", "bad header").await?;
+    /// assert_eq!(manager.get("k").await?.unwrap().error_message.as_deref(), Some("bad header"));
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn fail_file(&self, key: &str, message: &str) -> Result<()> {
         let claim = self.inner.holding(key)?;
         let result = self.inner.ledger().fail(&claim, message).await;
@@ -384,6 +668,22 @@ impl ClaimManager {
     ///
     /// # Errors
     /// As [`ClaimManager::complete_file`].
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// # use waypost::{CheckpointRepository, ClaimManager, ItemStats, ManagerOptions, MemoryRepository};
+    /// # let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+    /// # let options = ManagerOptions { worker_id: Some("worker-1".into()), ..ManagerOptions::default() };
+    /// # let manager = ClaimManager::new(repo.clone(), options).await?;
+    /// # let at = waypost::time::now();
+    /// manager.claim_file("k", "csv", at).await?;
+    /// manager.release_file("k").await?;
+    /// assert!(manager.held().is_empty());
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn release_file(&self, key: &str) -> Result<()> {
         let claim = self.inner.holding(key)?;
         let result = self.inner.ledger().release(&claim).await;
@@ -392,16 +692,59 @@ impl ClaimManager {
     }
 
     /// Whether `key` is completed (by any worker).
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// # use waypost::{CheckpointRepository, ClaimManager, ItemStats, ManagerOptions, MemoryRepository};
+    /// # let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+    /// # let options = ManagerOptions { worker_id: Some("worker-1".into()), ..ManagerOptions::default() };
+    /// # let manager = ClaimManager::new(repo.clone(), options).await?;
+    /// # let at = waypost::time::now();
+    /// assert!(!manager.is_processed("k").await?);
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn is_processed(&self, key: &str) -> Result<bool> {
         self.inner.ledger().is_processed(key).await
     }
 
     /// The item's whole record.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// # use waypost::{CheckpointRepository, ClaimManager, ItemStats, ManagerOptions, MemoryRepository};
+    /// # let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+    /// # let options = ManagerOptions { worker_id: Some("worker-1".into()), ..ManagerOptions::default() };
+    /// # let manager = ClaimManager::new(repo.clone(), options).await?;
+    /// # let at = waypost::time::now();
+    /// manager.claim_file("k", "csv", at).await?;
+    /// assert_eq!(manager.get("k").await?.unwrap().worker_id.as_deref(), Some("worker-1"));
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn get(&self, key: &str) -> Result<Option<ClaimRecord>> {
         self.inner.ledger().get(key).await
     }
 
     /// How many items stand where, counted in the store (or in memory after a fallback).
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// # use waypost::{CheckpointRepository, ClaimManager, ItemStats, ManagerOptions, MemoryRepository};
+    /// # let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+    /// # let options = ManagerOptions { worker_id: Some("worker-1".into()), ..ManagerOptions::default() };
+    /// # let manager = ClaimManager::new(repo.clone(), options).await?;
+    /// # let at = waypost::time::now();
+    /// assert_eq!(manager.stats().await?.total, 0);
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn stats(&self) -> Result<ClaimCounts> {
         self.inner.ledger().stats().await
     }
@@ -411,6 +754,23 @@ impl ClaimManager {
     ///
     /// # Errors
     /// The first error releasing a claim, other than `LeaseLost`.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// # use waypost::{CheckpointRepository, ClaimManager, ItemStats, ManagerOptions, MemoryRepository};
+    /// # let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+    /// # let options = ManagerOptions { worker_id: Some("worker-1".into()), ..ManagerOptions::default() };
+    /// # let manager = ClaimManager::new(repo.clone(), options).await?;
+    /// # let at = waypost::time::now();
+    /// manager.claim_file("k", "csv", at).await?;
+    /// manager.close().await?;
+    /// let other = ClaimManager::new(repo, ManagerOptions::default()).await?;
+    /// assert!(other.claim_file("k", "csv", at).await?, "released at close");
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn close(&self) -> Result<()> {
         if let Some(task) = lock(&self.heartbeat).take() {
             task.abort();
