@@ -14,6 +14,19 @@ use uuid::Uuid;
 use crate::checkpoint::{Mark, Write};
 
 /// Which write a [`CheckpointStatement`] performs.
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// # let dir = tempfile::tempdir().unwrap();
+/// use waypost::{CheckpointRepository, SqliteOptions, SqliteRepository, StatementKind, StatementParam};
+/// let repo = SqliteRepository::open(dir.path().join("app.db"), SqliteOptions::default()).await?;
+/// let id = uuid::Uuid::new_v4();
+/// let statement = repo.checkpoint_statement("Orders", id, "OrderPlaced", StatementKind::SavePosition(7)).await?;
+/// assert!(statement.sql.contains("INSERT"));
+/// # Ok::<(), waypost::Error>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum StatementKind {
     /// `save_position`: sets the integer position, keeps the token.
@@ -53,6 +66,20 @@ impl StatementKind {
 }
 
 /// One bound parameter, typed as the store expects it.
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// # let dir = tempfile::tempdir().unwrap();
+/// use waypost::{CheckpointRepository, SqliteOptions, SqliteRepository, StatementKind, StatementParam};
+/// let repo = SqliteRepository::open(dir.path().join("app.db"), SqliteOptions::default()).await?;
+/// let id = uuid::Uuid::new_v4();
+/// let statement = repo.checkpoint_statement("Orders", id, "OrderPlaced", StatementKind::SavePosition(7)).await?;
+/// assert_eq!(statement.params[0], StatementParam::Text("Orders".into()));
+/// assert!(statement.params.contains(&StatementParam::Int(7)));
+/// # Ok::<(), waypost::Error>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum StatementParam {
     /// Text.
@@ -66,6 +93,20 @@ pub enum StatementParam {
 }
 
 /// The SQL text and parameters of one checkpoint write.
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// # let dir = tempfile::tempdir().unwrap();
+/// use waypost::{CheckpointRepository, SqliteOptions, SqliteRepository, StatementKind, StatementParam};
+/// let repo = SqliteRepository::open(dir.path().join("app.db"), SqliteOptions::default()).await?;
+/// let id = uuid::Uuid::new_v4();
+/// let statement = repo.checkpoint_statement("Orders", id, "OrderPlaced", StatementKind::SavePosition(7)).await?;
+/// // Run `statement.sql` with `statement.params` in your own transaction, beside your writes.
+/// assert!(statement.params.len() >= 4, "name, event id, event type, time, position…");
+/// # Ok::<(), waypost::Error>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CheckpointStatement {
     /// The statement, with numbered placeholders.

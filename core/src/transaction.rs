@@ -49,6 +49,21 @@ use crate::checkpoint::{Mark, Write};
 use crate::error::{Error, Result};
 
 /// A parameter bound to, or a value read from, the caller's SQL.
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// # let dir = tempfile::tempdir().unwrap();
+/// use waypost::{transaction::SqlValue, CheckpointRepository, SqliteOptions, SqliteRepository};
+/// let repo = SqliteRepository::open(dir.path().join("app.db"), SqliteOptions::default()).await?;
+/// let tx = repo.begin().await?;
+/// tx.execute("CREATE TABLE totals (id TEXT PRIMARY KEY, total INTEGER, at TEXT)", &[]).await?;
+/// let params = [SqlValue::Text("o-1".into()), SqlValue::Int(42), SqlValue::Timestamp(waypost::time::now())];
+/// tx.execute("INSERT INTO totals VALUES ($1, $2, $3)", &params).await?;
+/// tx.commit().await?;
+/// # Ok::<(), waypost::Error>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub enum SqlValue {
     /// SQL `NULL`.
@@ -73,6 +88,20 @@ pub enum SqlValue {
 }
 
 /// One result row: `(column name, value)` in column order.
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// # let dir = tempfile::tempdir().unwrap();
+/// use waypost::{transaction::SqlValue, CheckpointRepository, SqliteOptions, SqliteRepository};
+/// let repo = SqliteRepository::open(dir.path().join("app.db"), SqliteOptions::default()).await?;
+/// let tx = repo.begin().await?;
+/// let rows = tx.fetch_all("SELECT 7 AS n, 'x' AS s", &[]).await?;
+/// assert_eq!(rows[0], vec![("n".to_owned(), SqlValue::Int(7)), ("s".to_owned(), SqlValue::Text("x".into()))]);
+/// tx.rollback().await?;
+/// # Ok::<(), waypost::Error>(())
+/// # }).unwrap();
+/// ```
 pub type SqlRow = Vec<(String, SqlValue)>;
 
 /// What a backend does inside one open transaction. The [`Transaction`] around it owns
@@ -94,6 +123,22 @@ pub(crate) trait TxBackend: Send {
 ///
 /// Every method takes `&self`, so the transaction can be shared (an `Arc`) with the
 /// code that runs inside it; calls are serialized.
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// # let dir = tempfile::tempdir().unwrap();
+/// use waypost::{transaction::SqlValue, CheckpointRepository, SqliteOptions, SqliteRepository};
+/// let repo = SqliteRepository::open(dir.path().join("app.db"), SqliteOptions::default()).await?;
+/// let tx = repo.begin().await?;
+/// tx.execute("CREATE TABLE orders (id TEXT PRIMARY KEY)", &[]).await?;
+/// tx.execute("INSERT INTO orders VALUES ($1)", &[SqlValue::Text("o-1".into())]).await?;
+/// tx.save_position("Orders", 1, uuid::Uuid::new_v4(), "OrderPlaced").await?; // with the row, or not at all
+/// tx.commit().await?;
+/// assert_eq!(repo.get_position("Orders").await?, Some(1));
+/// # Ok::<(), waypost::Error>(())
+/// # }).unwrap();
+/// ```
 pub struct Transaction {
     backend: Mutex<Option<Box<dyn TxBackend>>>,
     store: String,
@@ -137,6 +182,20 @@ impl Transaction {
     /// `InvalidArgument` for an empty statement or after the end; `Unsupported` on the
     /// memory store; the store's errors (`Conflict` for a violated constraint, `NotFound`
     /// for a missing table, `Backend` otherwise), which roll the transaction back.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use waypost::{transaction::SqlValue, CheckpointRepository, SqliteOptions, SqliteRepository};
+    /// let repo = SqliteRepository::open(dir.path().join("app.db"), SqliteOptions::default()).await?;
+    /// let tx = repo.begin().await?;
+    /// tx.execute("CREATE TABLE t (n INTEGER)", &[]).await?;
+    /// assert_eq!(tx.execute("INSERT INTO t VALUES (1), (2)", &[]).await?, 2);
+    /// tx.commit().await?;
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<u64> {
         match self.run_sql(sql, params, false).await? {
             Rows::Count(n) => Ok(n),
@@ -149,6 +208,20 @@ impl Transaction {
     /// # Errors
     /// As [`execute`](Self::execute); `Unsupported` also for a column of a type waypost
     /// does not convert (cast it in SQL, e.g. `::text`).
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use waypost::{transaction::SqlValue, CheckpointRepository, SqliteOptions, SqliteRepository};
+    /// let repo = SqliteRepository::open(dir.path().join("app.db"), SqliteOptions::default()).await?;
+    /// let tx = repo.begin().await?;
+    /// let rows = tx.fetch_all("SELECT $1 + 1 AS next", &[SqlValue::Int(41)]).await?;
+    /// assert_eq!(rows[0][0].1, SqlValue::Int(42));
+    /// tx.rollback().await?;
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn fetch_all(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<SqlRow>> {
         match self.run_sql(sql, params, true).await? {
             Rows::All(rows) => Ok(rows),
@@ -175,6 +248,21 @@ impl Transaction {
     ///
     /// # Errors
     /// As `save_position`; `InvalidArgument` after the end.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use waypost::{transaction::SqlValue, CheckpointRepository, SqliteOptions, SqliteRepository};
+    /// let repo = SqliteRepository::open(dir.path().join("app.db"), SqliteOptions::default()).await?;
+    /// let tx = repo.begin().await?;
+    /// tx.save_position("Orders", 10, uuid::Uuid::new_v4(), "OrderPlaced").await?;
+    /// assert_eq!(repo.get_position("Orders").await?, None, "not before the commit");
+    /// tx.commit().await?;
+    /// assert_eq!(repo.get_position("Orders").await?, Some(10));
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn save_position(
         &self,
         subscription_id: &str,
@@ -190,6 +278,20 @@ impl Transaction {
     ///
     /// # Errors
     /// As `save_position`; `InvalidArgument` for a count of 0 or after the end.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use waypost::{transaction::SqlValue, CheckpointRepository, SqliteOptions, SqliteRepository};
+    /// let repo = SqliteRepository::open(dir.path().join("app.db"), SqliteOptions::default()).await?;
+    /// let tx = repo.begin().await?;
+    /// tx.save_position_covering("Orders", 100, uuid::Uuid::new_v4(), "OrderPlaced", 25).await?; // a batch of 25
+    /// tx.commit().await?;
+    /// assert_eq!(repo.get_all_checkpoints().await?[0].events_processed, 25);
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn save_position_covering(
         &self,
         subscription_id: &str,
@@ -206,6 +308,21 @@ impl Transaction {
     ///
     /// # Errors
     /// As `update_checkpoint`; `InvalidArgument` after the end.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use waypost::{transaction::SqlValue, CheckpointRepository, SqliteOptions, SqliteRepository};
+    /// let repo = SqliteRepository::open(dir.path().join("app.db"), SqliteOptions::default()).await?;
+    /// let tx = repo.begin().await?;
+    /// let id = uuid::Uuid::new_v4();
+    /// tx.update_checkpoint("Orders", id, "OrderPlaced").await?;
+    /// tx.commit().await?;
+    /// assert_eq!(repo.get_checkpoint("Orders").await?, Some(id));
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn update_checkpoint(&self, projection_name: &str, event_id: Uuid, event_type: &str) -> Result<()> {
         self.write(Write::new(projection_name, event_id, event_type, Mark::EventOnly)?).await
     }
@@ -215,6 +332,20 @@ impl Transaction {
     ///
     /// # Errors
     /// As `save_position_token`; `InvalidArgument` after the end.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use waypost::{transaction::SqlValue, CheckpointRepository, SqliteOptions, SqliteRepository};
+    /// let repo = SqliteRepository::open(dir.path().join("app.db"), SqliteOptions::default()).await?;
+    /// let tx = repo.begin().await?;
+    /// tx.save_position_token("Cdc", "0/16B3748", uuid::Uuid::new_v4(), "Insert").await?;
+    /// tx.commit().await?;
+    /// assert_eq!(repo.get_position_token("Cdc").await?.as_deref(), Some("0/16B3748"));
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn save_position_token(
         &self,
         subscription_id: &str,
@@ -237,6 +368,20 @@ impl Transaction {
     ///
     /// # Errors
     /// `InvalidArgument` after the end; the store's errors (nothing was committed then).
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use waypost::{transaction::SqlValue, CheckpointRepository, SqliteOptions, SqliteRepository};
+    /// let repo = SqliteRepository::open(dir.path().join("app.db"), SqliteOptions::default()).await?;
+    /// let tx = repo.begin().await?;
+    /// tx.commit().await?;
+    /// assert!(!tx.is_open());
+    /// assert!(tx.commit().await.is_err(), "once");
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn commit(&self) -> Result<()> {
         let backend = self.backend.lock().await.take().ok_or_else(ended)?;
         backend.commit().await
@@ -246,6 +391,20 @@ impl Transaction {
     ///
     /// # Errors
     /// The store's errors while rolling back (the transaction is gone all the same).
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use waypost::{transaction::SqlValue, CheckpointRepository, SqliteOptions, SqliteRepository};
+    /// let repo = SqliteRepository::open(dir.path().join("app.db"), SqliteOptions::default()).await?;
+    /// let tx = repo.begin().await?;
+    /// tx.save_position("Orders", 1, uuid::Uuid::new_v4(), "OrderPlaced").await?;
+    /// tx.rollback().await?;
+    /// assert_eq!(repo.get_position("Orders").await?, None);
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn rollback(&self) -> Result<()> {
         match self.backend.lock().await.take() {
             Some(backend) => backend.rollback().await,
@@ -254,6 +413,20 @@ impl Transaction {
     }
 
     /// Whether the transaction is still open (neither committed, rolled back nor failed).
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use waypost::{transaction::SqlValue, CheckpointRepository, SqliteOptions, SqliteRepository};
+    /// let repo = SqliteRepository::open(dir.path().join("app.db"), SqliteOptions::default()).await?;
+    /// let tx = repo.begin().await?;
+    /// assert!(tx.is_open());
+    /// tx.rollback().await?;
+    /// assert!(!tx.is_open());
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub fn is_open(&self) -> bool {
         self.backend.try_lock().map(|b| b.is_some()).unwrap_or(true)
     }
