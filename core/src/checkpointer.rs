@@ -43,6 +43,14 @@ use crate::error::{Error, Result};
 use crate::repository::CheckpointRepository;
 
 /// When a [`Checkpointer`] saves.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use waypost::Strategy;
+/// assert_eq!(Strategy::from_parts(Some(100), Some(Duration::from_secs(1)))?, Strategy::EveryOrInterval(100, Duration::from_secs(1)));
+/// # Ok::<(), waypost::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Strategy {
     /// After every event: nothing is ever handled twice after a crash (at one write per event).
@@ -112,6 +120,23 @@ impl Strategy {
 }
 
 /// Saves one projection's position by a [`Strategy`]. See the [module documentation](self).
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// # use std::sync::Arc;
+/// use waypost::{CheckpointRepository, Checkpointer, MemoryRepository, Strategy};
+/// let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+/// let checkpoints = Checkpointer::new(repo.clone(), "orders", Strategy::Every(100))?;
+/// for position in 1..=250 {
+///     checkpoints.record(position, uuid::Uuid::new_v4(), "OrderPlaced").await?;
+/// }
+/// assert_eq!(repo.get_position("orders").await?, Some(200), "saved at 100 and 200");
+/// checkpoints.close().await?;
+/// assert_eq!(repo.get_position("orders").await?, Some(250), "close saves the rest");
+/// # Ok::<(), waypost::Error>(())
+/// # }).unwrap();
+/// ```
 pub struct Checkpointer {
     inner: Arc<Inner>,
     tick: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -153,6 +178,18 @@ impl Checkpointer {
     ///
     /// # Errors
     /// `InvalidArgument` for a bad name or strategy (`Every(0)`, a zero interval).
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// use waypost::{CheckpointRepository, Checkpointer, MemoryRepository, Strategy};
+    /// let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+    /// let checkpoints = Checkpointer::new(repo.clone(), "orders", Strategy::Every(100))?;
+    /// assert!(Checkpointer::new(repo.clone(), "orders", Strategy::Every(0)).is_err());
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub fn new(repo: Arc<dyn CheckpointRepository>, name: &str, strategy: Strategy) -> Result<Checkpointer> {
         validate_name("projection name", name)?;
         strategy.validate()?;
@@ -171,6 +208,19 @@ impl Checkpointer {
     /// `InvalidArgument` for a negative position or bad event type (nothing recorded);
     /// the error of a failed background save; the error of the save this call made (the
     /// event stays recorded and is saved by a later call).
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// use waypost::{CheckpointRepository, Checkpointer, MemoryRepository, Strategy};
+    /// let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+    /// let checkpoints = Checkpointer::new(repo.clone(), "orders", Strategy::Every(100))?;
+    /// checkpoints.record(1, uuid::Uuid::new_v4(), "OrderPlaced").await?;
+    /// assert_eq!(checkpoints.unsaved().await, 1);
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn record(&self, position: i64, event_id: Uuid, event_type: &str) -> Result<()> {
         validate_position(position)?;
         validate_name("event type", event_type)?;
@@ -197,6 +247,20 @@ impl Checkpointer {
     ///
     /// # Errors
     /// The error of a failed background save, or of this save.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// use waypost::{CheckpointRepository, Checkpointer, MemoryRepository, Strategy};
+    /// let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+    /// let checkpoints = Checkpointer::new(repo.clone(), "orders", Strategy::Every(100))?;
+    /// checkpoints.record(7, uuid::Uuid::new_v4(), "OrderPlaced").await?;
+    /// checkpoints.flush().await?;
+    /// assert_eq!(repo.get_position("orders").await?, Some(7));
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn flush(&self) -> Result<()> {
         let mut state = self.inner.state.lock().await;
         if let Some(e) = state.error.take() {
@@ -209,6 +273,20 @@ impl Checkpointer {
     ///
     /// # Errors
     /// As [`flush`](Self::flush); the checkpointer is closed either way.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// use waypost::{CheckpointRepository, Checkpointer, MemoryRepository, Strategy};
+    /// let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+    /// let checkpoints = Checkpointer::new(repo.clone(), "orders", Strategy::Every(100))?;
+    /// checkpoints.record(3, uuid::Uuid::new_v4(), "OrderPlaced").await?;
+    /// checkpoints.close().await?;
+    /// assert!(checkpoints.record(4, uuid::Uuid::new_v4(), "OrderPlaced").await.is_err(), "closed");
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn close(&self) -> Result<()> {
         if let Some(task) = self.tick.lock().unwrap_or_else(PoisonError::into_inner).take() {
             task.abort();
@@ -233,11 +311,37 @@ impl Checkpointer {
     }
 
     /// How many saves this checkpointer has made.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// use waypost::{CheckpointRepository, Checkpointer, MemoryRepository, Strategy};
+    /// let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+    /// let checkpoints = Checkpointer::new(repo.clone(), "orders", Strategy::Every(100))?;
+    /// checkpoints.record(1, uuid::Uuid::new_v4(), "OrderPlaced").await?;
+    /// checkpoints.flush().await?;
+    /// assert_eq!(checkpoints.saves().await, 1);
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn saves(&self) -> u64 {
         self.inner.state.lock().await.saves
     }
 
     /// How many recorded events are not saved yet.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// use waypost::{CheckpointRepository, Checkpointer, MemoryRepository, Strategy};
+    /// let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+    /// let checkpoints = Checkpointer::new(repo.clone(), "orders", Strategy::Every(100))?;
+    /// assert_eq!(checkpoints.unsaved().await, 0);
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn unsaved(&self) -> u32 {
         self.inner.state.lock().await.unsaved
     }

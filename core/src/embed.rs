@@ -35,6 +35,13 @@ static RUNNING: RwLock<Option<Handle>> = RwLock::new(None);
 static SHUT_DOWN: AtomicBool = AtomicBool::new(false);
 
 /// Why there is no runtime to run on: it was stopped at exit, or could not be started.
+///
+/// # Examples
+/// ```
+/// // What `handle()` answers after `shutdown()`: its text says why.
+/// let handle = waypost::embed::handle();
+/// assert!(handle.is_ok());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuntimeGone(String);
 
@@ -52,6 +59,12 @@ fn stopped() -> RuntimeGone {
 
 /// The runtime's handle, building the runtime (two worker threads) on first use in this
 /// process. After [`shutdown`] it refuses.
+///
+/// # Examples
+/// ```
+/// let handle = waypost::embed::handle().expect("built on first use");
+/// assert_eq!(handle.block_on(async { 6 * 7 }), 42);
+/// ```
 pub fn handle() -> Result<Handle, RuntimeGone> {
     if SHUT_DOWN.load(Ordering::Acquire) {
         return Err(stopped());
@@ -79,6 +92,14 @@ pub fn handle() -> Result<Handle, RuntimeGone> {
 /// To be called in a forked child (`os.register_at_fork`): the child's copy of the
 /// parent's runtime has no threads, so it is forgotten, never dropped (dropping would
 /// wait for those threads), and the child's next [`handle`] builds a runtime of its own.
+///
+/// # Examples
+/// ```
+/// // A host calls it in a forked child (Python: os.register_at_fork(after_in_child=...)).
+/// // In a process that never forked it only drops the runtime's handle; the next call builds one.
+/// waypost::embed::after_fork_in_child();
+/// assert!(waypost::embed::handle().is_ok());
+/// ```
 pub fn after_fork_in_child() {
     let parent = RUNTIME.lock().unwrap_or_else(PoisonError::into_inner).take();
     std::mem::forget(parent);
@@ -88,6 +109,12 @@ pub fn after_fork_in_child() {
 
 /// Runs `f` inside the runtime's context if this process ever had one (also after
 /// shutdown): sqlx spawns while dropping pooled connections.
+///
+/// # Examples
+/// ```
+/// let _ = waypost::embed::handle();
+/// assert!(waypost::embed::in_context(|| tokio::runtime::Handle::try_current().is_ok()));
+/// ```
 pub fn in_context<R>(f: impl FnOnce() -> R) -> R {
     let handle = {
         let guard = RUNTIME.lock().unwrap_or_else(PoisonError::into_inner);
@@ -100,6 +127,14 @@ pub fn in_context<R>(f: impl FnOnce() -> R) -> R {
 /// Stops this process's runtime, for the host's exit hook: later [`handle`] calls refuse.
 /// It returns the runtime for the caller to shut down where it may block (Python: with
 /// the interpreter released), or `None` when this process has none running.
+///
+/// # Examples
+/// ```
+/// let _ = waypost::embed::handle();
+/// let runtime = waypost::embed::shutdown().expect("running");
+/// runtime.shutdown_background();
+/// assert!(waypost::embed::handle().is_err(), "refused after shutdown");
+/// ```
 pub fn shutdown() -> Option<Runtime> {
     let mut guard = RUNTIME.lock().unwrap_or_else(PoisonError::into_inner);
     let runtime = guard.as_mut().filter(|o| o.pid == std::process::id()).and_then(|o| o.runtime.take());
