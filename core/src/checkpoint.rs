@@ -8,12 +8,34 @@ use crate::error::{Error, Result};
 use crate::time;
 
 /// Longest projection name or event type accepted, in characters.
+///
+/// # Examples
+/// ```
+/// assert!(waypost::validate_name("projection name", &"x".repeat(waypost::MAX_NAME_CHARS)).is_ok());
+/// ```
 pub const MAX_NAME_CHARS: usize = 255;
 /// Longest position token accepted, in characters.
+///
+/// # Examples
+/// ```
+/// assert!(waypost::validate_token(&"x".repeat(waypost::MAX_TOKEN_CHARS + 1)).is_err());
+/// ```
 pub const MAX_TOKEN_CHARS: usize = 4096;
 
 /// One projection's stored checkpoint, as returned by
 /// [`get_all_checkpoints`](crate::CheckpointRepository::get_all_checkpoints).
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use waypost::{CheckpointRepository, MemoryRepository};
+/// let repo = MemoryRepository::new();
+/// repo.save_position("orders", 5, uuid::Uuid::new_v4(), "OrderPlaced").await?;
+/// let data = &repo.get_all_checkpoints().await?[0];
+/// assert_eq!((data.projection_name.as_str(), data.global_position, data.events_processed), ("orders", Some(5), 1));
+/// # Ok::<(), waypost::Error>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CheckpointData {
     /// The projection (or subscription) name, the record's key.
@@ -36,6 +58,19 @@ pub struct CheckpointData {
 ///
 /// `last_event_id` and `latest_event_id` are lowercase hyphenated ids, and
 /// `last_processed_at` is formatted like Python's `datetime.isoformat()`.
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use waypost::{CheckpointRepository, MemoryRepository, NewEvent};
+/// let repo = MemoryRepository::new();
+/// repo.append_events(&[NewEvent::now("OrderPlaced"), NewEvent::now("OrderPlaced")]).await?;
+/// repo.save_position("orders", 1, uuid::Uuid::new_v4(), "OrderPlaced").await?;
+/// let lag = repo.get_lag_metrics("orders", None).await?.expect("a checkpoint");
+/// assert_eq!((lag.stream_head, lag.events_behind), (Some(2), Some(1)));
+/// # Ok::<(), waypost::Error>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct LagMetrics {
     /// The projection name.
@@ -58,6 +93,12 @@ pub struct LagMetrics {
 }
 
 /// An event to append to a repository's events table (demos, tests, embedded stores).
+///
+/// # Examples
+/// ```
+/// let event = waypost::NewEvent::now("OrderPlaced");
+/// assert_eq!(event.event_type, "OrderPlaced");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEvent {
     /// The event's id.
@@ -70,6 +111,12 @@ pub struct NewEvent {
 
 impl NewEvent {
     /// An event of `event_type` with a fresh random id, timestamped now.
+    ///
+    /// # Examples
+    /// ```
+    /// let (a, b) = (waypost::NewEvent::now("T"), waypost::NewEvent::now("T"));
+    /// assert_ne!(a.event_id, b.event_id, "fresh ids");
+    /// ```
     pub fn now(event_type: impl Into<String>) -> Self {
         NewEvent { event_id: Uuid::new_v4(), event_type: event_type.into(), timestamp: time::now() }
     }
@@ -82,6 +129,13 @@ impl NewEvent {
 /// # Errors
 /// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) when the name is
 /// empty, too long, or contains NUL.
+///
+/// # Examples
+/// ```
+/// assert!(waypost::validate_name("projection name", "orders").is_ok());
+/// let err = waypost::validate_name("projection name", "").unwrap_err();
+/// assert_eq!(err.to_string(), "invalid argument: projection name is empty");
+/// ```
 pub fn validate_name(what: &str, name: &str) -> Result<()> {
     if name.is_empty() {
         return Err(Error::invalid(format!("{what} is empty")));
@@ -100,6 +154,12 @@ pub fn validate_name(what: &str, name: &str) -> Result<()> {
 ///
 /// # Errors
 /// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) for a negative position.
+///
+/// # Examples
+/// ```
+/// assert!(waypost::validate_position(0).is_ok());
+/// assert!(waypost::validate_position(-1).is_err());
+/// ```
 pub fn validate_position(position: i64) -> Result<()> {
     if position < 0 {
         return Err(Error::invalid(format!("position must be between 0 and {}, got {position}", i64::MAX)));
@@ -112,6 +172,12 @@ pub fn validate_position(position: i64) -> Result<()> {
 /// # Errors
 /// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) when the token is
 /// empty, too long, or contains NUL.
+///
+/// # Examples
+/// ```
+/// assert!(waypost::validate_token("0/16B3748").is_ok());
+/// assert!(waypost::validate_token("a\0b").is_err());
+/// ```
 pub fn validate_token(token: &str) -> Result<()> {
     if token.is_empty() {
         return Err(Error::invalid("position token is empty"));
@@ -131,6 +197,14 @@ pub fn validate_token(token: &str) -> Result<()> {
 ///
 /// # Errors
 /// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) when the text is not a UUID.
+///
+/// # Examples
+/// ```
+/// let id = waypost::parse_event_id("{67E55044-10B1-426F-9247-BB680E5FE0C8}")?;
+/// assert_eq!(id.to_string(), "67e55044-10b1-426f-9247-bb680e5fe0c8");
+/// assert!(waypost::parse_event_id("not-a-uuid").is_err());
+/// # Ok::<(), waypost::Error>(())
+/// ```
 pub fn parse_event_id(text: &str) -> Result<Uuid> {
     Uuid::parse_str(text).map_err(|_| {
         let shown: String = text.chars().take(64).collect();
@@ -142,6 +216,13 @@ pub fn parse_event_id(text: &str) -> Result<Uuid> {
 ///
 /// # Errors
 /// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) when it exceeds `i64::MAX`.
+///
+/// # Examples
+/// ```
+/// assert_eq!(waypost::position_from_i128(42)?, 42);
+/// assert!(waypost::position_from_i128(i128::from(u64::MAX)).is_err());
+/// # Ok::<(), waypost::Error>(())
+/// ```
 pub fn position_from_i128(position: i128) -> Result<i64> {
     let position = i64::try_from(position)
         .map_err(|_| Error::invalid(format!("position must be between 0 and {}, got {position}", i64::MAX)))?;
@@ -150,6 +231,14 @@ pub fn position_from_i128(position: i128) -> Result<i64> {
 }
 
 /// Which stored field a write sets besides the event id, type and time.
+///
+/// # Examples
+/// ```
+/// use waypost::{CheckpointWrite, Mark};
+/// let write = CheckpointWrite::new("cdc", uuid::Uuid::new_v4(), "Insert", Mark::Token("0/16B3748"))?;
+/// assert_eq!(write.mark(), Mark::Token("0/16B3748"));
+/// # Ok::<(), waypost::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mark<'a> {
     /// `update_checkpoint`: keeps any stored position and token.
@@ -196,6 +285,13 @@ impl<'a> CheckpointWrite<'a> {
     ///
     /// # Errors
     /// `InvalidArgument` for a bad name or event type.
+    ///
+    /// # Examples
+    /// ```
+    /// let write = waypost::CheckpointWrite::event("orders", uuid::Uuid::new_v4(), "OrderPlaced")?;
+    /// assert_eq!(write.mark(), waypost::Mark::EventOnly);
+    /// # Ok::<(), waypost::Error>(())
+    /// ```
     pub fn event(name: &'a str, event_id: Uuid, event_type: &'a str) -> Result<Self> {
         Self::new(name, event_id, event_type, Mark::EventOnly)
     }
@@ -204,6 +300,15 @@ impl<'a> CheckpointWrite<'a> {
     ///
     /// # Errors
     /// `InvalidArgument` for a bad name or event type, or a negative position.
+    ///
+    /// # Examples
+    /// ```
+    /// let id = uuid::Uuid::new_v4();
+    /// let write = waypost::CheckpointWrite::position("orders", 7, id, "OrderPlaced")?;
+    /// assert_eq!(write.mark(), waypost::Mark::Position(7));
+    /// assert!(waypost::CheckpointWrite::position("orders", -1, id, "OrderPlaced").is_err());
+    /// # Ok::<(), waypost::Error>(())
+    /// ```
     pub fn position(name: &'a str, position: i64, event_id: Uuid, event_type: &'a str) -> Result<Self> {
         Self::new(name, event_id, event_type, Mark::Position(position))
     }
@@ -212,36 +317,92 @@ impl<'a> CheckpointWrite<'a> {
     ///
     /// # Errors
     /// `InvalidArgument` for a bad name, event type or token.
+    ///
+    /// # Examples
+    /// ```
+    /// let write = waypost::CheckpointWrite::token("cdc", "0/16B3748", uuid::Uuid::new_v4(), "Insert")?;
+    /// assert_eq!(write.mark(), waypost::Mark::Token("0/16B3748"));
+    /// # Ok::<(), waypost::Error>(())
+    /// ```
     pub fn token(name: &'a str, token: &'a str, event_id: Uuid, event_type: &'a str) -> Result<Self> {
         Self::new(name, event_id, event_type, Mark::Token(token))
     }
 
     /// The checkpoint's name.
+    ///
+    /// # Examples
+    /// ```
+    /// let id = uuid::Uuid::new_v4();
+    /// let write = waypost::CheckpointWrite::position("orders", 7, id, "OrderPlaced")?;
+    /// assert_eq!(write.name(), "orders");
+    /// # Ok::<(), waypost::Error>(())
+    /// ```
     pub fn name(&self) -> &'a str {
         self.name
     }
 
     /// The last processed event's id.
+    ///
+    /// # Examples
+    /// ```
+    /// let id = uuid::Uuid::new_v4();
+    /// let write = waypost::CheckpointWrite::position("orders", 7, id, "OrderPlaced")?;
+    /// assert_eq!(write.event_id(), id);
+    /// # Ok::<(), waypost::Error>(())
+    /// ```
     pub fn event_id(&self) -> Uuid {
         self.event_id
     }
 
     /// The last processed event's type.
+    ///
+    /// # Examples
+    /// ```
+    /// let id = uuid::Uuid::new_v4();
+    /// let write = waypost::CheckpointWrite::position("orders", 7, id, "OrderPlaced")?;
+    /// assert_eq!(write.event_type(), "OrderPlaced");
+    /// # Ok::<(), waypost::Error>(())
+    /// ```
     pub fn event_type(&self) -> &'a str {
         self.event_type
     }
 
     /// When the write happened (UTC, microseconds): the `last_processed_at` to store.
+    ///
+    /// # Examples
+    /// ```
+    /// let before = waypost::time::now();
+    /// let id = uuid::Uuid::new_v4();
+    /// let write = waypost::CheckpointWrite::position("orders", 7, id, "OrderPlaced")?;
+    /// assert!(write.at() >= before, "stamped when built");
+    /// # Ok::<(), waypost::Error>(())
+    /// ```
     pub fn at(&self) -> DateTime<Utc> {
         self.at
     }
 
     /// What the write sets besides the event.
+    ///
+    /// # Examples
+    /// ```
+    /// let id = uuid::Uuid::new_v4();
+    /// let write = waypost::CheckpointWrite::position("orders", 7, id, "OrderPlaced")?;
+    /// assert_eq!(write.mark(), waypost::Mark::Position(7));
+    /// # Ok::<(), waypost::Error>(())
+    /// ```
     pub fn mark(&self) -> Mark<'a> {
         self.mark
     }
 
     /// How many events the write covers: what it adds to `events_processed`.
+    ///
+    /// # Examples
+    /// ```
+    /// let id = uuid::Uuid::new_v4();
+    /// let write = waypost::CheckpointWrite::position("orders", 7, id, "OrderPlaced")?;
+    /// assert_eq!((write.count(), write.covering(10)?.count()), (1, 10));
+    /// # Ok::<(), waypost::Error>(())
+    /// ```
     pub fn count(&self) -> i64 {
         self.count
     }
@@ -249,6 +410,14 @@ impl<'a> CheckpointWrite<'a> {
 
 /// A validated checkpoint name, the key of every read a [`CheckpointStore`](crate::CheckpointStore)
 /// serves: 1 to 255 characters, no NUL.
+///
+/// # Examples
+/// ```
+/// let name = waypost::Name::new("orders")?;
+/// assert_eq!(name.as_str(), "orders");
+/// assert!(waypost::Name::new("").is_err());
+/// # Ok::<(), waypost::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Name<'a>(&'a str);
 
@@ -257,12 +426,23 @@ impl<'a> Name<'a> {
     ///
     /// # Errors
     /// `InvalidArgument` when it is empty, too long or contains NUL.
+    ///
+    /// # Examples
+    /// ```
+    /// assert!(waypost::Name::new(&"x".repeat(256)).is_err());
+    /// ```
     pub fn new(name: &'a str) -> Result<Self> {
         validate_name("projection name", name)?;
         Ok(Name(name))
     }
 
     /// The name.
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(waypost::Name::new("orders")?.as_str(), "orders");
+    /// # Ok::<(), waypost::Error>(())
+    /// ```
     pub fn as_str(&self) -> &'a str {
         self.0
     }
@@ -276,6 +456,15 @@ impl std::ops::Deref for Name<'_> {
 }
 
 /// A validated event-type filter for lag: empty means every type.
+///
+/// # Examples
+/// ```
+/// let types = ["OrderPlaced".to_owned()];
+/// let filter = waypost::EventTypes::new(Some(&types))?;
+/// assert_eq!(filter.as_slice(), types);
+/// assert!(waypost::EventTypes::new(None)?.is_all());
+/// # Ok::<(), waypost::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EventTypes<'a>(&'a [String]);
 
@@ -284,6 +473,11 @@ impl<'a> EventTypes<'a> {
     ///
     /// # Errors
     /// `InvalidArgument` for a bad event type.
+    ///
+    /// # Examples
+    /// ```
+    /// assert!(waypost::EventTypes::new(Some(&["".to_owned()])).is_err(), "an empty type");
+    /// ```
     pub fn new(types: Option<&'a [String]>) -> Result<Self> {
         let types = types.unwrap_or_default();
         for t in types {
@@ -293,17 +487,36 @@ impl<'a> EventTypes<'a> {
     }
 
     /// The types; empty means every type.
+    ///
+    /// # Examples
+    /// ```
+    /// assert!(waypost::EventTypes::new(None)?.as_slice().is_empty());
+    /// # Ok::<(), waypost::Error>(())
+    /// ```
     pub fn as_slice(&self) -> &'a [String] {
         self.0
     }
 
     /// Whether the filter lets every type through.
+    ///
+    /// # Examples
+    /// ```
+    /// assert!(!waypost::EventTypes::new(Some(&["T".to_owned()]))?.is_all());
+    /// # Ok::<(), waypost::Error>(())
+    /// ```
     pub fn is_all(&self) -> bool {
         self.0.is_empty()
     }
 }
 
 /// Validated events to append to an events table.
+///
+/// # Examples
+/// ```
+/// let events = [waypost::NewEvent::now("OrderPlaced")];
+/// assert_eq!(waypost::EventBatch::new(&events)?.as_slice().len(), 1);
+/// # Ok::<(), waypost::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EventBatch<'a>(&'a [NewEvent]);
 
@@ -312,6 +525,12 @@ impl<'a> EventBatch<'a> {
     ///
     /// # Errors
     /// `InvalidArgument` for a bad event type.
+    ///
+    /// # Examples
+    /// ```
+    /// let bad = [waypost::NewEvent::now("")];
+    /// assert!(waypost::EventBatch::new(&bad).is_err());
+    /// ```
     pub fn new(events: &'a [NewEvent]) -> Result<Self> {
         for e in events {
             validate_name("event type", &e.event_type)?;
@@ -320,6 +539,13 @@ impl<'a> EventBatch<'a> {
     }
 
     /// The events, in order.
+    ///
+    /// # Examples
+    /// ```
+    /// let events = [waypost::NewEvent::now("T")];
+    /// assert_eq!(waypost::EventBatch::new(&events)?.as_slice()[0].event_type, "T");
+    /// # Ok::<(), waypost::Error>(())
+    /// ```
     pub fn as_slice(&self) -> &'a [NewEvent] {
         self.0
     }
@@ -330,6 +556,14 @@ impl<'a> CheckpointWrite<'a> {
     ///
     /// # Errors
     /// `InvalidArgument` for a bad name, event type, position or token.
+    ///
+    /// # Examples
+    /// ```
+    /// use waypost::{CheckpointWrite, Mark};
+    /// let write = CheckpointWrite::new("orders", uuid::Uuid::new_v4(), "OrderPlaced", Mark::Position(3))?;
+    /// assert_eq!(write.name(), "orders");
+    /// # Ok::<(), waypost::Error>(())
+    /// ```
     pub fn new(name: &'a str, event_id: Uuid, event_type: &'a str, mark: Mark<'a>) -> Result<Self> {
         validate_name("projection name", name)?;
         validate_name("event type", event_type)?;
@@ -345,6 +579,15 @@ impl<'a> CheckpointWrite<'a> {
     ///
     /// # Errors
     /// As [`new`](Self::new).
+    ///
+    /// # Examples
+    /// ```
+    /// use waypost::{CheckpointWrite, Mark, StatementKind};
+    /// let kind = StatementKind::SavePosition(9);
+    /// let write = CheckpointWrite::for_statement("orders", uuid::Uuid::new_v4(), "OrderPlaced", &kind)?;
+    /// assert_eq!(write.mark(), Mark::Position(9));
+    /// # Ok::<(), waypost::Error>(())
+    /// ```
     pub fn for_statement(
         name: &'a str,
         event_id: Uuid,
@@ -364,6 +607,15 @@ impl<'a> CheckpointWrite<'a> {
     ///
     /// # Errors
     /// `InvalidArgument` for a count of 0.
+    ///
+    /// # Examples
+    /// ```
+    /// let id = uuid::Uuid::new_v4();
+    /// let write = waypost::CheckpointWrite::position("orders", 7, id, "OrderPlaced")?;
+    /// assert_eq!(write.covering(25)?.count(), 25);
+    /// assert!(waypost::CheckpointWrite::position("orders", 7, id, "T")?.covering(0).is_err());
+    /// # Ok::<(), waypost::Error>(())
+    /// ```
     pub fn covering(mut self, count: u32) -> Result<Self> {
         if count == 0 {
             return Err(Error::invalid("a checkpoint covers at least 1 event, got 0"));
