@@ -46,6 +46,14 @@ pub async fn open(url: &str) -> Result<Arc<dyn CheckpointRepository>> {
 }
 
 /// What a repository URL points at, as [`parse_url`] reads it.
+///
+/// # Examples
+/// ```
+/// use waypost::{parse_url, Target};
+/// assert_eq!(parse_url("sqlite:checkpoints.db")?, Target::Sqlite("checkpoints.db"));
+/// assert_eq!(parse_url("memory:")?, Target::Memory);
+/// # Ok::<(), waypost::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Target<'a> {
@@ -67,6 +75,15 @@ fn scheme(url: &str) -> &str {
 ///
 /// # Errors
 /// `InvalidArgument` for an unknown scheme, an empty SQLite path, or query parameters.
+///
+/// # Examples
+/// ```
+/// use waypost::{parse_url, Target};
+/// assert!(matches!(parse_url("mariadb://app@db/app")?, Target::Mysql(_)));
+/// assert!(parse_url("redis://localhost").is_err());
+/// assert!(parse_url("sqlite:a.db?mode=ro").is_err(), "options, not query parameters");
+/// # Ok::<(), waypost::Error>(())
+/// ```
 pub fn parse_url(url: &str) -> Result<Target<'_>> {
     if url == "memory:" || url == "memory://" {
         return Ok(Target::Memory);

@@ -10,9 +10,26 @@ use crate::error::Result;
 use crate::ident::Identifier;
 
 /// The default checkpoint table, the one eventsource-py creates.
+///
+/// # Examples
+/// ```
+/// assert_eq!(waypost::SqliteOptions::default().table, waypost::DEFAULT_CHECKPOINT_TABLE);
+/// ```
 pub const DEFAULT_CHECKPOINT_TABLE: &str = "projection_checkpoints";
 
 /// Where lag queries find events: eventsource-py's `events` layout by default.
+///
+/// # Examples
+/// ```
+/// // An events table of your own: `stream_events` with a `seq` position column.
+/// let events = waypost::EventsTable {
+///     table: "stream_events".into(),
+///     position_column: Some("seq".into()),
+///     ..waypost::EventsTable::default()
+/// };
+/// let options = waypost::SqliteOptions { events_table: Some(events), ..Default::default() };
+/// # let _ = options;
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventsTable {
     /// PostgreSQL schema of the events table; `None` uses the checkpoint table's schema.
@@ -46,6 +63,19 @@ impl Default for EventsTable {
 }
 
 /// Options of [`SqliteRepository`](crate::SqliteRepository).
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// # let dir = tempfile::tempdir().unwrap();
+/// use std::time::Duration;
+/// use waypost::{SqliteOptions, SqliteRepository};
+/// let options = SqliteOptions { busy_timeout: Duration::from_secs(10), events_table: None, ..SqliteOptions::default() };
+/// let repo = SqliteRepository::open(dir.path().join("checkpoints.db"), options).await?;
+/// # drop(repo);
+/// # Ok::<(), waypost::Error>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SqliteOptions {
     /// Checkpoint table (default `projection_checkpoints`).
@@ -111,11 +141,21 @@ pub enum Synchronous {
 
 impl Synchronous {
     /// Whether this is `FULL`, as [`SqliteOptions::synchronous_full`] takes it.
+    ///
+    /// # Examples
+    /// ```
+    /// assert!(waypost::Synchronous::Full.is_full());
+    /// ```
     pub fn is_full(self) -> bool {
         self == Synchronous::Full
     }
 
     /// `"FULL"` or `"NORMAL"`, as [`FromStr`](std::str::FromStr) reads it.
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(waypost::Synchronous::Normal.as_str(), "NORMAL");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Synchronous::Full => "FULL",
@@ -137,6 +177,18 @@ impl std::str::FromStr for Synchronous {
 }
 
 /// Options of [`PostgresRepository`](crate::PostgresRepository).
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// let options = waypost::PostgresOptions {
+///     schema: "projections".into(),
+///     max_connections: 4,
+///     connect_timeout: Duration::from_secs(2),
+///     ..waypost::PostgresOptions::default()
+/// };
+/// # let _ = options;
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PostgresOptions {
     /// Schema of the checkpoint table (default `public`).
@@ -219,6 +271,11 @@ impl SslMode {
         [SslMode::Disable, SslMode::Prefer, SslMode::Require, SslMode::VerifyCa, SslMode::VerifyFull];
 
     /// libpq's word for the mode (`"verify-full"`), as [`FromStr`](std::str::FromStr) reads it.
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(waypost::SslMode::VerifyFull.as_str(), "verify-full");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             SslMode::Disable => "disable",
@@ -242,6 +299,12 @@ impl std::str::FromStr for SslMode {
 }
 
 /// Options of `MysqlRepository` (MySQL 8 or MariaDB 10.6+). The database is the URL's.
+///
+/// # Examples
+/// ```
+/// let options = waypost::MysqlOptions { table: "checkpoints".into(), ..waypost::MysqlOptions::default() };
+/// assert!(options.create_schema);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MysqlOptions {
     /// Checkpoint table (default `projection_checkpoints`).
