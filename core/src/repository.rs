@@ -67,18 +67,55 @@ pub trait CheckpointRepository: Send + Sync + std::fmt::Debug {
     ///
     /// # Errors
     /// `InvalidArgument` for a bad name; `Unavailable`/`Backend` from the store.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # use waypost::{CheckpointRepository, MemoryRepository, NewEvent};
+    /// # let repo = MemoryRepository::new();
+    /// # let id = uuid::Uuid::new_v4();
+    /// assert_eq!(repo.get_checkpoint("orders").await?, None);
+    /// repo.update_checkpoint("orders", id, "OrderPlaced").await?;
+    /// assert_eq!(repo.get_checkpoint("orders").await?, Some(id));
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     async fn get_checkpoint(&self, projection_name: &str) -> Result<Option<Uuid>>;
 
     /// Records `event_id` as processed (UPSERT), keeping any stored position and token.
     ///
     /// # Errors
     /// `InvalidArgument` for a bad name or event type; `Unavailable`/`Backend` from the store.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # use waypost::{CheckpointRepository, MemoryRepository, NewEvent};
+    /// # let repo = MemoryRepository::new();
+    /// # let id = uuid::Uuid::new_v4();
+    /// repo.save_position("orders", 10, id, "OrderPlaced").await?;
+    /// repo.update_checkpoint("orders", uuid::Uuid::new_v4(), "OrderShipped").await?;
+    /// assert_eq!(repo.get_position("orders").await?, Some(10), "the position is kept");
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     async fn update_checkpoint(&self, projection_name: &str, event_id: Uuid, event_type: &str) -> Result<()>;
 
     /// The last saved global position of `subscription_id`, or `None`.
     ///
     /// # Errors
     /// `InvalidArgument` for a bad name; `Unavailable`/`Backend` from the store.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # use waypost::{CheckpointRepository, MemoryRepository, NewEvent};
+    /// # let repo = MemoryRepository::new();
+    /// # let id = uuid::Uuid::new_v4();
+    /// assert_eq!(repo.get_position("orders").await?, None, "not started");
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     async fn get_position(&self, subscription_id: &str) -> Result<Option<i64>>;
 
     /// Saves a global position (UPSERT), keeping any stored token.
@@ -86,6 +123,18 @@ pub trait CheckpointRepository: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// `InvalidArgument` for a bad name, event type or a negative position;
     /// `Unavailable`/`Backend` from the store.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # use waypost::{CheckpointRepository, MemoryRepository, NewEvent};
+    /// # let repo = MemoryRepository::new();
+    /// # let id = uuid::Uuid::new_v4();
+    /// repo.save_position("orders", 1000, id, "OrderPlaced").await?;
+    /// assert_eq!(repo.get_position("orders").await?, Some(1000));
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     async fn save_position(&self, subscription_id: &str, position: i64, event_id: Uuid, event_type: &str)
         -> Result<()>;
 
@@ -97,6 +146,18 @@ pub trait CheckpointRepository: Send + Sync + std::fmt::Debug {
     ///
     /// # Errors
     /// As `save_position`; `InvalidArgument` for a count of 0.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # use waypost::{CheckpointRepository, MemoryRepository, NewEvent};
+    /// # let repo = MemoryRepository::new();
+    /// # let id = uuid::Uuid::new_v4();
+    /// repo.save_position_covering("orders", 500, id, "OrderPlaced", 100).await?; // 100 events in one write
+    /// assert_eq!(repo.get_all_checkpoints().await?[0].events_processed, 100);
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     async fn save_position_covering(
         &self,
         subscription_id: &str,
@@ -116,6 +177,17 @@ pub trait CheckpointRepository: Send + Sync + std::fmt::Debug {
     ///
     /// # Errors
     /// `InvalidArgument` for a bad name; `Unavailable`/`Backend` from the store.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # use waypost::{CheckpointRepository, MemoryRepository, NewEvent};
+    /// # let repo = MemoryRepository::new();
+    /// # let id = uuid::Uuid::new_v4();
+    /// assert_eq!(repo.get_position_token("cdc").await?, None);
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     async fn get_position_token(&self, subscription_id: &str) -> Result<Option<String>>;
 
     /// Saves an opaque position token (UPSERT), keeping any stored integer position.
@@ -123,6 +195,18 @@ pub trait CheckpointRepository: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// `InvalidArgument` for a bad name, event type or token (empty, over 4096
     /// characters, NUL); `Unavailable`/`Backend` from the store.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # use waypost::{CheckpointRepository, MemoryRepository, NewEvent};
+    /// # let repo = MemoryRepository::new();
+    /// # let id = uuid::Uuid::new_v4();
+    /// repo.save_position_token("cdc", "0/16B3748", id, "Insert").await?;
+    /// assert_eq!(repo.get_position_token("cdc").await?.as_deref(), Some("0/16B3748"));
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     async fn save_position_token(
         &self,
         subscription_id: &str,
@@ -139,6 +223,20 @@ pub trait CheckpointRepository: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// `InvalidArgument` for a bad name or type; `NotFound` when the configured events
     /// table does not exist; `Unavailable`/`Backend` from the store.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # use waypost::{CheckpointRepository, MemoryRepository, NewEvent};
+    /// # let repo = MemoryRepository::new();
+    /// # let id = uuid::Uuid::new_v4();
+    /// repo.append_events(&[NewEvent::now("OrderPlaced"), NewEvent::now("OrderShipped")]).await?;
+    /// repo.save_position("orders", 1, id, "OrderPlaced").await?;
+    /// let lag = repo.get_lag_metrics("orders", Some(&["OrderShipped".to_owned()])).await?.unwrap();
+    /// assert_eq!(lag.events_behind, Some(1));
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     async fn get_lag_metrics(
         &self,
         projection_name: &str,
@@ -149,12 +247,39 @@ pub trait CheckpointRepository: Send + Sync + std::fmt::Debug {
     ///
     /// # Errors
     /// `InvalidArgument` for a bad name; `Unavailable`/`Backend` from the store.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # use waypost::{CheckpointRepository, MemoryRepository, NewEvent};
+    /// # let repo = MemoryRepository::new();
+    /// # let id = uuid::Uuid::new_v4();
+    /// repo.save_position("orders", 5, id, "OrderPlaced").await?;
+    /// repo.reset_checkpoint("orders").await?;
+    /// assert_eq!(repo.get_position("orders").await?, None, "replays from the start");
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     async fn reset_checkpoint(&self, projection_name: &str) -> Result<()>;
 
     /// Every checkpoint, ordered by name in byte order.
     ///
     /// # Errors
     /// `Unavailable`/`Backend` from the store.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # use waypost::{CheckpointRepository, MemoryRepository, NewEvent};
+    /// # let repo = MemoryRepository::new();
+    /// # let id = uuid::Uuid::new_v4();
+    /// repo.save_position("b", 2, id, "T").await?;
+    /// repo.save_position("a", 1, id, "T").await?;
+    /// let names: Vec<_> = repo.get_all_checkpoints().await?.into_iter().map(|c| c.projection_name).collect();
+    /// assert_eq!(names, ["a", "b"]);
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     async fn get_all_checkpoints(&self) -> Result<Vec<CheckpointData>>;
 
     /// Creates the configured events table in waypost's layout (global position, event
@@ -166,6 +291,20 @@ pub trait CheckpointRepository: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// `Unsupported` when the repository has no events table; `Unavailable`/`Backend`
     /// from the store.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # use waypost::{CheckpointRepository, NewEvent, SqliteOptions, SqliteRepository};
+    /// # let repo = SqliteRepository::open(dir.path().join("app.db"), SqliteOptions::default()).await?;
+    /// # let id = uuid::Uuid::new_v4();
+    /// repo.create_events_table().await?; // eventsource-py's events layout
+    /// repo.append_events(&[NewEvent::now("OrderPlaced")]).await?;
+    /// assert_eq!(repo.stream_head().await?, Some(1));
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     async fn create_events_table(&self) -> Result<()> {
         Err(Error::unsupported(format!("{self:?} has no events table")))
     }
@@ -177,6 +316,19 @@ pub trait CheckpointRepository: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// `NotFound` when the events table does not exist; `Unsupported` when the repository
     /// has no events table; `Unavailable`/`Backend` from the store.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # use waypost::{CheckpointRepository, NewEvent, SqliteOptions, SqliteRepository};
+    /// # let repo = SqliteRepository::open(dir.path().join("app.db"), SqliteOptions::default()).await?;
+    /// # let id = uuid::Uuid::new_v4();
+    /// repo.create_events_table().await?;
+    /// repo.create_lag_index().await?; // (event_type, timestamp): type-filtered lag stays fast
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     async fn create_lag_index(&self) -> Result<()> {
         Err(Error::unsupported(format!("{self:?} has no events table")))
     }
@@ -187,6 +339,18 @@ pub trait CheckpointRepository: Send + Sync + std::fmt::Debug {
     /// `InvalidArgument` for a bad event type; `NotFound` when the events table does not
     /// exist; `Unsupported` when the repository has no events table;
     /// `Unavailable`/`Backend` from the store.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # use waypost::{CheckpointRepository, MemoryRepository, NewEvent};
+    /// # let repo = MemoryRepository::new();
+    /// # let id = uuid::Uuid::new_v4();
+    /// repo.append_events(&[NewEvent::now("OrderPlaced"), NewEvent::now("OrderPlaced")]).await?;
+    /// assert_eq!(repo.stream_head().await?, Some(2));
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     async fn append_events(&self, events: &[NewEvent]) -> Result<()> {
         let _ = events;
         Err(Error::unsupported(format!("{self:?} has no events table")))
@@ -198,6 +362,17 @@ pub trait CheckpointRepository: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// `NotFound` when the configured events table does not exist;
     /// `Unavailable`/`Backend` from the store.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # use waypost::{CheckpointRepository, MemoryRepository, NewEvent};
+    /// # let repo = MemoryRepository::new();
+    /// # let id = uuid::Uuid::new_v4();
+    /// assert_eq!(repo.stream_head().await?, Some(0), "an empty stream");
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     async fn stream_head(&self) -> Result<Option<i64>> {
         Ok(None)
     }
@@ -206,6 +381,20 @@ pub trait CheckpointRepository: Send + Sync + std::fmt::Debug {
     ///
     /// # Errors
     /// `Backend` if the store failed while shutting down.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # use waypost::{CheckpointRepository, NewEvent, SqliteOptions, SqliteRepository};
+    /// # let repo = SqliteRepository::open(dir.path().join("app.db"), SqliteOptions::default()).await?;
+    /// # let id = uuid::Uuid::new_v4();
+    /// repo.save_position("orders", 1, id, "T").await?;
+    /// repo.close().await?;
+    /// assert_eq!(repo.get_position("orders").await.unwrap_err().kind(), waypost::ErrorKind::Unavailable);
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     async fn close(&self) -> Result<()> {
         Ok(())
     }
@@ -217,6 +406,20 @@ pub trait CheckpointRepository: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// `InvalidArgument` for a bad name, event type, position or token; `Unsupported`
     /// for a store without SQL (memory).
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # use waypost::{CheckpointRepository, NewEvent, SqliteOptions, SqliteRepository};
+    /// # let repo = SqliteRepository::open(dir.path().join("app.db"), SqliteOptions::default()).await?;
+    /// # let id = uuid::Uuid::new_v4();
+    /// let kind = waypost::StatementKind::SavePosition(7);
+    /// let statement = repo.checkpoint_statement("orders", id, "OrderPlaced", kind).await?;
+    /// assert!(statement.sql.contains("projection_checkpoints"));
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     async fn checkpoint_statement(
         &self,
         name: &str,
@@ -235,6 +438,21 @@ pub trait CheckpointRepository: Send + Sync + std::fmt::Debug {
     /// `Unavailable` when the store cannot be reached or stays locked; `Unsupported`
     /// for a store without transactions (an SQLite `:memory:` database, whose one
     /// connection cannot hold a transaction apart from the repository's own calls).
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # use waypost::{CheckpointRepository, NewEvent, SqliteOptions, SqliteRepository};
+    /// # let repo = SqliteRepository::open(dir.path().join("app.db"), SqliteOptions::default()).await?;
+    /// # let id = uuid::Uuid::new_v4();
+    /// let tx = repo.begin().await?;
+    /// tx.save_position("orders", 3, id, "OrderPlaced").await?;
+    /// tx.commit().await?;
+    /// assert_eq!(repo.get_position("orders").await?, Some(3));
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     async fn begin(&self) -> Result<Transaction> {
         Err(Error::unsupported(format!("{self:?} has no transactions")))
     }
@@ -245,6 +463,20 @@ pub trait CheckpointRepository: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// `InvalidArgument` for a bad table name or `max_retries`; `Unsupported` for a
     /// repository without claims.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # use waypost::{CheckpointRepository, MemoryRepository, NewEvent};
+    /// # let repo = MemoryRepository::new();
+    /// # let id = uuid::Uuid::new_v4();
+    /// use std::sync::Arc;
+    /// let repo: Arc<dyn CheckpointRepository> = Arc::new(repo);
+    /// let ledger = repo.claims(waypost::ClaimsOptions::default())?;
+    /// assert_eq!(ledger.stats().await?.total, 0);
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     fn claims(self: Arc<Self>, options: ClaimsOptions) -> Result<Arc<dyn ClaimLedger>> {
         options.validate()?;
         Err(Error::unsupported(format!("{self:?} has no claims ledger")))
