@@ -13,6 +13,18 @@ impl crate::SqliteTransaction<'_> {
     ///
     /// # Errors
     /// As `save_position`.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use waypost::{CheckpointRepository, SqliteOptions, SqliteRepository};
+    /// let repo = SqliteRepository::open(dir.path().join("app.db"), SqliteOptions::default()).await?;
+    /// repo.transaction(|tx| tx.save_position("orders", 5, uuid::Uuid::new_v4(), "OrderPlaced")).await?;
+    /// assert_eq!(repo.get_position("orders").await?, Some(5));
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub fn save_position(&self, subscription_id: &str, position: i64, event_id: Uuid, event_type: &str) -> Result<()> {
         self.write(&CheckpointWrite::position(subscription_id, position, event_id, event_type)?)
     }
@@ -21,6 +33,19 @@ impl crate::SqliteTransaction<'_> {
     ///
     /// # Errors
     /// As `update_checkpoint`.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use waypost::{CheckpointRepository, SqliteOptions, SqliteRepository};
+    /// let repo = SqliteRepository::open(dir.path().join("app.db"), SqliteOptions::default()).await?;
+    /// let id = uuid::Uuid::new_v4();
+    /// repo.transaction(move |tx| tx.update_checkpoint("orders", id, "OrderPlaced")).await?;
+    /// assert_eq!(repo.get_checkpoint("orders").await?, Some(id));
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub fn update_checkpoint(&self, projection_name: &str, event_id: Uuid, event_type: &str) -> Result<()> {
         self.write(&CheckpointWrite::event(projection_name, event_id, event_type)?)
     }
@@ -61,6 +86,15 @@ impl crate::PostgresRepository {
     ///
     /// # Errors
     /// As `update_checkpoint`.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo(repo: &waypost::PostgresRepository, pool: &sqlx::PgPool) -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut tx = pool.begin().await?;
+    /// repo.update_checkpoint_on(&mut tx, "Orders", uuid::Uuid::new_v4(), "OrderPlaced").await?;
+    /// tx.commit().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn update_checkpoint_on(
         &self,
         conn: &mut sqlx::PgConnection,

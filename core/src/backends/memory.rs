@@ -135,6 +135,12 @@ struct StoredEvent {
 
 impl MemoryRepository {
     /// An empty repository.
+    ///
+    /// # Examples
+    /// ```
+    /// let repo = waypost::MemoryRepository::new();
+    /// # let _ = repo;
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }

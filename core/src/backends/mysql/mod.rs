@@ -69,6 +69,14 @@ impl MysqlRepository {
     /// # Errors
     /// `InvalidArgument` for a malformed URL, a URL without a database, or a bad table or
     /// column name.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo() -> Result<(), waypost::Error> {
+    /// let repo = waypost::MysqlRepository::connect("mysql://app@db.example.com/app", waypost::MysqlOptions::default()).await?;
+    /// # let _ = repo;
+    /// # Ok(()) }
+    /// ```
     pub async fn connect(url: &str, options: MysqlOptions) -> Result<Self> {
         let url = match url.strip_prefix("mariadb://") {
             Some(rest) => format!("mysql://{rest}"),
@@ -100,11 +108,27 @@ impl MysqlRepository {
     }
 
     /// The server's `host:port`.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo() -> Result<(), waypost::Error> {
+    /// let repo = waypost::MysqlRepository::connect("mysql://app@db.example.com/app", waypost::MysqlOptions::default()).await?;
+    /// println!("checkpoints on {}", repo.address()); // db.example.com:3306
+    /// # Ok(()) }
+    /// ```
     pub fn address(&self) -> &str {
         &self.store.address
     }
 
     /// The checkpoint table.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo() -> Result<(), waypost::Error> {
+    /// let repo = waypost::MysqlRepository::connect("mysql://app@db.example.com/app", waypost::MysqlOptions::default()).await?;
+    /// assert_eq!(repo.table(), "projection_checkpoints");
+    /// # Ok(()) }
+    /// ```
     pub fn table(&self) -> &str {
         self.store.sql.table.as_str()
     }

@@ -73,6 +73,14 @@ impl PostgresRepository {
     ///
     /// # Errors
     /// `InvalidArgument` for a malformed URL or a bad schema, table or column name.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo() -> Result<(), waypost::Error> {
+    /// let repo = waypost::PostgresRepository::connect("postgres://app@db.example.com/app", waypost::PostgresOptions::default()).await?;
+    /// # let _ = repo;
+    /// # Ok(()) }
+    /// ```
     pub async fn connect(url: &str, options: PostgresOptions) -> Result<Self> {
         let connect =
             PgConnectOptions::from_str(url).map_err(|e| Error::invalid(format!("malformed postgres url: {e}")))?;
@@ -103,6 +111,14 @@ impl PostgresRepository {
     }
 
     /// The server's `host:port`.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo() -> Result<(), waypost::Error> {
+    /// let repo = waypost::PostgresRepository::connect("postgres://app@db.example.com/app", waypost::PostgresOptions::default()).await?;
+    /// println!("checkpoints on {}", repo.address()); // db.example.com:5432
+    /// # Ok(()) }
+    /// ```
     pub fn address(&self) -> &str {
         &self.store.address
     }
@@ -113,11 +129,29 @@ impl PostgresRepository {
     /// # Errors
     /// As [`CheckpointRepository::save_position`](crate::CheckpointRepository::save_position); errors of the caller's connection are
     /// mapped the same way.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo(repo: &waypost::PostgresRepository, pool: &sqlx::PgPool) -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut tx = pool.begin().await?;
+    /// let write = waypost::CheckpointWrite::position("Orders", 7, uuid::Uuid::new_v4(), "OrderPlaced")?;
+    /// repo.write_on(&mut tx, &write).await?;
+    /// tx.commit().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn write_on(&self, conn: &mut sqlx::PgConnection, write: &CheckpointWrite<'_>) -> Result<()> {
         self.store.write_on(conn, write).await
     }
 
     /// The schema-qualified checkpoint table.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo() -> Result<(), waypost::Error> {
+    /// let repo = waypost::PostgresRepository::connect("postgres://app@db.example.com/app", waypost::PostgresOptions::default()).await?;
+    /// assert_eq!(repo.table(), "\"public\".\"projection_checkpoints\"");
+    /// # Ok(()) }
+    /// ```
     pub fn table(&self) -> &str {
         &self.store.sql.qualified
     }

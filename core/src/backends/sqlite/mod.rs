@@ -83,6 +83,18 @@ impl std::fmt::Debug for SqliteRepository {
 }
 
 /// What [`SqliteRepository::settings`] reads back from the connection.
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// # let dir = tempfile::tempdir().unwrap();
+/// use waypost::{CheckpointRepository, SqliteOptions, SqliteRepository};
+/// let repo = SqliteRepository::open(dir.path().join("app.db"), SqliteOptions::default()).await?;
+/// let settings = repo.settings().await?;
+/// assert_eq!((settings.journal_mode.as_str(), settings.synchronous.as_str()), ("wal", "FULL"));
+/// # Ok::<(), waypost::Error>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SqliteSettings {
     /// `wal` for a file, `memory` for `:memory:`.
@@ -95,6 +107,21 @@ pub struct SqliteSettings {
 
 /// A transaction of [`SqliteRepository::transaction`]: the caller's statements go
 /// through [`connection`](Self::connection), checkpoint writes through the methods.
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// # let dir = tempfile::tempdir().unwrap();
+/// use waypost::{CheckpointRepository, SqliteOptions, SqliteRepository};
+/// let repo = SqliteRepository::open(dir.path().join("app.db"), SqliteOptions::default()).await?;
+/// repo.transaction(|tx| {
+///     tx.connection().execute_batch("CREATE TABLE IF NOT EXISTS totals (id TEXT PRIMARY KEY)")
+///         .map_err(|e| waypost::Error::from(e))?;
+///     tx.save_position("Totals", 1, uuid::Uuid::new_v4(), "OrderPlaced")
+/// }).await?;
+/// # Ok::<(), waypost::Error>(())
+/// # }).unwrap();
+/// ```
 pub struct SqliteTransaction<'t> {
     tx: &'t rusqlite::Transaction<'t>,
     sql: &'t Sql,
@@ -102,6 +129,18 @@ pub struct SqliteTransaction<'t> {
 
 impl SqliteTransaction<'_> {
     /// The connection, inside the transaction, for the caller's own statements.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use waypost::{CheckpointRepository, SqliteOptions, SqliteRepository};
+    /// let repo = SqliteRepository::open(dir.path().join("app.db"), SqliteOptions::default()).await?;
+    /// let n: i64 = repo.transaction(|tx| Ok(tx.connection().query_row("SELECT 6 * 7", [], |r| r.get(0)).unwrap())).await?;
+    /// assert_eq!(n, 42);
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub fn connection(&self) -> &Connection {
         self.tx
     }
@@ -110,6 +149,19 @@ impl SqliteTransaction<'_> {
     ///
     /// # Errors
     /// As [`CheckpointRepository::save_position`](crate::CheckpointRepository::save_position).
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use waypost::{CheckpointRepository, SqliteOptions, SqliteRepository};
+    /// let repo = SqliteRepository::open(dir.path().join("app.db"), SqliteOptions::default()).await?;
+    /// let write = waypost::CheckpointWrite::position("orders", 9, uuid::Uuid::new_v4(), "OrderPlaced")?;
+    /// repo.transaction(move |tx| tx.write(&write)).await?;
+    /// assert_eq!(repo.get_position("orders").await?, Some(9));
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub fn write(&self, write: &CheckpointWrite<'_>) -> Result<()> {
         write_on(self.tx, self.sql, write)
     }
@@ -123,6 +175,19 @@ impl SqliteRepository {
     /// `InvalidArgument` for a bad table or column name or a path with a NUL character;
     /// `Unavailable` when the file
     /// cannot be opened or stays locked; `Backend` for other SQLite failures.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use waypost::{CheckpointRepository, SqliteOptions, SqliteRepository};
+    /// let repo = SqliteRepository::open(dir.path().join("app.db"), SqliteOptions::default()).await?;
+    /// repo.save_position("orders", 1, uuid::Uuid::new_v4(), "OrderPlaced").await?;
+    /// let memory = SqliteRepository::open(":memory:", SqliteOptions::default()).await?; // private, in memory
+    /// # drop(memory);
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn open(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         if path.as_os_str().as_encoded_bytes().contains(&0) {
@@ -136,6 +201,17 @@ impl SqliteRepository {
     }
 
     /// The database file.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use waypost::{CheckpointRepository, SqliteOptions, SqliteRepository};
+    /// let repo = SqliteRepository::open(dir.path().join("app.db"), SqliteOptions::default()).await?;
+    /// assert!(repo.path().ends_with("app.db"));
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub fn path(&self) -> &Path {
         &self.store.path
     }
@@ -144,6 +220,17 @@ impl SqliteRepository {
     ///
     /// # Errors
     /// `Unavailable` after [`close`](crate::CheckpointRepository::close).
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use waypost::{CheckpointRepository, SqliteOptions, SqliteRepository};
+    /// let repo = SqliteRepository::open(dir.path().join("app.db"), SqliteOptions::default()).await?;
+    /// assert_eq!(repo.settings().await?.busy_timeout, std::time::Duration::from_secs(5));
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn settings(&self) -> Result<SqliteSettings> {
         self.store
             .run(|c, _| {
