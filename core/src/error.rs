@@ -3,15 +3,43 @@
 use std::fmt;
 
 /// A boxed error kept as the cause of an [`Error`].
+///
+/// # Examples
+/// ```
+/// let cause: waypost::BoxError = "disk full".into();
+/// assert_eq!(cause.to_string(), "disk full");
+/// ```
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// The result type of every fallible waypost call.
+///
+/// # Examples
+/// ```
+/// fn first_position(repo: &waypost::MemoryRepository) -> waypost::Result<i64> {
+///     let _ = repo;
+///     Ok(0)
+/// }
+/// assert_eq!(first_position(&waypost::MemoryRepository::new())?, 0);
+/// # Ok::<(), waypost::Error>(())
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong in waypost.
 ///
 /// Match on [`Error::kind`] rather than on the variants: bindings and the conformance
 /// cases look at the kind and nothing else, and new variants may be added.
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use waypost::{CheckpointRepository, ErrorKind, MemoryRepository};
+/// let repo = MemoryRepository::new();
+/// match repo.save_position("orders", -1, uuid::Uuid::new_v4(), "OrderPlaced").await {
+///     Err(e) if e.kind() == ErrorKind::InvalidArgument => println!("refused: {e}"),
+///     other => panic!("{other:?}"),
+/// }
+/// # });
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -67,6 +95,14 @@ pub enum Error {
 }
 
 /// The portable classification of an [`Error`]: the same word in Rust, Python and JS.
+///
+/// # Examples
+/// ```
+/// use waypost::ErrorKind;
+/// let retry = |kind: ErrorKind| kind.is_retryable();
+/// assert!(retry(ErrorKind::Unavailable) && !retry(ErrorKind::NotFound));
+/// assert_eq!(ErrorKind::ALL.len(), 7);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {

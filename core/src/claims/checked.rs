@@ -79,6 +79,13 @@ impl ClaimLedger for Checked {
 ///
 /// # Errors
 /// `InvalidArgument` otherwise.
+///
+/// # Examples
+/// ```
+/// use waypost::claims::validate_key;
+/// assert!(validate_key("s3://bucket/orders-01.csv").is_ok());
+/// assert!(validate_key("").is_err());
+/// ```
 pub fn validate_key(key: &str) -> Result<()> {
     if key.is_empty() {
         return Err(Error::invalid("item key is empty"));

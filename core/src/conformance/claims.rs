@@ -20,6 +20,25 @@ use crate::time;
 ///
 /// # Errors
 /// A message naming the case, the step and what differed.
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// # let dir = tempfile::tempdir().unwrap();
+/// use std::sync::Arc;
+/// use waypost::conformance::{load_cases, run_case};
+/// use waypost::{CheckpointRepository, MemoryRepository};
+/// let case = r#"{"id": "X02", "title": "a live claim is not taken", "steps": [
+///   {"op": "claim", "args": {"key": "a.csv", "type": "csv", "worker": "w1", "lease_ms": 60000}, "save_as": "c1",
+///    "expect": {"key": "a.csv", "worker_id": "w1", "epoch": 1, "attempt": 1, "lease_expires_at": "$any"}},
+///   {"op": "claim", "args": {"key": "a.csv", "type": "csv", "worker": "w2", "lease_ms": 60000}, "expect": null}]}"#;
+/// std::fs::write(dir.path().join("01_mine.json"), case).unwrap();
+/// let cases = load_cases(dir.path())?;
+/// let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+/// waypost::conformance::run_claims_case(&cases[0], repo).await?;
+/// # Ok::<(), String>(())
+/// # }).unwrap();
+/// ```
 pub async fn run_claims_case(case: &Case, repo: Arc<dyn CheckpointRepository>) -> Result<(), String> {
     use crate::claims::ClaimsOptions;
     let spec = &case.claims;
@@ -141,6 +160,19 @@ async fn perform_claims(
 }
 
 /// The JSON form of a claim that every runner produces.
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use std::{sync::Arc, time::Duration};
+/// use waypost::{CheckpointRepository, ClaimsOptions, MemoryRepository};
+/// let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+/// let ledger = repo.claims(ClaimsOptions::default())?;
+/// let claim = ledger.claim("a.csv", "csv", waypost::time::now(), "w1", Duration::from_secs(60)).await?.unwrap();
+/// assert_eq!(waypost::conformance::claim_json(&claim)["worker_id"], "w1");
+/// # Ok::<(), waypost::Error>(())
+/// # }).unwrap();
+/// ```
 pub fn claim_json(c: &crate::claims::Claim) -> Value {
     json!({
         "key": c.key,
@@ -152,6 +184,20 @@ pub fn claim_json(c: &crate::claims::Claim) -> Value {
 }
 
 /// The JSON form of a claim record that every runner produces.
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use std::{sync::Arc, time::Duration};
+/// use waypost::{CheckpointRepository, ClaimsOptions, MemoryRepository};
+/// let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+/// let ledger = repo.claims(ClaimsOptions::default())?;
+/// let claim = ledger.claim("a.csv", "csv", waypost::time::now(), "w1", Duration::from_secs(60)).await?.unwrap();
+/// let record = ledger.get("a.csv").await?.unwrap();
+/// assert_eq!(waypost::conformance::record_json(&record)["status"], "processing");
+/// # Ok::<(), waypost::Error>(())
+/// # }).unwrap();
+/// ```
 pub fn record_json(r: &crate::claims::ClaimRecord) -> Value {
     let iso = |t: &Option<DateTime<Utc>>| t.as_ref().map(time::isoformat);
     json!({

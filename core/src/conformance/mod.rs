@@ -34,6 +34,24 @@ use crate::time;
 use crate::transaction::{SqlValue, Transaction};
 
 /// One conformance case.
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// # let dir = tempfile::tempdir().unwrap();
+/// use std::sync::Arc;
+/// use waypost::conformance::{load_cases, run_case};
+/// use waypost::{CheckpointRepository, MemoryRepository};
+/// let case = r#"{"id": "X01", "title": "a saved position reads back", "steps": [
+///   {"op": "save_position", "args": {"name": "orders", "position": 7,
+///    "event_id": "00000000-0000-4000-8000-000000000001", "event_type": "OrderPlaced"}},
+///   {"op": "get_position", "args": {"name": "orders"}, "expect": 7}]}"#;
+/// std::fs::write(dir.path().join("01_mine.json"), case).unwrap();
+/// let cases = load_cases(dir.path())?;
+/// assert_eq!((cases[0].id.as_str(), cases[0].title.as_str()), ("X01", "a saved position reads back"));
+/// # Ok::<(), String>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone)]
 pub struct Case {
     /// `C01`, `C02`, …: the id used in `tests/conformance/README.md`.
@@ -48,6 +66,24 @@ pub struct Case {
 }
 
 /// The repository configuration a case asks for.
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// # let dir = tempfile::tempdir().unwrap();
+/// use std::sync::Arc;
+/// use waypost::conformance::{load_cases, run_case};
+/// use waypost::{CheckpointRepository, MemoryRepository};
+/// let case = r#"{"id": "X01", "title": "a saved position reads back", "steps": [
+///   {"op": "save_position", "args": {"name": "orders", "position": 7,
+///    "event_id": "00000000-0000-4000-8000-000000000001", "event_type": "OrderPlaced"}},
+///   {"op": "get_position", "args": {"name": "orders"}, "expect": 7}]}"#;
+/// std::fs::write(dir.path().join("01_mine.json"), case).unwrap();
+/// let cases = load_cases(dir.path())?;
+/// assert!(cases[0].repository.table.is_none() && cases[0].repository.open_error.is_none());
+/// # Ok::<(), String>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct RepositorySpec {
     /// Checkpoint table name, when not the default.
@@ -61,6 +97,24 @@ pub struct RepositorySpec {
 
 impl Case {
     /// Whether the case runs on `backend` (`"memory"`, `"sqlite"`, `"postgres"`).
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::sync::Arc;
+    /// use waypost::conformance::{load_cases, run_case};
+    /// use waypost::{CheckpointRepository, MemoryRepository};
+    /// let case = r#"{"id": "X01", "title": "a saved position reads back", "steps": [
+    ///   {"op": "save_position", "args": {"name": "orders", "position": 7,
+    ///    "event_id": "00000000-0000-4000-8000-000000000001", "event_type": "OrderPlaced"}},
+    ///   {"op": "get_position", "args": {"name": "orders"}, "expect": 7}]}"#;
+    /// std::fs::write(dir.path().join("01_mine.json"), case).unwrap();
+    /// let cases = load_cases(dir.path())?;
+    /// assert!(cases[0].applies_to("sqlite"), "no backends list: every backend");
+    /// # Ok::<(), String>(())
+    /// # }).unwrap();
+    /// ```
     pub fn applies_to(&self, backend: &str) -> bool {
         self.backends.as_ref().is_none_or(|b| b.iter().any(|x| x == backend))
     }
@@ -70,6 +124,24 @@ impl Case {
 ///
 /// # Errors
 /// A message naming the file when one cannot be read or parsed.
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// # let dir = tempfile::tempdir().unwrap();
+/// use std::sync::Arc;
+/// use waypost::conformance::{load_cases, run_case};
+/// use waypost::{CheckpointRepository, MemoryRepository};
+/// let case = r#"{"id": "X01", "title": "a saved position reads back", "steps": [
+///   {"op": "save_position", "args": {"name": "orders", "position": 7,
+///    "event_id": "00000000-0000-4000-8000-000000000001", "event_type": "OrderPlaced"}},
+///   {"op": "get_position", "args": {"name": "orders"}, "expect": 7}]}"#;
+/// std::fs::write(dir.path().join("01_mine.json"), case).unwrap();
+/// let cases = load_cases(dir.path())?;
+/// assert_eq!(cases.len(), 1);
+/// # Ok::<(), String>(())
+/// # }).unwrap();
+/// ```
 pub fn load_cases(dir: &Path) -> Result<Vec<Case>, String> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
@@ -150,6 +222,25 @@ fn events_table(v: &Value) -> EventsTable {
 ///
 /// # Errors
 /// A message naming the case, the step and what differed.
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// # let dir = tempfile::tempdir().unwrap();
+/// use std::sync::Arc;
+/// use waypost::conformance::{load_cases, run_case};
+/// use waypost::{CheckpointRepository, MemoryRepository};
+/// let case = r#"{"id": "X01", "title": "a saved position reads back", "steps": [
+///   {"op": "save_position", "args": {"name": "orders", "position": 7,
+///    "event_id": "00000000-0000-4000-8000-000000000001", "event_type": "OrderPlaced"}},
+///   {"op": "get_position", "args": {"name": "orders"}, "expect": 7}]}"#;
+/// std::fs::write(dir.path().join("01_mine.json"), case).unwrap();
+/// let cases = load_cases(dir.path())?;
+/// let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+/// run_case(&cases[0], repo).await?;
+/// # Ok::<(), String>(())
+/// # }).unwrap();
+/// ```
 pub async fn run_case(case: &Case, repo: Arc<dyn CheckpointRepository>) -> Result<(), String> {
     run_case_in(case, repo, "").await
 }
@@ -160,6 +251,25 @@ pub async fn run_case(case: &Case, repo: Arc<dyn CheckpointRepository>) -> Resul
 ///
 /// # Errors
 /// A message naming the case, the step and what differed.
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// # let dir = tempfile::tempdir().unwrap();
+/// use std::sync::Arc;
+/// use waypost::conformance::{load_cases, run_case};
+/// use waypost::{CheckpointRepository, MemoryRepository};
+/// let case = r#"{"id": "X01", "title": "a saved position reads back", "steps": [
+///   {"op": "save_position", "args": {"name": "orders", "position": 7,
+///    "event_id": "00000000-0000-4000-8000-000000000001", "event_type": "OrderPlaced"}},
+///   {"op": "get_position", "args": {"name": "orders"}, "expect": 7}]}"#;
+/// std::fs::write(dir.path().join("01_mine.json"), case).unwrap();
+/// let cases = load_cases(dir.path())?;
+/// let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+/// waypost::conformance::run_case_in(&cases[0], repo, "").await?; // "" : no schema to substitute for {ns}
+/// # Ok::<(), String>(())
+/// # }).unwrap();
+/// ```
 pub async fn run_case_in(case: &Case, repo: Arc<dyn CheckpointRepository>, namespace: &str) -> Result<(), String> {
     let started = time::now();
     let mut tx: Option<Transaction> = None;
@@ -355,6 +465,18 @@ fn health_thresholds(step: &Value) -> Result<crate::progress::HealthThresholds, 
 }
 
 /// A [`Progress`](crate::progress::Progress) as the cases compare it.
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use waypost::{CheckpointRepository, MemoryRepository};
+/// let repo = MemoryRepository::new();
+/// repo.save_position("orders", 7, uuid::Uuid::new_v4(), "OrderPlaced").await?;
+/// let p = waypost::progress::progress_of(&repo, "orders", &Default::default()).await?;
+/// assert_eq!(waypost::conformance::progress_json(&p)["position"], 7);
+/// # Ok::<(), waypost::Error>(())
+/// # }).unwrap();
+/// ```
 pub fn progress_json(p: &crate::progress::Progress) -> Value {
     json!({
         "projection_name": p.projection_name,
@@ -514,6 +636,18 @@ async fn event_time(repo: &dyn CheckpointRepository, at: &Value) -> Result<DateT
 }
 
 /// The JSON form of a checkpoint record that every runner produces.
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use waypost::{CheckpointRepository, MemoryRepository};
+/// let repo = MemoryRepository::new();
+/// repo.save_position("orders", 7, uuid::Uuid::new_v4(), "OrderPlaced").await?;
+/// let json = waypost::conformance::data_json(&repo.get_all_checkpoints().await?[0]);
+/// assert_eq!(json["global_position"], 7);
+/// # Ok::<(), waypost::Error>(())
+/// # }).unwrap();
+/// ```
 pub fn data_json(c: &CheckpointData) -> Value {
     json!({
         "projection_name": c.projection_name,
@@ -527,6 +661,18 @@ pub fn data_json(c: &CheckpointData) -> Value {
 }
 
 /// The JSON form of lag metrics that every runner produces.
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use waypost::{CheckpointRepository, MemoryRepository};
+/// let repo = MemoryRepository::new();
+/// repo.save_position("orders", 7, uuid::Uuid::new_v4(), "OrderPlaced").await?;
+/// let lag = repo.get_lag_metrics("orders", None).await?.unwrap();
+/// assert_eq!(waypost::conformance::lag_json(&lag)["projection_name"], "orders");
+/// # Ok::<(), waypost::Error>(())
+/// # }).unwrap();
+/// ```
 pub fn lag_json(m: &LagMetrics) -> Value {
     json!({
         "projection_name": m.projection_name,
