@@ -56,6 +56,11 @@ pub enum ProgressState {
 
 impl ProgressState {
     /// `NotStarted`, `CatchingUp`, `CaughtUp`, `Idle` or `Stalled`.
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(waypost::progress::ProgressState::Stalled.as_str(), "Stalled");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             ProgressState::NotStarted => "NotStarted",
@@ -131,6 +136,13 @@ pub struct Progress {
 
 impl Progress {
     /// Whether there is nothing left to process.
+    ///
+    /// # Examples
+    /// ```
+    /// use waypost::progress::{evaluate, ProgressOptions};
+    /// let p = evaluate("orders", None, None, Some(3), waypost::time::now(), &ProgressOptions::default());
+    /// assert!(!p.is_caught_up(), "not started, 3 events waiting");
+    /// ```
     pub fn is_caught_up(&self) -> bool {
         matches!(self.state, ProgressState::CaughtUp | ProgressState::Idle)
     }
@@ -138,6 +150,13 @@ impl Progress {
     /// The status line in the stop-resume demo's words: `Not started (will process all 20
     /// events)`, `Behind by 15 events (25.0% complete)`, `Caught up (all events
     /// processed)`; a stall adds `, no progress for 2m 5s`.
+    ///
+    /// # Examples
+    /// ```
+    /// use waypost::progress::{evaluate, ProgressOptions};
+    /// let p = evaluate("orders", None, None, Some(20), waypost::time::now(), &ProgressOptions::default());
+    /// assert_eq!(p.status_line(), "Not started (will process all 20 events)");
+    /// ```
     pub fn status_line(&self) -> String {
         let behind = match (self.events_behind, self.percent_complete) {
             (Some(n), Some(pct)) => format!("Behind by {n} event{} ({pct:.1}% complete)", plural(n)),
@@ -334,6 +353,11 @@ pub enum HealthStatus {
 
 impl HealthStatus {
     /// `Healthy`, `Degraded` or `Unhealthy`.
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(waypost::progress::HealthStatus::Degraded.as_str(), "Degraded");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             HealthStatus::Healthy => "Healthy",
