@@ -541,6 +541,46 @@ pub trait ClaimLedger: Send + Sync + std::fmt::Debug {
 /// What a backend's claims ledger implements: the calls of [`ClaimLedger`], each
 /// argument already validated. Every repository's [`claims`](crate::CheckpointRepository::claims)
 /// returns the store behind the checks ([`ClaimLedger`]), so a backend never repeats them.
+///
+/// # Examples
+/// A store of claims of your own, here one that counts the claims it grants and keeps
+/// them in another ledger; a [`CheckpointStore`](crate::CheckpointStore) hands it out
+/// from `open_claims`, and `claims()` puts the checks of every call in front of it.
+/// ```
+/// use std::sync::{atomic::{AtomicU64, Ordering}, Arc};
+/// use std::time::Duration;
+/// use waypost::chrono::{DateTime, Utc};
+/// use waypost::{Claim, ClaimCounts, ClaimLedger, ClaimRecord, ClaimStatus, ClaimStore, ItemStats, Result};
+///
+/// #[derive(Debug)]
+/// struct Counting { inner: Arc<dyn ClaimLedger>, granted: AtomicU64 }
+///
+/// #[async_trait::async_trait]
+/// impl ClaimStore for Counting {
+///     async fn claim(&self, key: &str, item_type: &str, at: DateTime<Utc>, worker: &str, lease: Duration) -> Result<Option<Claim>> {
+///         let claim = self.inner.claim(key, item_type, at, worker, lease).await?;
+///         self.granted.fetch_add(u64::from(claim.is_some()), Ordering::Relaxed);
+///         Ok(claim)
+///     }
+///     async fn heartbeat(&self, claim: &Claim, lease: Duration) -> Result<Claim> { self.inner.heartbeat(claim, lease).await }
+///     async fn complete(&self, claim: &Claim, stats: ItemStats) -> Result<()> { self.inner.complete(claim, stats).await }
+///     async fn fail(&self, claim: &Claim, message: &str) -> Result<()> { self.inner.fail(claim, message).await }
+///     async fn release(&self, claim: &Claim) -> Result<()> { self.inner.release(claim).await }
+///     async fn get(&self, key: &str) -> Result<Option<ClaimRecord>> { self.inner.get(key).await }
+///     async fn stats(&self) -> Result<ClaimCounts> { self.inner.stats().await }
+///     async fn list(&self, status: Option<ClaimStatus>, limit: u32) -> Result<Vec<ClaimRecord>> { self.inner.list(status, limit).await }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use waypost::{CheckpointRepository, ClaimsOptions, MemoryRepository};
+/// let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+/// let store = Counting { inner: repo.claims(ClaimsOptions::default())?, granted: AtomicU64::new(0) };
+/// store.claim("a.csv", "csv", waypost::time::now(), "w1", Duration::from_secs(60)).await?;
+/// store.claim("a.csv", "csv", waypost::time::now(), "w2", Duration::from_secs(60)).await?;
+/// assert_eq!(store.granted.load(Ordering::Relaxed), 1);
+/// # Ok::<(), waypost::Error>(())
+/// # }).unwrap();
+/// ```
 #[async_trait]
 pub trait ClaimStore: Send + Sync + std::fmt::Debug {
     /// See [`ClaimLedger::claim`].
