@@ -350,6 +350,20 @@ pub struct LeaseWatch(tokio::sync::watch::Receiver<Option<String>>);
 impl LeaseWatch {
     /// Waits until the claim is lost (`Some`, a [`Error::LeaseLost`] saying why) or ends
     /// any other way (`None`: completed, failed, released, the manager closed).
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// # use waypost::{ClaimManager, ManagerOptions, MemoryRepository};
+    /// # let manager = ClaimManager::new(Arc::new(MemoryRepository::new()), ManagerOptions::default()).await?;
+    /// manager.claim_file("a.csv", "csv", waypost::time::now()).await?;
+    /// let watch = manager.lease_watch("a.csv").expect("held");
+    /// manager.release_file("a.csv").await?;
+    /// assert!(watch.lost().await.is_none(), "released, not lost");
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn lost(mut self) -> Option<Error> {
         loop {
             if let Some(reason) = self.0.borrow_and_update().clone() {
@@ -362,6 +376,19 @@ impl LeaseWatch {
     }
 
     /// Whether the claim has been lost by now.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// # use waypost::{ClaimManager, ManagerOptions, MemoryRepository};
+    /// # let manager = ClaimManager::new(Arc::new(MemoryRepository::new()), ManagerOptions::default()).await?;
+    /// manager.claim_file("a.csv", "csv", waypost::time::now()).await?;
+    /// let watch = manager.lease_watch("a.csv").expect("held");
+    /// assert!(!watch.is_lost());
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub fn is_lost(&self) -> bool {
         self.0.borrow().is_some()
     }

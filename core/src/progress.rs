@@ -491,6 +491,19 @@ pub struct HealthReport {
 ///
 /// # Errors
 /// As [`progress_of`] / [`progress_all`].
+///
+/// # Examples
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use waypost::progress::{health_report, HealthStatus, HealthThresholds, ProgressOptions};
+/// use waypost::{CheckpointRepository, MemoryRepository};
+/// let repo = MemoryRepository::new();
+/// repo.save_position("orders", 1, uuid::Uuid::new_v4(), "OrderPlaced").await?;
+/// let report = health_report(&repo, Some("orders"), &ProgressOptions::default(), &HealthThresholds::default()).await?;
+/// assert_eq!(report.status, HealthStatus::Healthy);
+/// # Ok::<(), waypost::Error>(())
+/// # }).unwrap();
+/// ```
 pub async fn health_report(
     repo: &dyn CheckpointRepository,
     name: Option<&str>,

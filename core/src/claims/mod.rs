@@ -584,6 +584,18 @@ pub trait ClaimLedger: Send + Sync + std::fmt::Debug {
 #[async_trait]
 pub trait ClaimStore: Send + Sync + std::fmt::Debug {
     /// See [`ClaimLedger::claim`].
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # use std::{sync::Arc, time::Duration};
+    /// use waypost::{CheckpointStore, ClaimStore, Identifier, ItemStats, MemoryRepository};
+    /// let store = Arc::new(MemoryRepository::new()).open_claims(Identifier::new("table", "work_claims")?, 3)?;
+    /// let (at, lease) = (waypost::time::now(), Duration::from_secs(60));
+    /// assert!(store.claim("k", "csv", at, "w", lease).await?.is_some());
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     async fn claim(
         &self,
         key: &str,
@@ -593,18 +605,106 @@ pub trait ClaimStore: Send + Sync + std::fmt::Debug {
         lease: Duration,
     ) -> Result<Option<Claim>>;
     /// See [`ClaimLedger::heartbeat`].
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # use std::{sync::Arc, time::Duration};
+    /// use waypost::{CheckpointStore, ClaimStore, Identifier, ItemStats, MemoryRepository};
+    /// let store = Arc::new(MemoryRepository::new()).open_claims(Identifier::new("table", "work_claims")?, 3)?;
+    /// let (at, lease) = (waypost::time::now(), Duration::from_secs(60));
+    /// let claim = store.claim("k", "csv", at, "w", lease).await?.unwrap();
+    /// assert_eq!(store.heartbeat(&claim, lease).await?.epoch, claim.epoch);
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     async fn heartbeat(&self, claim: &Claim, lease: Duration) -> Result<Claim>;
     /// See [`ClaimLedger::complete`].
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # use std::{sync::Arc, time::Duration};
+    /// use waypost::{CheckpointStore, ClaimStore, Identifier, ItemStats, MemoryRepository};
+    /// let store = Arc::new(MemoryRepository::new()).open_claims(Identifier::new("table", "work_claims")?, 3)?;
+    /// let (at, lease) = (waypost::time::now(), Duration::from_secs(60));
+    /// let claim = store.claim("k", "csv", at, "w", lease).await?.unwrap();
+    /// store.complete(&claim, ItemStats::default()).await?;
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     async fn complete(&self, claim: &Claim, stats: ItemStats) -> Result<()>;
     /// See [`ClaimLedger::fail`].
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # use std::{sync::Arc, time::Duration};
+    /// use waypost::{CheckpointStore, ClaimStore, Identifier, ItemStats, MemoryRepository};
+    /// let store = Arc::new(MemoryRepository::new()).open_claims(Identifier::new("table", "work_claims")?, 3)?;
+    /// let (at, lease) = (waypost::time::now(), Duration::from_secs(60));
+    /// let claim = store.claim("k", "csv", at, "w", lease).await?.unwrap();
+    /// store.fail(&claim, "bad header").await?;
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     async fn fail(&self, claim: &Claim, message: &str) -> Result<()>;
     /// See [`ClaimLedger::release`].
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # use std::{sync::Arc, time::Duration};
+    /// use waypost::{CheckpointStore, ClaimStore, Identifier, ItemStats, MemoryRepository};
+    /// let store = Arc::new(MemoryRepository::new()).open_claims(Identifier::new("table", "work_claims")?, 3)?;
+    /// let (at, lease) = (waypost::time::now(), Duration::from_secs(60));
+    /// let claim = store.claim("k", "csv", at, "w", lease).await?.unwrap();
+    /// store.release(&claim).await?;
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     async fn release(&self, claim: &Claim) -> Result<()>;
     /// See [`ClaimLedger::get`].
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # use std::{sync::Arc, time::Duration};
+    /// use waypost::{CheckpointStore, ClaimStore, Identifier, ItemStats, MemoryRepository};
+    /// let store = Arc::new(MemoryRepository::new()).open_claims(Identifier::new("table", "work_claims")?, 3)?;
+    /// let (at, lease) = (waypost::time::now(), Duration::from_secs(60));
+    /// assert!(store.get("k").await?.is_none());
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     async fn get(&self, key: &str) -> Result<Option<ClaimRecord>>;
     /// See [`ClaimLedger::stats`].
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # use std::{sync::Arc, time::Duration};
+    /// use waypost::{CheckpointStore, ClaimStore, Identifier, ItemStats, MemoryRepository};
+    /// let store = Arc::new(MemoryRepository::new()).open_claims(Identifier::new("table", "work_claims")?, 3)?;
+    /// let (at, lease) = (waypost::time::now(), Duration::from_secs(60));
+    /// assert_eq!(store.stats().await?.total, 0);
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     async fn stats(&self) -> Result<ClaimCounts>;
     /// See [`ClaimLedger::list`].
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # use std::{sync::Arc, time::Duration};
+    /// use waypost::{CheckpointStore, ClaimStore, Identifier, ItemStats, MemoryRepository};
+    /// let store = Arc::new(MemoryRepository::new()).open_claims(Identifier::new("table", "work_claims")?, 3)?;
+    /// let (at, lease) = (waypost::time::now(), Duration::from_secs(60));
+    /// assert!(store.list(None, 10).await?.is_empty());
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
     async fn list(&self, status: Option<ClaimStatus>, limit: u32) -> Result<Vec<ClaimRecord>>;
 }
 
