@@ -252,6 +252,16 @@ impl LazyClaimManager {
     }
 
     /// This worker's id.
+    ///
+    /// # Examples
+    /// ```
+    /// # use std::sync::Arc;
+    /// use waypost::{LazyClaimManager, ManagerOptions, MemoryRepository};
+    /// let options = ManagerOptions { worker_id: Some("worker-7".into()), ..Default::default() };
+    /// let lazy = LazyClaimManager::new(Arc::new(MemoryRepository::new()), options)?;
+    /// assert_eq!(lazy.worker_id(), "worker-7");
+    /// # Ok::<(), waypost::Error>(())
+    /// ```
     pub fn worker_id(&self) -> &str {
         self.options.worker_id.as_deref().unwrap_or_default()
     }
