@@ -92,6 +92,7 @@ $(VENV)/.installed: bindings-python/requirements-dev.txt
 python: $(VENV)/.installed
 	tests/support/ensure-libsqlite3.sh
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/maturin develop -q
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/maturin develop -q -m cli/Cargo.toml
 
 python-test:
 	$(PYTHON) -m pytest -q

@@ -6,8 +6,6 @@
 
 mod checkpointer;
 mod claims;
-#[cfg(feature = "cli")]
-mod cli;
 mod convert;
 mod diagnostics;
 mod errors;
@@ -28,9 +26,6 @@ mod _waypost {
     use super::checkpointer::Checkpointer;
     #[pymodule_export]
     use super::claims::Ledger;
-    #[cfg(feature = "cli")]
-    #[pymodule_export]
-    use super::cli::_run_cli;
     #[pymodule_export]
     use super::manager::Manager;
     #[pymodule_export]

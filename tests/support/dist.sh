@@ -3,6 +3,9 @@
 #   waypost-<v>-cp310-abi3-manylinux_<glibc>_x86_64.whl  the Python package (release build),
 #       tagged by auditwheel; libsqlite3.so.0 is left to the system on purpose (below)
 #   waypost-<v>.tar.gz                                   the Python sdist (pip install builds it)
+#   waypost_cli-<v>-py3-none-manylinux_<glibc>_x86_64.whl the operator CLI, a native executable
+#       (`pip install 'waypost[cli]'`), kept out of the library's wheel; its own SQLite
+#   waypost_cli-<v>.tar.gz                               its sdist
 #   waypost-<v>.tgz                                      the npm main package (JS, typings)
 #   waypost-linux-x64-gnu-<v>.tgz                        its platform package (the release addon)
 # The npm packages are laid out the napi-rs way: bindings-node/npm/<platform>/ holds each
@@ -31,6 +34,10 @@ VIRTUAL_ENV=$PWD/$VENV "$VENV/bin/maturin" build -q --release --strip --target "
 PATH="$ROOT/$VENV/bin:$PATH" "$VENV/bin/auditwheel" repair -w dist --exclude libsqlite3.so.0 target/dist/wheel/waypost-*.whl
 echo "dist: the Python sdist"
 "$VENV/bin/maturin" sdist -o dist
+echo "dist: the CLI's wheel (release) and sdist"
+VIRTUAL_ENV=$PWD/$VENV "$VENV/bin/maturin" build -q --release --strip --target "$TARGET" \
+  -m cli/Cargo.toml -o dist
+"$VENV/bin/maturin" sdist -m cli/Cargo.toml -o dist
 
 echo "dist: the npm packages (release addon)"
 NAPI=$PWD/bindings-node/node_modules/.bin/napi

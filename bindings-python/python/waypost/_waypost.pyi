@@ -30,7 +30,6 @@ __all__ = [
     "_Repository",
     "__version__",
     "_after_fork_in_child",
-    "_run_cli",
     "_shutdown",
     "open",
 ]
@@ -269,7 +268,6 @@ class MySQLCheckpointRepository(_Repository):
 
 def open(url: str, **options: Any) -> _Repository: ...
 def _shutdown() -> None: ...
-def _run_cli(argv: list[str]) -> int: ...
 def _after_fork_in_child() -> None: ...
 
 @disjoint_base
