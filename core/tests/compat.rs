@@ -86,6 +86,25 @@ async fn sqlite_uses_an_eventsource_table_as_it_is() {
     assert_eq!(again.get_position_token("OrderProjection").await.unwrap().as_deref(), Some("cursor-9"));
 }
 
+/// The newest event of each type filter on the two-event eventsource table: the same
+/// answers whichever lag query the table's indexes select (PostgreSQL looks them up).
+async fn assert_typed_lag(repo: &dyn CheckpointRepository) {
+    const PLACED: &str = "00000000-0000-4000-8000-000000000001";
+    const SHIPPED: &str = "00000000-0000-4000-8000-000000000002";
+    for (types, latest) in [
+        (vec!["OrderPlaced"], Some(PLACED)),
+        (vec!["OrderShipped"], Some(SHIPPED)),
+        (vec!["OrderPlaced", "OrderShipped"], Some(SHIPPED)),
+        (vec!["Absent", "OrderPlaced"], Some(PLACED)),
+        (vec!["Absent"], None),
+    ] {
+        let types: Vec<String> = types.iter().map(|t| t.to_string()).collect();
+        let lag = repo.get_lag_metrics("OrderProjection", Some(&types)).await.unwrap().unwrap();
+        assert_eq!(lag.latest_event_id.as_deref(), latest, "types {types:?}");
+        assert_eq!(lag.stream_head, Some(2), "types {types:?}");
+    }
+}
+
 async fn lag_for(repo: &dyn CheckpointRepository, event_type: &str) -> waypost::LagMetrics {
     let types = [event_type.to_owned()];
     repo.get_lag_metrics("OrderProjection", Some(&types)).await.unwrap().unwrap()
@@ -156,6 +175,8 @@ async fn postgres_uses_an_eventsource_table_as_it_is() {
     assert_eq!(lag.lag_seconds, 12.1);
     assert_eq!((lag.stream_head, lag.events_behind), (Some(2), Some(0)));
     assert_eq!(lag_for(&repo, "OrderPlaced").await.lag_seconds, 0.0);
+    // eventsource's indexes only (type alone, timestamp alone): the planner's query.
+    assert_typed_lag(&repo).await;
 
     repo.save_position_token("OrderProjection", "cursor-9", Uuid::new_v4(), "OrderShipped").await.unwrap();
     repo.save_position("OrderProjection", 42, Uuid::new_v4(), "OrderShipped").await.unwrap();
@@ -163,6 +184,12 @@ async fn postgres_uses_an_eventsource_table_as_it_is() {
     assert_eq!(all[0].events_processed, 9);
     assert_eq!((all[0].global_position, all[0].position_token.as_deref()), (Some(42), Some("cursor-9")));
     repo.create_lag_index().await.unwrap();
+    // With the (type, timestamp) index: one probe per type.
+    assert_typed_lag(&repo).await;
+    // A repository opened after someone else made the index finds it in the catalog.
+    let reopened = PostgresRepository::connect(&url, options(false)).await.unwrap();
+    assert_typed_lag(&reopened).await;
+    reopened.close().await.unwrap();
     // Appending needs the columns eventsource-py requires; waypost's helper does not fill them.
     assert_eq!(repo.append_events(&[NewEvent::now("OrderPlaced")]).await.unwrap_err().kind(), ErrorKind::Backend);
     assert_eq!(lag_for(&repo, "OrderShipped").await.stream_head, Some(2));

@@ -13,6 +13,7 @@ mod tls;
 mod transaction;
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -34,8 +35,8 @@ use crate::statement::CheckpointStatement;
 use crate::transaction::Transaction;
 
 use errors::dead_connection;
-use pool::{Fetch, Store};
-use sql::{lag_index_sql, quote_literal, row_to_data, Sql};
+use pool::{Fetch, Store, LAG_PLAIN, LAG_PROBE, LAG_UNKNOWN};
+use sql::{lag_index_sql, quote_literal, row_to_data, Sql, LAG_INDEX_CATALOG};
 
 /// Checkpoints in a PostgreSQL table.
 ///
@@ -68,6 +69,33 @@ impl std::fmt::Debug for PostgresRepository {
 }
 
 impl PostgresRepository {
+    /// Which typed lag query to run, looked up in the catalog on first use (and set by
+    /// `create_lag_index`). A missing events table is not remembered: the lag read then
+    /// fails as before, and the next one looks again.
+    async fn lag_shape(&self) -> Result<u8> {
+        let store = &self.store;
+        let known = store.lag_shape.load(Ordering::Relaxed);
+        if known != LAG_UNKNOWN {
+            return Ok(known);
+        }
+        let ev = store.sql.events()?;
+        let q = sqlx::query(AssertSqlSafe(LAG_INDEX_CATALOG))
+            .bind(ev.qualified.as_str())
+            .bind(ev.names.event_type.as_str())
+            .bind(ev.names.timestamp.as_str());
+        let rows = store.run(q, Fetch::Optional).await?;
+        let (exists, indexed) = match rows.first() {
+            Some(row) => (row.try_get::<bool, _>(0), row.try_get::<bool, _>(1)),
+            None => (Ok(false), Ok(false)),
+        };
+        let (exists, indexed) = (exists.map_err(|e| store.map_err(e))?, indexed.map_err(|e| store.map_err(e))?);
+        let shape = if indexed { LAG_PROBE } else { LAG_PLAIN };
+        if exists {
+            store.lag_shape.store(shape, Ordering::Relaxed);
+        }
+        Ok(shape)
+    }
+
     /// Prepares a repository on the server at `url` (`postgres://user@host:port/db`).
     /// Nothing is connected until the first call.
     ///
@@ -106,6 +134,7 @@ impl PostgresRepository {
                 create_schema: options.create_schema,
                 ready: OnceCell::new(),
                 origin: Origin::here(),
+                lag_shape: AtomicU8::new(LAG_UNKNOWN),
             }),
         })
     }
@@ -190,7 +219,13 @@ impl CheckpointStore for PostgresRepository {
         let (store, sql) = (&self.store, &self.store.sql);
         let q = match types.is_all() {
             true => sqlx::query(AssertSqlSafe(sql.lag_all.clone())).bind(name.as_str()),
-            false => sqlx::query(AssertSqlSafe(sql.lag_typed.clone())).bind(name.as_str()).bind(types.as_slice()),
+            false => {
+                let typed = match self.lag_shape().await? {
+                    LAG_PROBE => &sql.lag_typed_probe,
+                    _ => &sql.lag_typed_plain,
+                };
+                sqlx::query(AssertSqlSafe(typed.clone())).bind(name.as_str()).bind(types.as_slice())
+            }
         };
         let rows = match store.run(q, Fetch::Optional).await {
             Ok(rows) => rows,
@@ -250,12 +285,16 @@ impl CheckpointStore for PostgresRepository {
                 ),
                 lag_index_sql(ev),
             ])
-            .await
+            .await?;
+        store.lag_shape.store(LAG_PROBE, Ordering::Relaxed);
+        Ok(())
     }
 
     async fn create_index(&self) -> Result<()> {
         let ev = self.store.sql.events()?;
-        self.store.run_ddl(vec![lag_index_sql(ev)]).await
+        self.store.run_ddl(vec![lag_index_sql(ev)]).await?;
+        self.store.lag_shape.store(LAG_PROBE, Ordering::Relaxed);
+        Ok(())
     }
 
     async fn head(&self) -> Result<Option<i64>> {

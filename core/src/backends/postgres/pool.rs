@@ -30,7 +30,14 @@ pub(super) struct Store {
     pub create_schema: bool,
     pub ready: OnceCell<()>,
     pub origin: Origin,
+    /// Which typed lag query the events table's indexes allow: `LAG_UNKNOWN` until the
+    /// first typed lag read looks in the catalog, then `LAG_PROBE` or `LAG_PLAIN`.
+    pub lag_shape: std::sync::atomic::AtomicU8,
 }
+
+pub(super) const LAG_UNKNOWN: u8 = 0;
+pub(super) const LAG_PROBE: u8 = 1;
+pub(super) const LAG_PLAIN: u8 = 2;
 
 /// A connection while a statement runs on it. If the call is dropped midway (a cancelled
 /// task), the connection is discarded, never returned to the pool: sqlx tests a returned

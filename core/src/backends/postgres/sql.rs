@@ -26,7 +26,10 @@ pub(super) struct Sql {
     pub upsert_position: Arc<str>,
     pub upsert_token: Arc<str>,
     pub lag_all: Arc<str>,
-    pub lag_typed: Arc<str>,
+    /// With a type filter, when the events table has a `(type, timestamp)` index.
+    pub lag_typed_probe: Arc<str>,
+    /// With a type filter, when it has none.
+    pub lag_typed_plain: Arc<str>,
 }
 
 #[derive(Debug)]
@@ -51,7 +54,7 @@ impl Sql {
             None => None,
         };
         let cp = CheckpointSql::new(Dialect::Postgres, &t);
-        let (lag_all, lag_typed) = lag_sql(&t, events.as_ref());
+        let Lag { all: lag_all, probe: lag_typed_probe, plain: lag_typed_plain } = lag_sql(&t, events.as_ref());
         Ok(Sql {
             get_event_id: cp.get_event_id.into(),
             get_position: cp.get_position.into(),
@@ -62,7 +65,8 @@ impl Sql {
             upsert_position: cp.upsert_position.into(),
             upsert_token: cp.upsert_token.into(),
             lag_all,
-            lag_typed,
+            lag_typed_probe,
+            lag_typed_plain,
             qualified: t,
             schema,
             events,
@@ -74,16 +78,28 @@ impl Sql {
     }
 }
 
+struct Lag {
+    all: Arc<str>,
+    probe: Arc<str>,
+    plain: Arc<str>,
+}
+
 /// The lag queries: the checkpoint row, the newest relevant event and the stream head in
-/// one statement. With a type filter, one index probe per type (a lateral join over the
-/// type list): PostgreSQL otherwise walks the timestamp index past every other type.
-fn lag_sql(t: &str, events: Option<&Events>) -> (Arc<str>, Arc<str>) {
+/// one statement. A type filter has two shapes, chosen by the events table's indexes
+/// (`PostgresRepository` looks once):
+/// - `probe`, with a `(type, timestamp)` index: one index probe per type (a lateral join
+///   over the type list), fast for common, rare and absent types alike;
+/// - `plain`, without one: `type = ANY($2) ORDER BY timestamp DESC LIMIT 1`, leaving the
+///   planner its statistics: it walks the timestamp index for a common type and takes a
+///   type-only index for a rare one. (The probe shape there would sort every event of a
+///   common type: 125 ms instead of 0.7 ms at a million events.)
+fn lag_sql(t: &str, events: Option<&Events>) -> Lag {
     let Some(ev) = events else {
         let plain: Arc<str> = format!(
             "SELECT {COLUMNS}, NULL::text, NULL::timestamptz, NULL::bigint FROM {t} WHERE projection_name = $1"
         )
         .into();
-        return (plain.clone(), plain);
+        return Lag { all: plain.clone(), probe: plain.clone(), plain };
     };
     let n = &ev.names;
     let (e, id, ty, ts) = (&ev.qualified, n.event_id.quoted(), n.event_type.quoted(), n.timestamp.quoted());
@@ -103,13 +119,27 @@ fn lag_sql(t: &str, events: Option<&Events>) -> (Arc<str>, Arc<str>) {
     // timestamp-only index cannot deliver that order, so the planner takes the
     // (type, timestamp) index instead of walking the timestamp index past every other
     // type (100 ms instead of 0.1 ms at a million events for a rare type).
-    let typed = build(format!(
+    let probe = build(format!(
         "SELECT x.event_id, x.ts FROM unnest($2::text[]) AS f(event_type) CROSS JOIN LATERAL \
          (SELECT {id} AS event_id, {ts} AS ts FROM {e} WHERE {ty} >= f.event_type AND {ty} <= f.event_type \
          ORDER BY {ty} DESC, {ts} DESC LIMIT 1) x ORDER BY x.ts DESC LIMIT 1"
     ));
-    (all, typed)
+    let plain = build(format!(
+        "SELECT {id} AS event_id, {ts} AS ts FROM {e} WHERE {ty} = ANY($2::text[]) ORDER BY {ts} DESC LIMIT 1"
+    ));
+    Lag { all, probe, plain }
 }
+
+/// Whether the events table exists, and whether it has a valid, non-partial B-tree index
+/// whose first two columns are the event type and the timestamp (in either direction):
+/// `$1` the qualified table name, `$2` the type column, `$3` the timestamp column.
+pub(super) const LAG_INDEX_CATALOG: &str = "SELECT to_regclass($1) IS NOT NULL, EXISTS (\
+     SELECT 1 FROM pg_index i \
+     JOIN pg_class x ON x.oid = i.indexrelid JOIN pg_am am ON am.oid = x.relam \
+     JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] \
+     JOIN pg_attribute b ON b.attrelid = i.indrelid AND b.attnum = i.indkey[1] \
+     WHERE i.indrelid = to_regclass($1) AND i.indisvalid AND i.indpred IS NULL AND am.amname = 'btree' \
+     AND a.attname = $2 AND b.attname = $3)";
 
 /// A checkpoint write's statement with its parameters bound.
 pub(super) fn write_query<'q>(s: &Sql, w: &Write<'q>) -> Query<'q, Postgres, PgArguments> {
