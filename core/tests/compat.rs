@@ -229,3 +229,89 @@ async fn concurrent_first_calls_create_the_postgres_schema_once() {
         .unwrap();
     scratch.drop_schema().await;
 }
+
+/// The filters a typed lag read is checked with on a thousand events: `Common` every
+/// third event (so among the newest), `Rare` only among the oldest hundred (outside the
+/// newest 256 that a read without the lag index looks through first), `Absent` never.
+const FILTERS: &[&[&str]] =
+    &[&["Common"], &["Rare"], &["Absent"], &["Rare", "Absent"], &["Common", "Rare"], &["Other"], &["Absent", "Other"]];
+
+/// Event `i` of the thousand: its id, type and (strictly increasing) timestamp.
+const THOUSAND_SQLITE: &str = "
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000)
+INSERT INTO events (event_id, aggregate_id, aggregate_type, event_type, version, timestamp, payload)
+SELECT printf('00000000-0000-4000-8000-%012d', i), 'agg-' || i, 'Order',
+       CASE WHEN i <= 100 AND i % 10 = 0 THEN 'Rare' WHEN i % 3 = 0 THEN 'Common' ELSE 'Other' END, 1,
+       strftime('%Y-%m-%dT%H:%M:%S.000000+00:00', 1764000000 + i, 'unixepoch'), '{}'
+FROM n";
+
+const THOUSAND_POSTGRES: &str = "
+INSERT INTO {schema}.events (event_id, aggregate_id, aggregate_type, event_type, version, timestamp, payload)
+SELECT ('00000000-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid, gen_random_uuid(), 'Order',
+       CASE WHEN i <= 100 AND i % 10 = 0 THEN 'Rare' WHEN i % 3 = 0 THEN 'Common' ELSE 'Other' END, 1,
+       to_timestamp(1764000000 + i), '{}'
+FROM generate_series(1, 1000) AS i";
+
+/// The newest event of each filter, as the plain `ORDER BY timestamp DESC` says.
+fn expected_latest(types: &[&str]) -> Option<String> {
+    (1..=1000u32)
+        .rev()
+        .find(|i| {
+            let t = if *i <= 100 && i % 10 == 0 {
+                "Rare"
+            } else if i % 3 == 0 {
+                "Common"
+            } else {
+                "Other"
+            };
+            types.contains(&t)
+        })
+        .map(|i| format!("00000000-0000-4000-8000-{i:012}"))
+}
+
+async fn assert_newest_of_each_filter(repo: &dyn CheckpointRepository, when: &str) {
+    for types in FILTERS {
+        let owned: Vec<String> = types.iter().map(|t| t.to_string()).collect();
+        let lag = repo.get_lag_metrics("OrderProjection", Some(&owned)).await.unwrap().unwrap();
+        assert_eq!(lag.latest_event_id, expected_latest(types), "{types:?} {when}");
+    }
+}
+
+#[tokio::test]
+async fn sqlite_typed_lag_finds_the_newest_of_each_type_with_or_without_the_lag_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("eventsource.db");
+    let setup = rusqlite::Connection::open(&path).unwrap();
+    setup.execute_batch(SQLITE_DDL).unwrap();
+    setup.execute_batch("DELETE FROM events").unwrap();
+    setup.execute_batch(THOUSAND_SQLITE).unwrap();
+    let repo = SqliteRepository::open(&path, SqliteOptions::default()).await.unwrap();
+    assert_newest_of_each_filter(&repo, "with eventsource's indexes").await;
+    repo.create_lag_index().await.unwrap();
+    assert_newest_of_each_filter(&repo, "after create_lag_index").await;
+    repo.close().await.unwrap();
+    let reopened = SqliteRepository::open(&path, SqliteOptions::default()).await.unwrap();
+    assert_newest_of_each_filter(&reopened, "reopened with the lag index").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_typed_lag_finds_the_newest_of_each_type_with_or_without_the_lag_index() {
+    let Some(url) = support::postgres_url().await else { return };
+    let scratch = support::Scratch::new(&url, "lagshape").await;
+    for statement in POSTGRES_DDL {
+        scratch.execute(statement).await;
+    }
+    scratch.execute("DELETE FROM {schema}.events").await;
+    scratch.execute(THOUSAND_POSTGRES).await;
+    scratch.execute("ANALYZE {schema}.events").await;
+    let options = || PostgresOptions { schema: scratch.schema.clone(), ..PostgresOptions::default() };
+    let repo = PostgresRepository::connect(&url, options()).await.unwrap();
+    assert_newest_of_each_filter(&repo, "with eventsource's indexes").await;
+    repo.create_lag_index().await.unwrap();
+    assert_newest_of_each_filter(&repo, "after create_lag_index").await;
+    repo.close().await.unwrap();
+    let reopened = PostgresRepository::connect(&url, options()).await.unwrap();
+    assert_newest_of_each_filter(&reopened, "reopened with the lag index").await;
+    reopened.close().await.unwrap();
+    scratch.drop_schema().await;
+}

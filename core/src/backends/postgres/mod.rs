@@ -220,11 +220,14 @@ impl CheckpointStore for PostgresRepository {
         let q = match types.is_all() {
             true => sqlx::query(AssertSqlSafe(sql.lag_all.clone())).bind(name.as_str()),
             false => {
-                let typed = match self.lag_shape().await? {
-                    LAG_PROBE => &sql.lag_typed_probe,
-                    _ => &sql.lag_typed_plain,
+                let (typed, prepared) = match self.lag_shape().await? {
+                    LAG_PROBE => (&sql.lag_typed_probe, true),
+                    _ => (&sql.lag_typed_plain, false),
                 };
-                sqlx::query(AssertSqlSafe(typed.clone())).bind(name.as_str()).bind(types.as_slice())
+                sqlx::query(AssertSqlSafe(typed.clone()))
+                    .bind(name.as_str())
+                    .bind(types.as_slice())
+                    .persistent(prepared)
             }
         };
         let rows = match store.run(q, Fetch::Optional).await {

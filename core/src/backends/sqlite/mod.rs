@@ -14,6 +14,7 @@ mod transaction;
 mod wal;
 
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -35,7 +36,10 @@ use crate::transaction::Transaction;
 
 use connection::Store;
 use errors::{closed, map_err, parse_stored_id};
-use sql::{events_sql, exec, lag_index_sql, missing_events_table, row_to_data, write_on, Sql};
+use sql::{
+    events_sql, exec, has_lag_index, lag_index_sql, missing_events_table, row_to_data, write_on, Sql, LAG_PLAIN,
+    LAG_PROBE, LAG_UNKNOWN,
+};
 use transaction::{SqliteTx, TxConnections};
 
 /// Checkpoints in an SQLite file (WAL mode, `synchronous=FULL` by default, a busy
@@ -369,17 +373,38 @@ impl CheckpointStore for SqliteRepository {
                 // when the events table is missing.
                 let Some(row) = read_row(c)? else { return Ok(None) };
                 let Some(ev) = &s.events else { return Ok(Some(lag::metrics(&row, None, None))) };
-                let (latest_sql, latest_of_type_sql) = events_sql(ev);
+                let q = events_sql(ev);
                 let read_latest = |r: &rusqlite::Row<'_>| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?));
                 let mut candidates: Vec<(String, String)> = Vec::new();
                 let fetched: rusqlite::Result<()> = (|| {
                     if types.is_empty() {
-                        candidates.extend(c.prepare_cached(&latest_sql)?.query_row([], read_latest).optional()?);
+                        candidates.extend(c.prepare_cached(&q.latest)?.query_row([], read_latest).optional()?);
                     } else {
                         // One indexed probe per type beats `IN (...) ORDER BY` in SQLite,
-                        // which sorts every matching row.
-                        let mut st = c.prepare_cached(&latest_of_type_sql)?;
+                        // which sorts every matching row. Without a (type, timestamp)
+                        // index the newest events are looked through first.
+                        let shape = match s.lag_shape.load(Ordering::Relaxed) {
+                            LAG_UNKNOWN => {
+                                // A missing table is not remembered: the read fails below.
+                                let (exists, indexed) = has_lag_index(c, ev)?;
+                                let shape = if indexed { LAG_PROBE } else { LAG_PLAIN };
+                                if exists {
+                                    s.lag_shape.store(shape, Ordering::Relaxed);
+                                }
+                                shape
+                            }
+                            known => known,
+                        };
+                        let mut st = c.prepare_cached(&q.latest_of_type)?;
                         for t in &types {
+                            if shape == LAG_PLAIN {
+                                let recent =
+                                    c.prepare_cached(&q.recent_of_type)?.query_row([t], read_latest).optional()?;
+                                if recent.is_some() {
+                                    candidates.extend(recent);
+                                    continue;
+                                }
+                            }
                             candidates.extend(st.query_row([t], read_latest).optional()?);
                         }
                     }
@@ -445,7 +470,9 @@ impl CheckpointStore for SqliteRepository {
                 .map_err(|e| {
                     let _ = c.execute_batch("ROLLBACK");
                     map_err(e)
-                })
+                })?;
+                s.lag_shape.store(LAG_PROBE, Ordering::Relaxed);
+                Ok(())
             })
             .await
     }
@@ -455,7 +482,9 @@ impl CheckpointStore for SqliteRepository {
         self.store
             .run(|c, s| {
                 let ev = s.events()?;
-                c.execute_batch(&lag_index_sql(ev)).map_err(|e| missing_events_table(map_err(e), ev))
+                c.execute_batch(&lag_index_sql(ev)).map_err(|e| missing_events_table(map_err(e), ev))?;
+                s.lag_shape.store(LAG_PROBE, Ordering::Relaxed);
+                Ok(())
             })
             .await
     }
