@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyInt, PyString};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBool, PyInt, PyString, PyType};
+use pyo3::{ffi, intern};
 use uuid::Uuid;
 
 use crate::errors::to_py_err;
@@ -27,6 +29,58 @@ impl<'a, 'py> FromPyObject<'a, 'py> for EventId {
                 obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
             ))),
         }
+    }
+}
+
+/// An event id handed to Python: `None` or a `uuid.UUID`.
+///
+/// It is built as CPython's `uuid` module builds one from an int internally
+/// (`UUID._from_int`): a bare instance with its two slots set, `int` and `is_safe`
+/// (`SafeUUID.unknown`, as `UUID(int=…)` sets it). `UUID.__init__`, which parses its five
+/// alternative arguments in Python, took three quarters of a `get_checkpoint`.
+pub struct OutEventId(pub Option<Uuid>);
+
+impl From<Option<Uuid>> for OutEventId {
+    fn from(id: Option<Uuid>) -> Self {
+        OutEventId(id)
+    }
+}
+
+impl<'py> IntoPyObject<'py> for OutEventId {
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        match self.0 {
+            None => Ok(py.None().into_bound(py)),
+            Some(id) => uuid_object(py, id),
+        }
+    }
+}
+
+/// `uuid.UUID(int=id.as_u128())`, without `UUID.__init__` (see [`OutEventId`]).
+pub fn uuid_object(py: Python<'_>, id: Uuid) -> PyResult<Bound<'_, PyAny>> {
+    static UUID: PyOnceLock<(Py<PyType>, Py<PyAny>)> = PyOnceLock::new();
+    let (class, unknown) = UUID.get_or_try_init(py, || {
+        let module = py.import("uuid")?;
+        let class = module.getattr("UUID")?.cast_into::<PyType>()?.unbind();
+        Ok::<_, PyErr>((class, module.getattr("SafeUUID")?.getattr("unknown")?.unbind()))
+    })?;
+    let int = id.as_u128().into_pyobject(py)?;
+    // SAFETY: `class` is `uuid.UUID`, a plain class with slots and no `__new__` of its
+    // own, so the generic allocation is `object.__new__(UUID)`; the new reference is
+    // owned by `obj`. PyObject_GenericSetAttr is `object.__setattr__`, which UUID's own
+    // `__setattr__` (it refuses every assignment) defers to in `__init__`.
+    unsafe {
+        let raw = ffi::PyType_GenericNew(class.as_ptr().cast(), std::ptr::null_mut(), std::ptr::null_mut());
+        let obj = Bound::from_owned_ptr_or_err(py, raw)?;
+        for (name, value) in [(intern!(py, "int"), int.as_any()), (intern!(py, "is_safe"), unknown.bind(py))] {
+            if ffi::PyObject_GenericSetAttr(obj.as_ptr(), name.as_ptr(), value.as_ptr()) != 0 {
+                return Err(PyErr::fetch(py));
+            }
+        }
+        Ok(obj)
     }
 }
 

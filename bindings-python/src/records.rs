@@ -5,7 +5,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
-use crate::convert::EventId;
+use crate::convert::{EventId, OutEventId};
 
 /// A record class over a core record: its fields declared once, as read-only attributes
 /// in declaration order, which `repr`, `_asdict()` and pickling walk; then its
@@ -19,7 +19,7 @@ macro_rules! record {
             $(
                 #[getter]
                 fn $field(&self) -> $ty {
-                    self.0.$field.clone()
+                    self.0.$field.clone().into()
                 }
             )*
 
@@ -61,7 +61,7 @@ pub struct CheckpointData(pub waypost::CheckpointData);
 record! {
     CheckpointData {
         projection_name: String,
-        last_event_id: Option<uuid::Uuid>,
+        last_event_id: OutEventId,
         last_event_type: Option<String>,
         last_processed_at: Option<DateTime<Utc>>,
         events_processed: i64,

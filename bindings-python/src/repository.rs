@@ -7,10 +7,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, Utc};
 use pyo3::prelude::*;
-use uuid::Uuid;
 use waypost::{CheckpointRepository, NewEvent};
 
-use crate::convert::{EventId, EventTypes, Position};
+use crate::convert::{EventId, EventTypes, OutEventId, Position};
 use crate::errors::to_py_err;
 use crate::records::{CheckpointData, LagMetrics};
 use crate::runtime::{drive, InRuntime};
@@ -99,9 +98,9 @@ impl Repository {
     ///     For a bad name.
     /// UnavailableError
     ///     When the store cannot be reached.
-    async fn get_checkpoint(&self, projection_name: String) -> PyResult<Option<Uuid>> {
+    async fn get_checkpoint(&self, projection_name: String) -> PyResult<OutEventId> {
         let repo = self.repo()?;
-        self.drive(async move { repo.get_checkpoint(&projection_name).await })?.await
+        self.drive(async move { repo.get_checkpoint(&projection_name).await })?.await.map(OutEventId)
     }
 
     /// Records an event as processed (UPSERT); keeps any stored position and token.

@@ -43,6 +43,25 @@ async def test_event_ids_go_in_as_uuid_or_str_and_come_out_as_uuid() -> None:
         await repo.update_checkpoint("p", 42, "T")  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("made", [uuid.uuid4(), uuid.UUID(int=0), uuid.UUID(int=2**128 - 1), uuid.uuid1()])
+async def test_event_ids_come_out_as_uuid_does_them_in_every_respect(made: uuid.UUID) -> None:
+    repo = waypost.InMemoryCheckpointRepository()
+    await repo.update_checkpoint("p", made, "T")
+    [record] = await repo.get_all_checkpoints()
+    for got in (await repo.get_checkpoint("p"), record.last_event_id):
+        assert type(got) is uuid.UUID
+        reference = uuid.UUID(int=made.int)
+        assert (got, hash(got), str(got), repr(got), got.int, got.bytes) == (
+            reference, hash(reference), str(reference), repr(reference), reference.int, reference.bytes
+        )
+        assert (got.version, got.variant, got.is_safe) == (reference.version, reference.variant, uuid.SafeUUID.unknown)
+        assert pickle.loads(pickle.dumps(got)) == made
+        assert {got: 1}[made] == 1
+        assert (got <= uuid.UUID(int=2**128 - 1), got >= uuid.UUID(int=0)) == (True, True)
+        with pytest.raises(TypeError):
+            got.int = 5  # type: ignore[misc]
+
+
 async def test_positions_are_ints_within_0_and_2_63_minus_1() -> None:
     repo = waypost.InMemoryCheckpointRepository()
     await repo.save_position("p", 2**63 - 1, uuid.uuid4(), "T")
