@@ -2,6 +2,8 @@
 /* eslint-disable */
 /** A native method's value; its errors carry the kind as `code` (src/errors.rs). */
 type Answer<T> = T
+/** A protocol method's answer: the value when the core had it at hand, else a Promise of it (src/errors.rs, `at_hand`). */
+type AtHand<T> = T | Promise<T>
 /** A 64-bit integer: a number while it is a safe integer, a bigint beyond (never rounded). */
 type Int64 = number | bigint
 /** A position given from JS: a safe-integer number or a bigint. */
@@ -75,24 +77,15 @@ export declare class NativeManager {
 
 /** A checkpoint repository; `index.js` wraps it in the documented classes. */
 export declare class NativeRepository {
-  getCheckpoint(projectionName: string): Promise<Answer<string | undefined | null>>
-  getCheckpointSync(projectionName: string): Answer<string | undefined | null>
-  updateCheckpoint(projectionName: string, eventId: string, eventType: string): Promise<Answer<undefined>>
-  updateCheckpointSync(projectionName: string, eventId: string, eventType: string): Answer<undefined>
-  getPosition(subscriptionId: string): Promise<Answer<Int64 | undefined | null>>
-  getPositionSync(subscriptionId: string): Answer<Int64 | undefined | null>
-  savePosition(subscriptionId: string, position: JsPosition, eventId: string, eventType: string): Promise<Answer<undefined>>
-  savePositionSync(subscriptionId: string, position: JsPosition, eventId: string, eventType: string): Answer<undefined>
-  getPositionToken(subscriptionId: string): Promise<Answer<string | undefined | null>>
-  getPositionTokenSync(subscriptionId: string): Answer<string | undefined | null>
-  savePositionToken(subscriptionId: string, token: string, eventId: string, eventType: string): Promise<Answer<undefined>>
-  savePositionTokenSync(subscriptionId: string, token: string, eventId: string, eventType: string): Answer<undefined>
-  getLagMetrics(projectionName: string, eventTypes?: Array<string> | undefined | null): Promise<Answer<LagMetrics | undefined | null>>
-  getLagMetricsSync(projectionName: string, eventTypes?: Array<string> | undefined | null): Answer<LagMetrics | undefined | null>
-  resetCheckpoint(projectionName: string): Promise<Answer<undefined>>
-  resetCheckpointSync(projectionName: string): Answer<undefined>
-  getAllCheckpoints(): Promise<Answer<Array<CheckpointData>>>
-  getAllCheckpointsSync(): Answer<Array<CheckpointData>>
+  getCheckpoint(projectionName: string): AtHand<string | undefined | null>
+  updateCheckpoint(projectionName: string, eventId: string, eventType: string): AtHand<undefined>
+  getPosition(subscriptionId: string): AtHand<Int64 | undefined | null>
+  savePosition(subscriptionId: string, position: JsPosition, eventId: string, eventType: string): AtHand<undefined>
+  getPositionToken(subscriptionId: string): AtHand<string | undefined | null>
+  savePositionToken(subscriptionId: string, token: string, eventId: string, eventType: string): AtHand<undefined>
+  getLagMetrics(projectionName: string, eventTypes?: Array<string> | undefined | null): AtHand<LagMetrics | undefined | null>
+  resetCheckpoint(projectionName: string): AtHand<undefined>
+  getAllCheckpoints(): AtHand<Array<CheckpointData>>
   /** A repository in process memory. */
   static memory(): NativeRepository
   createEventsTable(): Promise<Answer<undefined>>

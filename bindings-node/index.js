@@ -273,9 +273,9 @@ class InMemoryCheckpointRepository extends CheckpointRepository {
 }
 
 // The checkpoint protocol, declared once: each method calls the native method of its name
-// and shapes the result (missing values become null). The in-memory repository calls the
-// synchronous twin (`…Sync`), which the core answers on the spot, and still returns a
-// Promise.
+// and shapes the result (missing values become null). The native method returns the
+// answer itself when the core had it at hand (the in-memory store, an SQLite read by
+// primary key), else a Promise of it; either way the method returns a Promise.
 // (`mode` is the repository's unsafeIntegers.)
 const asIs = (v) => v
 const PROTOCOL = {
@@ -289,15 +289,21 @@ const PROTOCOL = {
   resetCheckpoint: asIs,
   getAllCheckpoints: (rows, mode) => rows.map((r) => safeFields(mode, withNulls(r, RECORD_FIELDS), INT_FIELDS)),
 }
+// An answer at hand settles the returned Promise without another turn through `call`.
 for (const [name, shape] of Object.entries(PROTOCOL)) {
-  const sync = `${name}Sync`
   Object.defineProperty(CheckpointRepository.prototype, name, {
-    value: async function (...args) { return shape(await call(() => this[NATIVE][name](...args)), this[INTEGERS]) },
-    writable: true,
-    configurable: true,
-  })
-  Object.defineProperty(InMemoryCheckpointRepository.prototype, name, {
-    value: async function (...args) { return shape(now(() => this[NATIVE][sync](...args)), this[INTEGERS]) },
+    value: function (...args) {
+      const integers = this[INTEGERS]
+      try {
+        const answer = this[NATIVE][name](...args)
+        if (answer instanceof Promise) {
+          return answer.then((value) => shape(value, integers), (err) => { throw translate(err) })
+        }
+        return Promise.resolve(shape(answer, integers))
+      } catch (err) {
+        return Promise.reject(translate(err))
+      }
+    },
     writable: true,
     configurable: true,
   })

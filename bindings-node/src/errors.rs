@@ -6,8 +6,11 @@
 //! the JS error on the JS thread, with the kind as its status. Constructors, which napi
 //! lets return only `Result<Self, _>`, use the kind as the status directly ([`Thrown`]).
 
-use napi::bindgen_prelude::{JsError, ToNapiValue, Unknown};
-use napi::sys;
+use std::future::Future;
+use std::task::{Context, Poll, Waker};
+
+use napi::bindgen_prelude::{Either, JsError, PromiseRaw, ToNapiValue, Unknown};
+use napi::{sys, Env};
 use waypost::ErrorKind;
 
 /// The core's result, as the bindings' helpers return it.
@@ -37,6 +40,40 @@ impl<T: ToNapiValue> ToNapiValue for Answer<T> {
             }),
         }
     }
+}
+
+/// What a protocol method returns: the answer itself when it was at hand, else a Promise.
+pub(crate) type AtHand<'env, T> = napi::Result<Either<Answer<T>, PromiseRaw<'env, Answer<T>>>>;
+
+/// Runs a call on the JS thread as far as it goes without waiting. An answer at hand (the
+/// in-memory store; SQLite's read-only connection) is returned as the value, saving the hop
+/// to napi's runtime and back (tens of microseconds, ten primary-key reads); a call that
+/// has to wait (a queued SQLite call, a network round trip) continues on the runtime and
+/// is returned as a Promise. The first poll runs inside the runtime's context, so a
+/// network future registers with its reactor; it never blocks (a future that waits
+/// returns `Pending`, and the SQLite store never blocks in place off a runtime worker).
+pub(crate) fn at_hand<'env, T, F>(env: &'env Env, future: F) -> AtHand<'env, T>
+where
+    T: ToNapiValue + Send + 'static,
+    F: Future<Output = Outcome<T>> + Send + 'static,
+{
+    let mut future = Box::pin(future);
+    let first = napi::bindgen_prelude::within_runtime_if_available(|| {
+        future.as_mut().poll(&mut Context::from_waker(Waker::noop()))
+    });
+    match first {
+        Poll::Ready(outcome) => Ok(Either::A(Answer(outcome))),
+        Poll::Pending => env.spawn_future(async move { Ok(Answer(future.await)) }).map(Either::B),
+    }
+}
+
+/// Runs a call on napi's runtime from its start: always a Promise.
+pub(crate) fn spawned<'env, T, F>(env: &'env Env, future: F) -> AtHand<'env, T>
+where
+    T: ToNapiValue + Send + 'static,
+    F: Future<Output = Outcome<T>> + Send + 'static,
+{
+    env.spawn_future(async move { Ok(Answer(future.await)) }).map(Either::B)
 }
 
 /// The answer of an async block that uses `?` on core errors.

@@ -1,9 +1,7 @@
-//! The native repository class: the checkpoint calls (and their synchronous in-memory
-//! twins), and the functions that open or prepare a repository.
+//! The native repository class: the checkpoint calls, and the functions that open or
+//! prepare a repository.
 
-use std::future::Future;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 
 use napi::bindgen_prelude::Either;
 use napi_derive::napi;
@@ -21,30 +19,16 @@ use crate::records::{CheckpointStatement, NewEventInput, StatementOptions};
 #[napi]
 pub struct NativeRepository {
     pub(crate) inner: Arc<dyn CheckpointRepository>,
-    /// The in-memory repository answers every call on the spot (`*Sync` methods).
-    memory: bool,
+    /// Whether every call starts on the JS thread (`at_hand`). Not for SQLite: there a
+    /// call other than the three primary-key reads runs fastest in place on a worker of
+    /// napi's runtime (`block_in_place`), and one started on the JS thread would queue
+    /// to the SQLite thread instead (a thread wake-up each way).
+    pub(crate) start_here: bool,
 }
 
 impl NativeRepository {
     fn new(inner: Arc<dyn CheckpointRepository>) -> Self {
-        NativeRepository { inner, memory: false }
-    }
-
-    /// Completes a call of the in-memory repository right here: its futures never wait,
-    /// so the hop to napi's runtime and back (tens of microseconds) is saved.
-    pub(crate) fn at_once<T>(&self, future: impl Future<Output = Outcome<T>>) -> Answer<T> {
-        if !self.memory {
-            let message = "only the in-memory repository answers synchronously".to_owned();
-            return Answer(Err(waypost::Error::Unsupported { message }));
-        }
-        let mut future = std::pin::pin!(future);
-        Answer(match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-            Poll::Ready(result) => result,
-            Poll::Pending => {
-                let message = "the in-memory repository did not answer at once".to_owned();
-                Err(waypost::Error::Backend { message, source: None })
-            }
-        })
+        NativeRepository { inner, start_here: true }
     }
 }
 
@@ -53,7 +37,7 @@ impl NativeRepository {
     /// A repository in process memory.
     #[napi(factory)]
     pub fn memory() -> Self {
-        NativeRepository { inner: Arc::new(MemoryRepository::new()), memory: true }
+        NativeRepository::new(Arc::new(MemoryRepository::new()))
     }
 
     #[napi]
@@ -156,10 +140,12 @@ pub async fn open_sqlite(path: String, options: Option<SqliteOptions>) -> Answer
             synchronous_full: synchronous.is_full(),
             // napi runs these calls as tasks of its multi-thread runtime: in place is allowed.
             block_in_place: true,
-            inline_reads: false,
+            // Reads by primary key on the JS thread (see `at_hand`): microseconds, never a
+            // lock wait (the read-only connection's busy timeout is 0).
+            inline_reads: true,
         };
         let repo = SqliteRepository::open(path, options).await?;
-        Ok(NativeRepository::new(Arc::new(repo)))
+        Ok(NativeRepository { start_here: false, ..NativeRepository::new(Arc::new(repo)) })
     })
     .await
 }

@@ -79,9 +79,11 @@ test('error classes share a base and carry a code', async () => {
 test('the native side throws with napi\'s code set to the kind; the class keeps that error as its cause', async () => {
   const native = createRequire(import.meta.url)('../generated.js')
   const memory = native.NativeRepository.memory()
-  // A synchronous call, an async one, and a constructor: each its own napi path.
-  assert.throws(() => memory.getPositionSync(''), (e) => e.code === 'InvalidArgument' && !e.message.startsWith('InvalidArgument'))
-  await assert.rejects(memory.getPosition(''), (e) => e.constructor === Error && e.code === 'InvalidArgument')
+  // An answer at hand (thrown at once), a Promise that rejects, and a constructor: each
+  // its own napi path.
+  assert.throws(() => memory.getPosition(''), (e) => e.constructor === Error && e.code === 'InvalidArgument' && !e.message.startsWith('InvalidArgument'))
+  const sqlite = await native.openSqlite(join(dir, 'native-errors.db'))
+  await assert.rejects(sqlite.getAllCheckpoints().then(() => sqlite.close()).then(() => sqlite.getAllCheckpoints()), (e) => e.constructor === Error && e.code === 'Unavailable')
   assert.throws(() => new native.NativeCheckpointer(memory, 'p', { every: 0 }), { code: 'InvalidArgument' })
   await assert.rejects(native.openSqlite(join(dir, 'no', 'such', 'dir.db')), { code: 'Unavailable' })
   const repo = new InMemoryCheckpointRepository()
@@ -137,13 +139,23 @@ test('the in-memory repository answers within the current turn (no native hop)',
   await assert.rejects(repo.getCheckpoint(7), TypeError)
 })
 
-test('a SQLite call settles only after the native runtime answers', async () => {
+test('a SQLite read by primary key settles within the current turn; a write after the native runtime answers', async () => {
   const repo = await SqliteCheckpointRepository.open(join(dir, 'turn.db'))
-  let answered = false
-  const pending = repo.getPosition('p').then(() => { answered = true })
-  for (let i = 0; i < 5; i++) await Promise.resolve()
-  assert.equal(answered, false)
-  await pending
-  assert.equal(answered, true)
+  const within = async (promise) => {
+    let answered = false
+    const pending = promise.then(() => { answered = true })
+    for (let i = 0; i < 5; i++) await Promise.resolve()
+    const early = answered
+    await pending
+    return early
+  }
+  assert.equal(await within(repo.savePosition('p', 4, id(), 'T')), false)
+  // The read-only connection answers on this thread, and sees the write that returned.
+  let read
+  assert.equal(await within(repo.getPosition('p').then((v) => { read = v })), true)
+  assert.equal(read, 4)
+  assert.equal(await within(repo.getCheckpoint('p')), true)
+  assert.equal(await within(repo.getPositionToken('p')), true)
+  assert.equal(await within(repo.getAllCheckpoints()), false)
   await repo.close()
 })

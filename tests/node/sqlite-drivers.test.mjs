@@ -51,6 +51,13 @@ test('better-sqlite3 beside waypost: no acknowledged write is lost', async () =>
       refused++
     }
     if (n % 5 === 0) appWrites(path, n)
+    // The repository's own reads (the read-only connection, on this thread) never go
+    // back behind an acknowledged write.
+    try {
+      assert.equal(await repo.getPosition('p'), acknowledged === 0 ? null : acknowledged)
+    } catch (err) {
+      assert.ok(err instanceof waypost.UnavailableError, `untyped failure: ${err}`)
+    }
     // While the repository is open, another process sees every acknowledged write.
     const seen = readElsewhere(path)
     assert.equal(seen.ok, 'ok')
