@@ -26,7 +26,7 @@ pub struct InMemoryCheckpointRepository;
 impl InMemoryCheckpointRepository {
     #[new]
     fn new() -> PyClassInitializer<Self> {
-        PyClassInitializer::from(Repository::new(Arc::new(MemoryRepository::new())))
+        PyClassInitializer::from(Repository::memory(Arc::new(MemoryRepository::new())))
             .add_subclass(InMemoryCheckpointRepository)
     }
 }

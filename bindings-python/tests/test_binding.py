@@ -369,3 +369,29 @@ def test_a_forked_child_gets_an_error_not_a_hang(tmp_path: Path) -> None:
 
 def test_version_is_the_crates() -> None:
     assert waypost.__version__.count(".") == 2
+
+
+async def test_in_memory_records_are_kept_until_written_and_always_current() -> None:
+    repo = waypost.InMemoryCheckpointRepository()
+    for name in ("b", "d", "f"):
+        await repo.save_position(name, 1, uuid.uuid4(), "T")
+    first = await repo.get_all_checkpoints()
+    again = await repo.get_all_checkpoints()
+    assert again == first and all(a is b for a, b in zip(first, again)) and again is not first
+    # A write, an insert before, between and after, and a reset: each shows at once;
+    # the records not touched are the same objects.
+    await repo.save_position("d", 2, uuid.uuid4(), "T")
+    for name in ("a", "c", "g"):
+        await repo.save_position(name, 7, uuid.uuid4(), "T")
+    await repo.reset_checkpoint("f")
+    now = await repo.get_all_checkpoints()
+    assert [(r.projection_name, r.global_position) for r in now] == [("a", 7), ("b", 1), ("c", 7), ("d", 2), ("g", 7)]
+    assert now[1] is first[0] and now[3] is not first[1]
+    assert [r.events_processed for r in now] == [1, 1, 1, 2, 1]
+    # Written inside a transaction.
+    async with repo.transaction() as tx:
+        await tx.save_position("b", 3, uuid.uuid4(), "T")
+    assert [r.global_position for r in await repo.get_all_checkpoints()] == [7, 3, 7, 2, 7]
+    await repo.close()
+    with pytest.raises(waypost.UnavailableError):
+        await repo.get_all_checkpoints()

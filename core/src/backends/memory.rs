@@ -56,7 +56,9 @@ impl std::fmt::Debug for MemoryRepository {
 #[derive(Debug, Default)]
 struct State {
     closed: bool,
-    rows: BTreeMap<String, CheckpointData>,
+    /// Each record shared: a write replaces a record someone still holds (copy on write),
+    /// so an unchanged record stays the same allocation (`checkpoints_shared`).
+    rows: BTreeMap<String, Arc<CheckpointData>>,
     events: Vec<StoredEvent>,
     /// Claims ledgers by table name.
     claims: BTreeMap<String, BTreeMap<String, ClaimRecord>>,
@@ -76,9 +78,9 @@ fn open_state(state: &Mutex<State>) -> Result<MutexGuard<'_, State>> {
 impl State {
     fn apply(&mut self, write: &Write<'_>) {
         match self.rows.get_mut(write.name) {
-            Some(row) => write.apply(row),
+            Some(row) => write.apply(Arc::make_mut(row)),
             None => {
-                self.rows.insert(write.name.to_owned(), write.new_row());
+                self.rows.insert(write.name.to_owned(), Arc::new(write.new_row()));
             }
         }
     }
@@ -145,12 +147,42 @@ impl MemoryRepository {
         Self::default()
     }
 
+    /// Every checkpoint, in name order as `get_all_checkpoints` returns them, as shared
+    /// immutable records: a record not written since an earlier call is the same
+    /// allocation as then ([`Arc::ptr_eq`]), so a caller may keep what it built from it
+    /// (the Python binding keeps its record objects).
+    ///
+    /// # Errors
+    /// `Unavailable` once the repository is closed.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use std::sync::Arc;
+    /// use waypost::{CheckpointRepository, MemoryRepository};
+    ///
+    /// let repo = MemoryRepository::new();
+    /// repo.save_position("a", 1, uuid::Uuid::new_v4(), "T").await?;
+    /// repo.save_position("b", 1, uuid::Uuid::new_v4(), "T").await?;
+    /// let before = repo.checkpoints_shared()?;
+    /// repo.save_position("b", 2, uuid::Uuid::new_v4(), "T").await?;
+    /// let after = repo.checkpoints_shared()?;
+    /// assert!(Arc::ptr_eq(&before[0], &after[0])); // "a": unchanged
+    /// assert!(!Arc::ptr_eq(&before[1], &after[1])); // "b": written since
+    /// assert_eq!((before[1].global_position, after[1].global_position), (Some(1), Some(2)));
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn checkpoints_shared(&self) -> Result<Vec<Arc<CheckpointData>>> {
+        Ok(self.state()?.rows.values().cloned().collect())
+    }
+
     fn state(&self) -> Result<MutexGuard<'_, State>> {
         open_state(&self.state)
     }
 
     fn read<T>(&self, name: Name<'_>, field: impl FnOnce(&CheckpointData) -> Option<T>) -> Result<Option<T>> {
-        Ok(self.state()?.rows.get(name.as_str()).and_then(field))
+        Ok(self.state()?.rows.get(name.as_str()).and_then(|r| field(r)))
     }
 }
 
@@ -195,7 +227,7 @@ impl CheckpointStore for MemoryRepository {
 
     async fn list(&self) -> Result<Vec<CheckpointData>> {
         // BTreeMap<String, _> iterates in byte order, the order every backend uses.
-        Ok(self.state()?.rows.values().cloned().collect())
+        Ok(self.state()?.rows.values().map(|r| CheckpointData::clone(r)).collect())
     }
 
     async fn create_events(&self) -> Result<()> {
