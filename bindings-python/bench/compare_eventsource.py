@@ -4,8 +4,9 @@ protocol on memory, SQLite and PostgreSQL.
 Run with `make bench-python` (it installs eventsource-py and its drivers into .venv and
 finds PostgreSQL). eventsource-py gets its own DDL (read from its package) and its
 documented set-up: an AsyncEngine on aiosqlite / asyncpg with default pool settings.
-Both libraries read lag from the same events table of 1,000,000 events, with waypost's
-recommended lag index present for both.
+Both libraries read lag from the same events table of 1,000,000 events: first with
+eventsource-py's own indexes only, then with waypost's lag index added, for a type filter
+naming a common recent type, a rare old one and an absent one.
 """
 
 from __future__ import annotations
@@ -74,14 +75,14 @@ async def latency_ms(op: Callable[[], Awaitable[Any]], calls: int) -> float:
 
 def row(what: str, ours: float, theirs: float, unit: str = "/s") -> None:
     if unit == "/s":
-        print(f"{what:<46} {ours:>12,.0f} {theirs:>12,.0f} {ours / theirs:>8.1f}x")
+        print(f"{what:<66} {ours:>12,.0f} {theirs:>12,.0f} {ours / theirs:>8.2f}x")
     else:
-        print(f"{what:<46} {ours:>10.2f}ms {theirs:>10.2f}ms {theirs / ours:>8.1f}x")
+        print(f"{what:<66} {ours:>10.2f}ms {theirs:>10.2f}ms {theirs / ours:>8.2f}x")
 
 
 def header(title: str) -> None:
     print(f"\n== {title} ==")
-    print(f"{'operation':<46} {'waypost':>12} {'eventsource':>12} {'speed-up':>9}")
+    print(f"{'operation':<66} {'waypost':>12} {'eventsource':>12} {'speed-up':>9}")
 
 
 ROUNDS = 2
@@ -123,6 +124,13 @@ async def protocol(label: str, ours: Any, theirs: Any) -> None:
         ),
     )
     row(
+        "get_checkpoint",
+        *await best_of(
+            lambda: rate(lambda n: ours.get_checkpoint("u")),
+            lambda: rate(lambda n: theirs.get_checkpoint("u")),
+        ),
+    )
+    row(
         "save_position, 8 concurrent tasks",
         *await best_of(
             lambda: concurrent_rate(lambda t, n: ours.save_position(f"t{t}", n, event_id, "OrderPlaced")),
@@ -147,11 +155,14 @@ async def queries(ours: Any, theirs: Any, raw_fetch: Callable[[], Awaitable[Any]
         unit="ms",
     )
     # The floor under both: the driver alone fetching the same rows, without records.
-    print(f"{'  (' + driver + ' alone, same rows)':<46} {await latency_ms(raw_fetch, 10):>10.2f}ms")
-    for label, types in (("no filter", None), ("type filter (rare, old)", ["RareOld"]),
-                         ("type filter (common, recent)", ["OrderShipped"])):
+    print(f"{'  (' + driver + ' alone, same rows)':<66} {await latency_ms(raw_fetch, 10):>10.2f}ms")
+
+
+async def lag(ours: Any, theirs: Any, indexes: str) -> None:
+    for label, types in (("no filter", None), ("common, recent", ["OrderShipped"]),
+                         ("rare, old", ["RareOld"]), ("absent", ["NeverWritten"])):
         row(
-            f"get_lag_metrics, 1M events, {label}",
+            f"get_lag_metrics, 1M events, {label}, {indexes}",
             await latency_ms(lambda: ours.get_lag_metrics("lagging", types), 20),
             await latency_ms(lambda: theirs.get_lag_metrics("lagging", types), 5),
             unit="ms",
@@ -175,7 +186,21 @@ EVENT_TYPE_SQL = "CASE WHEN {i} < 1000 AND {i} % 10 = 0 THEN 'RareOld' WHEN {i} 
 
 async def memory() -> None:
     header("memory (waypost InMemoryCheckpointRepository vs eventsource-py InMemoryCheckpointRepository)")
-    await protocol("memory", waypost.InMemoryCheckpointRepository(), EsMemory(enable_tracing=False))
+    ours, theirs = waypost.InMemoryCheckpointRepository(), EsMemory(enable_tracing=False)
+    await protocol("memory", ours, theirs)
+    event_id = uuid.uuid4()
+    filled = 0
+    for rows in (1_000, ROWS):
+        for i in range(filled, rows):
+            await ours.save_position(f"projection-{i:05}", i, event_id, "T")
+            await theirs.save_position(f"projection-{i:05}", Position(STORE, (i,)), event_id, "T")
+        filled = rows
+        row(
+            f"get_all_checkpoints ({rows:,} rows)",
+            await latency_ms(ours.get_all_checkpoints, 50),
+            await latency_ms(theirs.get_all_checkpoints, 50),
+            unit="ms",
+        )
 
 
 def sqlite_setup(path: Path) -> None:
@@ -217,7 +242,6 @@ async def sqlite(directory: Path) -> None:
     theirs = SQLCheckpointRepository(engine, enable_tracing=False)
     header("SQLite (waypost: WAL, synchronous=FULL; eventsource-py: aiosqlite defaults)")
     await protocol("sqlite", ours, theirs)
-    await ours.create_lag_index()
     fill_sqlite_rows(path, "wp_checkpoints")
     fill_sqlite_rows(path, "projection_checkpoints")
     await ours.save_position("lagging", 500_000, uuid.uuid4(), "OrderPlaced")
@@ -228,6 +252,9 @@ async def sqlite(directory: Path) -> None:
         return raw.execute(LIST_SQL).fetchall()
 
     await queries(ours, theirs, raw_fetch, "sqlite3")
+    await lag(ours, theirs, "eventsource's indexes")
+    await ours.create_lag_index()
+    await lag(ours, theirs, "+ waypost's lag index")
     raw.close()
     await ours.close()
     await engine.dispose()
@@ -254,7 +281,6 @@ async def postgres(url: str) -> None:
         theirs = SQLCheckpointRepository(engine, enable_tracing=False)
         header("PostgreSQL (waypost: sqlx; eventsource-py: SQLAlchemy + asyncpg defaults)")
         await protocol("postgres", ours, theirs)
-        await ours.create_lag_index()
         for table in ("wp_checkpoints", "projection_checkpoints"):
             await admin.execute(
                 f"INSERT INTO {table} (projection_name, last_event_id, last_event_type, last_processed_at, "
@@ -267,6 +293,10 @@ async def postgres(url: str) -> None:
         await ours.save_position("lagging", 500_000, uuid.uuid4(), "OrderPlaced")
         await theirs.save_position("lagging", Position(STORE, (500_000,)), uuid.uuid4(), "OrderPlaced")
         await queries(ours, theirs, lambda: admin.fetch(LIST_SQL), "asyncpg")
+        await lag(ours, theirs, "eventsource's indexes")
+        await ours.create_lag_index()
+        await admin.execute("ANALYZE events")
+        await lag(ours, theirs, "+ waypost's lag index")
         await ours.close()
         await engine.dispose()
     finally:
