@@ -139,10 +139,10 @@ pub async fn open_sqlite(path: String, options: Option<SqliteOptions>) -> Answer
             busy_timeout: seconds("busyTimeoutMs", o.busy_timeout_ms, defaults.busy_timeout)?,
             synchronous_full: synchronous.is_full(),
             // napi runs these calls as tasks of its multi-thread runtime: in place is allowed.
+            // (The core's inline reads, on by default, answer a read by primary key on
+            // the JS thread: see `at_hand`.)
             block_in_place: true,
-            // Reads by primary key on the JS thread (see `at_hand`): microseconds, never a
-            // lock wait (the read-only connection's busy timeout is 0).
-            inline_reads: true,
+            inline_reads: defaults.inline_reads,
         };
         let repo = SqliteRepository::open(path, options).await?;
         Ok(NativeRepository { start_here: false, ..NativeRepository::new(Arc::new(repo)) })

@@ -83,10 +83,10 @@ impl SQLiteCheckpointRepository {
             create_schema,
             busy_timeout: seconds("busy_timeout", busy_timeout)?,
             synchronous_full,
-            // Polled from the Python thread: never block it in place, but a
-            // microsecond read beats a loop iteration spent on a thread hop.
+            // Polled from the Python thread: never block it in place (the core's
+            // inline reads, on by default, answer a read by primary key right there).
             block_in_place: false,
-            inline_reads: true,
+            ..SqliteOptions::default()
         };
         let handle = handle()?;
         let path_repr = format!("{:?}", path.display().to_string());

@@ -100,9 +100,10 @@ pub struct SqliteOptions {
     /// Run `get_checkpoint`, `get_position` and `get_position_token` on the calling
     /// thread through a second, read-only connection that never waits for a lock (busy
     /// timeout 0); a read that would wait goes to the SQLite thread as usual (default
-    /// false). A primary-key read takes a few microseconds, less than the thread hop, but
-    /// it may touch the disk. The Python binding turns it on: its event loop does not
-    /// notice microseconds, while a hop costs it a whole loop iteration.
+    /// true; it was false before issue 14). A primary-key read takes a few microseconds,
+    /// less than the thread hop (a read through the SQLite thread ran at a seventh of
+    /// rusqlite's rate), but it may touch the disk. Turn it off to keep every call off the
+    /// calling thread.
     pub inline_reads: bool,
 }
 
@@ -115,7 +116,7 @@ impl Default for SqliteOptions {
             busy_timeout: Duration::from_secs(5),
             synchronous_full: true,
             block_in_place: false,
-            inline_reads: false,
+            inline_reads: true,
         }
     }
 }
