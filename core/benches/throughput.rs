@@ -6,6 +6,7 @@
 //! so that background noise hits both alike.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
@@ -82,6 +83,39 @@ type BoxedUnit<'a> = std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
 fn row(what: &str, ours: f64, raw: f64) {
     println!("{what:<56} {ours:>12.0} {raw:>12.0} {:>8.2}x", ours / raw);
+}
+
+/// Checkpoint writes per second from `tasks` concurrent tasks, each saving its own name
+/// for one round.
+async fn saves_from_tasks(repo: &Arc<dyn CheckpointRepository>, tasks: usize) -> f64 {
+    let start = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for t in 0..tasks {
+        let repo = repo.clone();
+        set.spawn(async move {
+            let (name, id) = (format!("writer-{t}"), Uuid::new_v4());
+            let mut n = 0_u64;
+            while start.elapsed() < ROUND {
+                repo.save_position(&name, n as i64, id, "OrderPlaced").await.unwrap();
+                n += 1;
+            }
+            n
+        });
+    }
+    let calls: u64 = set.join_all().await.into_iter().sum();
+    calls as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Writes per second from 8 concurrent tasks and from one, in alternating rounds.
+async fn eight_writers_and_one(repo: &Arc<dyn CheckpointRepository>) -> (f64, f64) {
+    saves_from_tasks(repo, 8).await;
+    saves_from_tasks(repo, 1).await;
+    let (mut eight, mut one) = (0.0, 0.0);
+    for _ in 0..ROUNDS {
+        eight += saves_from_tasks(repo, 8).await;
+        one += saves_from_tasks(repo, 1).await;
+    }
+    (eight / ROUNDS as f64, one / ROUNDS as f64)
 }
 
 /// Mean latency of `op` over `n` calls after one warm-up, in milliseconds.
@@ -169,14 +203,18 @@ async fn sqlite(dir: &std::path::Path) {
         repo.close().await.unwrap();
     }
 
-    let repo = SqliteRepository::open(&path, SqliteOptions::default()).await.unwrap();
+    let repo: Arc<dyn CheckpointRepository> =
+        Arc::new(SqliteRepository::open(&path, SqliteOptions::default()).await.unwrap());
+    let (eight, one) = eight_writers_and_one(&repo).await;
+    println!("{:<56} {:>12} {:>12} {:>9}", "group commit (default options)", "8 tasks/s", "1 task/s", "ratio");
+    row("save_position, 8 concurrent tasks vs one", eight, one);
     fill_sqlite(&raw.0.lock().unwrap(), 10_000);
     let ms = latency(20, || async { assert!(repo.get_all_checkpoints().await.unwrap().len() >= 10_000) }).await;
     println!("get_all_checkpoints (10,000 rows)             {ms:>9.2} ms/call");
     repo.create_events_table().await.unwrap();
     fill_events(&raw.0.lock().unwrap());
     repo.save_position("lagging", 500_000, Uuid::new_v4(), "OrderPlaced").await.unwrap();
-    report_lag(&repo).await;
+    report_lag(&*repo).await;
     repo.close().await.unwrap();
 }
 
@@ -274,6 +312,26 @@ async fn postgres(url: &str) {
     })
     .await;
     row("get_position", ours, theirs);
+    let shared: Arc<dyn CheckpointRepository> = Arc::new(
+        PostgresRepository::connect(url, PostgresOptions { schema: schema.clone(), ..Default::default() })
+            .await
+            .unwrap(),
+    );
+    let (eight, one) = eight_writers_and_one(&shared).await;
+    match (pgbench(url, &upsert, 1), pgbench(url, &upsert, 8)) {
+        (Ok(bench_one), Ok(bench_eight)) => {
+            println!(
+                "{:<56} {:>12} {:>12} {:>9}",
+                "writers (pgbench: the same UPSERT)", "waypost/s", "pgbench/s", "ratio"
+            );
+            row("save_position, one task vs pgbench -c 1", one, bench_one);
+            row("save_position, 8 concurrent tasks vs pgbench -c 8", eight, bench_eight);
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            println!("save_position, 8 concurrent tasks {eight:>12.0}/s, one {one:>12.0}/s (pgbench not run: {e})")
+        }
+    }
+    shared.close().await.unwrap();
 
     let mut raw = raw.into_inner();
     sqlx::query(AssertSqlSafe(format!(
@@ -332,6 +390,32 @@ async fn postgres(url: &str) {
     report_lag(&repo).await;
     repo.close().await.unwrap();
     sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(&mut raw).await.unwrap();
+}
+
+/// Transactions per second of `pgbench` running `upsert` from `clients` connections for
+/// as long as the waypost side ran, each client saving its own name.
+fn pgbench(url: &str, upsert: &str, clients: usize) -> Result<f64, String> {
+    let script = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
+    let statement = upsert
+        .replace("$1", "'pgbench-' || :client_id")
+        .replace("$2", "gen_random_uuid()")
+        .replace("$3", "'OrderPlaced'")
+        .replace("$4", "now()")
+        .replace("$5", ":n");
+    std::fs::write(script.path(), format!("\\set n random(1, 1000000000)\n{statement};\n"))
+        .map_err(|e| e.to_string())?;
+    let seconds = (ROUND * ROUNDS as u32).as_secs().max(1).to_string();
+    let out = std::process::Command::new("pgbench")
+        .args(["-n", "-M", "prepared", "-T", &seconds, "-c", &clients.to_string(), "-j", &clients.min(2).to_string()])
+        .arg("-f")
+        .arg(script.path())
+        .arg(url)
+        .output()
+        .map_err(|e| format!("pgbench: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("tps = ").and_then(|r| r.split_whitespace().next()).and_then(|t| t.parse().ok()))
+        .ok_or_else(|| format!("pgbench printed no tps: {}", String::from_utf8_lossy(&out.stderr).trim()))
 }
 
 /// The raw loop's write: the same UPSERT through sqlx on the one held connection.

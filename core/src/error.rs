@@ -235,6 +235,21 @@ impl Error {
     pub(crate) fn unsupported(message: impl Into<String>) -> Self {
         Error::Unsupported { message: message.into() }
     }
+
+    /// The same kind and message, for each of several callers failed by one cause (the
+    /// source cannot be copied; waypost's messages already name it).
+    #[cfg_attr(not(feature = "_sqlite"), allow(dead_code))]
+    pub(crate) fn duplicate(&self) -> Self {
+        match self {
+            Error::InvalidArgument { message } => Error::InvalidArgument { message: message.clone() },
+            Error::NotFound { message } => Error::NotFound { message: message.clone() },
+            Error::Conflict { message } => Error::Conflict { message: message.clone() },
+            Error::Unavailable { message, .. } => Error::Unavailable { message: message.clone(), source: None },
+            Error::Backend { message, .. } => Error::Backend { message: message.clone(), source: None },
+            Error::Unsupported { message } => Error::Unsupported { message: message.clone() },
+            Error::LeaseLost { message } => Error::LeaseLost { message: message.clone() },
+        }
+    }
 }
 
 #[cfg(test)]

@@ -407,3 +407,153 @@ async fn a_cancelled_postgres_write_never_lands_after_a_later_one() {
     repo.close().await.unwrap();
     scratch.drop_schema().await;
 }
+
+type Pending = std::pin::Pin<Box<dyn std::future::Future<Output = waypost::Result<()>> + Send>>;
+
+/// Polls each call once, so that each has reached the SQLite thread's queue, and checks
+/// that none has finished.
+async fn queue_all(calls: &mut [Pending]) {
+    for call in calls.iter_mut() {
+        std::future::poll_fn(|cx| {
+            assert!(call.as_mut().poll(cx).is_pending(), "a queued call finished before the queue ran");
+            std::task::Poll::Ready(())
+        })
+        .await;
+    }
+}
+
+/// Holds the SQLite thread in a transaction until the returned sender is dropped or
+/// sent to, so that calls made meanwhile queue behind it.
+async fn hold_sqlite_thread(repo: &Arc<SqliteRepository>) -> (std::sync::mpsc::Sender<()>, Pending) {
+    let (release, wait) = std::sync::mpsc::channel::<()>();
+    let repo = repo.clone();
+    let mut held: Pending = Box::pin(async move {
+        repo.transaction(move |_| {
+            let _ = wait.recv();
+            Ok(())
+        })
+        .await
+    });
+    queue_all(std::slice::from_mut(&mut held)).await;
+    (release, held)
+}
+
+fn wal_frames(path: &std::path::Path) -> u64 {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    // A WAL is a 32-byte header, then frames of a 24-byte header and a 4,096-byte page.
+    std::fs::metadata(wal).map(|m| m.len().saturating_sub(32) / (24 + 4096)).unwrap_or(0)
+}
+
+/// Empties the WAL into the database through a connection of its own.
+fn truncate_wal(raw: &rusqlite::Connection) {
+    let (busy, _, _): (i64, i64, i64) =
+        raw.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap();
+    assert_eq!(busy, 0, "the WAL could be truncated");
+}
+
+/// Writes that queue while the SQLite thread is busy share one commit: the WAL grows by
+/// a frame or two for all of them, where one after another each adds its own frames. Each
+/// returns only after that commit, and another connection reads every one of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_sqlite_writes_share_one_commit() {
+    const WRITES: i64 = 32;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("group.db");
+    let repo = Arc::new(SqliteRepository::open(&path, SqliteOptions::default()).await.unwrap());
+    for k in 0..WRITES {
+        repo.save_position(&format!("p{k}"), 0, Uuid::new_v4(), "T").await.unwrap();
+    }
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.busy_timeout(Duration::from_secs(5)).unwrap();
+
+    truncate_wal(&raw);
+    for k in 0..WRITES {
+        repo.save_position(&format!("p{k}"), 1, Uuid::new_v4(), "T").await.unwrap();
+    }
+    let one_by_one = wal_frames(&path);
+    assert!(one_by_one >= WRITES as u64, "one commit per awaited write: {one_by_one} frames");
+
+    truncate_wal(&raw);
+    let (release, held) = hold_sqlite_thread(&repo).await;
+    let mut writes: Vec<Pending> = (0..WRITES)
+        .map(|k| {
+            let repo = repo.clone();
+            Box::pin(async move { repo.save_position(&format!("p{k}"), 2, Uuid::new_v4(), "T").await }) as Pending
+        })
+        .collect();
+    queue_all(&mut writes).await;
+    release.send(()).unwrap();
+    held.await.unwrap();
+    for write in writes {
+        write.await.unwrap();
+    }
+    let grouped = wal_frames(&path);
+    assert!(grouped <= 3, "{WRITES} queued writes took {grouped} WAL frames ({one_by_one} one by one)");
+    let stored: i64 = raw
+        .query_row("SELECT count(*) FROM projection_checkpoints WHERE global_position = 2", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(stored, WRITES, "another connection reads every acknowledged write");
+}
+
+/// In a shared commit, a write the database refuses fails alone with its own error: a
+/// trigger that aborts its statement, and one that rolls the whole transaction back.
+/// Every other write of the group returns `Ok` and is read by another connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_write_in_a_shared_sqlite_commit_fails_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("refused.db");
+    let repo = Arc::new(SqliteRepository::open(&path, SqliteOptions::default()).await.unwrap());
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.busy_timeout(Duration::from_secs(5)).unwrap();
+    for (event, when) in [("INSERT", "INSERT"), ("UPDATE", "UPDATE")] {
+        raw.execute_batch(&format!(
+            "CREATE TRIGGER refuse_{event} BEFORE {when} ON projection_checkpoints
+             WHEN NEW.projection_name LIKE 'aborts%' BEGIN SELECT RAISE(ABORT, 'aborts are refused'); END;
+             CREATE TRIGGER roll_back_{event} BEFORE {when} ON projection_checkpoints
+             WHEN NEW.projection_name LIKE 'rolls%' BEGIN SELECT RAISE(ROLLBACK, 'rolls are refused'); END;"
+        ))
+        .unwrap();
+    }
+    let names: Vec<String> = (0..24)
+        .map(|k| match k % 8 {
+            3 => format!("aborts{k}"),
+            6 => format!("rolls{k}"),
+            _ => format!("ok{k}"),
+        })
+        .collect();
+    let (release, held) = hold_sqlite_thread(&repo).await;
+    let mut writes: Vec<Pending> = names
+        .iter()
+        .map(|name| {
+            let (repo, name) = (repo.clone(), name.clone());
+            Box::pin(async move { repo.save_position(&name, 7, Uuid::new_v4(), "T").await }) as Pending
+        })
+        .collect();
+    queue_all(&mut writes).await;
+    release.send(()).unwrap();
+    held.await.unwrap();
+    for (name, write) in names.iter().zip(writes) {
+        let out = write.await;
+        match name.strip_suffix(|c: char| c.is_ascii_digit()).map(|n| n.trim_end_matches(|c: char| c.is_ascii_digit()))
+        {
+            Some("ok") => out.unwrap_or_else(|e| panic!("{name} failed with another write's error: {e}")),
+            Some(refused) => {
+                let err = out.expect_err(name);
+                assert_eq!(err.kind(), ErrorKind::Conflict, "{name}: {err}");
+                assert!(err.to_string().contains(&format!("{refused} are refused")), "{name}: {err}");
+            }
+            None => unreachable!(),
+        }
+    }
+    let stored: Vec<String> = raw
+        .prepare("SELECT projection_name FROM projection_checkpoints WHERE global_position = 7 ORDER BY 1")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut expected: Vec<String> = names.iter().filter(|n| n.starts_with("ok")).cloned().collect();
+    expected.sort();
+    assert_eq!(stored, expected, "every acknowledged write is there, no refused one");
+}

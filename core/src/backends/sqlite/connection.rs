@@ -19,7 +19,25 @@ use crate::error::{Error, Result};
 use crate::options::SqliteOptions;
 use crate::origin::Origin;
 
-type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+/// A call queued to the SQLite thread.
+enum Job {
+    /// Anything run on the connection as it is (reads, transactions, claims).
+    Call(Box<dyn FnOnce(&mut Connection) + Send>),
+    /// One checkpoint write, which may share a commit with the writes queued beside it.
+    Write(Write),
+}
+
+/// A checkpoint write for the group commit: one statement, run again when the
+/// transaction it was in had to be rolled back because of another write.
+struct Write {
+    run: Box<WriteFn>,
+    reply: oneshot::Sender<Result<()>>,
+}
+
+type WriteFn = dyn Fn(&mut Connection, &Sql) -> Result<()> + Send;
+
+/// The most writes one commit takes; the rest wait for the next.
+const MAX_GROUP: usize = 256;
 
 /// The connection, shared by the SQLite thread and callers that may block in place.
 struct Open {
@@ -92,11 +110,32 @@ impl Store {
                         return;
                     }
                 };
-                while let Some(job) = next_job(&jobs_rx) {
+                let mut held = None;
+                while let Some(job) = held.take().or_else(|| next_job(&jobs_rx)) {
                     // A panicking job drops its reply sender, so its caller gets an
                     // error; the connection keeps serving the others.
                     let mut guard = conn.lock().unwrap_or_else(PoisonError::into_inner);
-                    let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut guard)));
+                    match job {
+                        Job::Call(job) => {
+                            let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut guard)));
+                        }
+                        Job::Write(write) => {
+                            // The writes that arrived while the last commit was in flight
+                            // share this one: one fsync for all of them.
+                            let mut group = vec![write];
+                            while group.len() < MAX_GROUP {
+                                match jobs_rx.try_recv() {
+                                    Ok(Job::Write(write)) => group.push(write),
+                                    Ok(other) => {
+                                        held = Some(other);
+                                        break;
+                                    }
+                                    Err(_) => break,
+                                }
+                            }
+                            commit_group(&mut guard, &thread_sql, group);
+                        }
+                    }
                 }
                 drop(conn);
                 let _ = stopped_tx.send(());
@@ -136,6 +175,27 @@ impl Store {
         }
     }
 
+    /// The connection and the SQLite thread's queue; `Unavailable` once closed or forked.
+    fn parts(&self) -> Result<(Arc<Mutex<Connection>>, mpsc::Sender<Job>)> {
+        self.origin.check()?;
+        let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let open = open.as_ref().ok_or_else(closed)?;
+        Ok((open.conn.clone(), open.jobs.clone()))
+    }
+
+    /// The connection, locked, when `block_in_place` is on, this call may block in place
+    /// and the connection is free.
+    fn in_place<'c>(&self, conn: &'c Mutex<Connection>) -> Option<std::sync::MutexGuard<'c, Connection>> {
+        if !(self.block_in_place && may_block_in_place()) {
+            return None;
+        }
+        match conn.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
+    }
+
     /// Runs `f` on the connection: in place when the runtime allows blocking and the
     /// connection is free, else on the SQLite thread. If the caller's future is dropped
     /// while queued, the job still runs to completion: a write happens entirely or not
@@ -145,29 +205,35 @@ impl Store {
         R: Send + 'static,
         F: FnOnce(&mut Connection, &Sql) -> Result<R> + Send + 'static,
     {
-        self.origin.check()?;
-        let (conn, jobs) = {
-            let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-            let open = open.as_ref().ok_or_else(closed)?;
-            (open.conn.clone(), open.jobs.clone())
-        };
-        if self.block_in_place && may_block_in_place() {
-            let guard = match conn.try_lock() {
-                Ok(guard) => Some(guard),
-                Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
-                Err(TryLockError::WouldBlock) => None,
-            };
-            if let Some(mut guard) = guard {
-                return tokio::task::block_in_place(|| f(&mut guard, &self.sql));
-            }
+        let (conn, jobs) = self.parts()?;
+        if let Some(mut guard) = self.in_place(&conn) {
+            return tokio::task::block_in_place(|| f(&mut guard, &self.sql));
         }
         let (reply_tx, reply_rx) = oneshot::channel();
         let sql = self.sql.clone();
-        let job: Job = Box::new(move |conn| {
+        let job = Job::Call(Box::new(move |conn| {
             let _ = reply_tx.send(f(conn, &sql));
-        });
+        }));
         jobs.send(job).map_err(|_| closed())?;
         reply_rx.await.map_err(|_| Error::backend("the sqlite thread failed while running the call", None))?
+    }
+
+    /// Runs the checkpoint write `f` (one statement) and returns once it is durable. On
+    /// the SQLite thread, writes queued while a commit is in flight are committed together
+    /// in the next transaction, each in a savepoint of its own: one fsync for the group,
+    /// and a write that fails fails alone. `f` may run more than once, but its effect is
+    /// committed at most once.
+    pub(super) async fn write<F>(&self, f: F) -> Result<()>
+    where
+        F: Fn(&mut Connection, &Sql) -> Result<()> + Send + 'static,
+    {
+        let (conn, jobs) = self.parts()?;
+        if let Some(mut guard) = self.in_place(&conn) {
+            return tokio::task::block_in_place(|| self.sql.guard(|| f(&mut guard, &self.sql)));
+        }
+        let (reply, reply_rx) = oneshot::channel();
+        jobs.send(Job::Write(Write { run: Box::new(f), reply })).map_err(|_| closed())?;
+        reply_rx.await.map_err(|_| Error::backend("the sqlite thread failed while running the write", None))?
     }
 
     pub(super) async fn read_column<T: rusqlite::types::FromSql + Send + 'static>(
@@ -280,6 +346,94 @@ pub(super) fn open_connection(path: &Path, options: &SqliteOptions, sql: &Sql) -
         sql.migrate(&mut conn).map_err(map_err)?;
     }
     Ok(conn)
+}
+
+/// Commits `group` and answers each write once its outcome is final: a lone write runs
+/// as its own statement; several run in one `BEGIN IMMEDIATE` transaction, each inside a
+/// savepoint, so a write that fails is undone alone and answered with its own error.
+/// When a write's failure rolled the whole transaction back, it is answered and the rest
+/// run again in a new one. A failed commit fails every write that was in it.
+fn commit_group(conn: &mut Connection, sql: &Sql, mut group: Vec<Write>) {
+    if group.len() == 1 {
+        let write = group.pop().expect("one write");
+        if let Ok(out) = std::panic::catch_unwind(AssertUnwindSafe(|| sql.guard(|| (write.run)(conn, sql)))) {
+            let _ = write.reply.send(out);
+        }
+        return;
+    }
+    loop {
+        let mut outcomes: Vec<Option<Result<()>>> = Vec::with_capacity(group.len());
+        let attempt = sql.guard(|| {
+            step(conn, "BEGIN IMMEDIATE")?;
+            for write in &group {
+                let out = savepoint(conn, |c| {
+                    std::panic::catch_unwind(AssertUnwindSafe(|| (write.run)(c, sql)))
+                        .unwrap_or_else(|_| Err(Error::backend("the checkpoint write panicked", None)))
+                });
+                let aborted = out.is_err() && conn.is_autocommit();
+                outcomes.push(Some(out));
+                if aborted {
+                    // The failure ended the transaction: nothing of this attempt stays.
+                    return Ok(false);
+                }
+            }
+            match step(conn, "COMMIT") {
+                Ok(()) => Ok(true),
+                Err(e) => {
+                    let _ = step(conn, "ROLLBACK");
+                    Err(e)
+                }
+            }
+        });
+        match attempt {
+            Ok(true) => {
+                for (write, out) in group.into_iter().zip(outcomes) {
+                    let _ = write.reply.send(out.expect("every write ran"));
+                }
+                return;
+            }
+            Ok(false) => {
+                // Answer the write that ended the transaction; run the others again.
+                let culprit = outcomes.len() - 1;
+                let write = group.remove(culprit);
+                let _ = write.reply.send(outcomes.pop().flatten().expect("the failed write's outcome"));
+                if group.is_empty() {
+                    return;
+                }
+                if group.len() == 1 {
+                    return commit_group(conn, sql, group);
+                }
+            }
+            Err(e) => {
+                if !conn.is_autocommit() {
+                    let _ = step(conn, "ROLLBACK");
+                }
+                for write in group {
+                    let _ = write.reply.send(Err(e.duplicate()));
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// Runs `f` inside a savepoint, undoing what it did when it fails.
+fn savepoint(conn: &mut Connection, f: impl FnOnce(&mut Connection) -> Result<()>) -> Result<()> {
+    step(conn, "SAVEPOINT waypost_write")?;
+    let out = f(conn);
+    if conn.is_autocommit() {
+        return out;
+    }
+    if out.is_err() {
+        step(conn, "ROLLBACK TO waypost_write")?;
+    }
+    step(conn, "RELEASE waypost_write")?;
+    out
+}
+
+/// Runs one of the group commit's own statements, prepared once per connection.
+fn step(conn: &mut Connection, statement: &str) -> Result<()> {
+    conn.prepare_cached(statement).and_then(|mut s| s.execute([])).map(drop).map_err(map_err)
 }
 
 /// Whether this call runs in a task of a multi-thread runtime, the one place where

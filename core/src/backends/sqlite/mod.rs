@@ -314,24 +314,18 @@ impl CheckpointStore for SqliteRepository {
             (w.name.to_owned(), w.event_id.to_string(), w.event_type.to_owned(), time::isoformat(&w.at));
         let n = w.count;
         let store = &self.store;
+        // One statement each, so the SQLite thread may commit it with the writes queued
+        // beside it (`Store::write`).
         match w.mark {
             Mark::EventOnly => {
-                store
-                    .run(move |c, s| s.guard(|| exec(c, &s.cp.upsert_event, params![name, id, event_type, at, n])))
-                    .await
+                store.write(move |c, s| exec(c, &s.cp.upsert_event, params![name, id, event_type, at, n])).await
             }
             Mark::Position(p) => {
-                store
-                    .run(move |c, s| {
-                        s.guard(|| exec(c, &s.cp.upsert_position, params![name, id, event_type, at, p, n]))
-                    })
-                    .await
+                store.write(move |c, s| exec(c, &s.cp.upsert_position, params![name, id, event_type, at, p, n])).await
             }
             Mark::Token(t) => {
                 let t = t.to_owned();
-                store
-                    .run(move |c, s| s.guard(|| exec(c, &s.cp.upsert_token, params![name, id, event_type, at, t, n])))
-                    .await
+                store.write(move |c, s| exec(c, &s.cp.upsert_token, params![name, id, event_type, at, t, n])).await
             }
         }
     }
