@@ -656,13 +656,13 @@ impl<'a> CheckpointWrite<'a> {
 /// A [`Write`] that owns its strings, for writes kept until a transaction commits.
 #[derive(Debug, Clone)]
 pub(crate) struct OwnedWrite {
-    name: String,
-    event_id: Uuid,
-    event_type: String,
-    at: DateTime<Utc>,
-    position: Option<i64>,
-    token: Option<String>,
-    count: i64,
+    pub(crate) name: String,
+    pub(crate) event_id: Uuid,
+    pub(crate) event_type: String,
+    pub(crate) at: DateTime<Utc>,
+    pub(crate) position: Option<i64>,
+    pub(crate) token: Option<String>,
+    pub(crate) count: i64,
 }
 
 impl From<Write<'_>> for OwnedWrite {

@@ -422,6 +422,15 @@ async fn queue_all(calls: &mut [Pending]) {
     }
 }
 
+/// Not yet polled: one `save_position(name, position)` per name, through `repo`.
+fn saves_of<R: CheckpointRepository + 'static>(repo: &Arc<R>, names: &[String], position: i64) -> Vec<Pending> {
+    let save = |name: &String| {
+        let (repo, name) = (repo.clone(), name.clone());
+        Box::pin(async move { repo.save_position(&name, position, Uuid::new_v4(), "T").await }) as Pending
+    };
+    names.iter().map(save).collect()
+}
+
 /// Holds the SQLite thread in a transaction until the returned sender is dropped or
 /// sent to, so that calls made meanwhile queue behind it.
 async fn hold_sqlite_thread(repo: &Arc<SqliteRepository>) -> (std::sync::mpsc::Sender<()>, Pending) {
@@ -523,13 +532,7 @@ async fn a_refused_write_in_a_shared_sqlite_commit_fails_alone() {
         })
         .collect();
     let (release, held) = hold_sqlite_thread(&repo).await;
-    let mut writes: Vec<Pending> = names
-        .iter()
-        .map(|name| {
-            let (repo, name) = (repo.clone(), name.clone());
-            Box::pin(async move { repo.save_position(&name, 7, Uuid::new_v4(), "T").await }) as Pending
-        })
-        .collect();
+    let mut writes = saves_of(&repo, &names, 7);
     queue_all(&mut writes).await;
     release.send(()).unwrap();
     held.await.unwrap();
@@ -556,4 +559,130 @@ async fn a_refused_write_in_a_shared_sqlite_commit_fails_alone() {
     let mut expected: Vec<String> = names.iter().filter(|n| n.starts_with("ok")).cloned().collect();
     expected.sort();
     assert_eq!(stored, expected, "every acknowledged write is there, no refused one");
+}
+
+/// A PostgreSQL write held in flight: another connection holds the row of `name` locked
+/// in a transaction, and a write to it has started. Commit the returned connection's
+/// transaction to let it finish.
+async fn postgres_write_in_flight(
+    repo: &Arc<PostgresRepository>,
+    scratch: &support::Scratch,
+    name: &'static str,
+) -> (sqlx::PgConnection, Pending) {
+    use sqlx::Connection as _;
+    repo.save_position(name, 0, Uuid::new_v4(), "T").await.unwrap();
+    let mut holder = sqlx::PgConnection::connect(&scratch.url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut holder).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT 1 FROM \"{}\".projection_checkpoints WHERE projection_name = '{name}' FOR UPDATE",
+        scratch.schema
+    )))
+    .execute(&mut holder)
+    .await
+    .unwrap();
+    let repo = repo.clone();
+    let mut held: Pending = Box::pin(async move { repo.save_position(name, 1, Uuid::new_v4(), "T").await });
+    queue_all(std::slice::from_mut(&mut held)).await;
+    (holder, held)
+}
+
+/// Writes made while another is in flight share one statement, one transaction (their
+/// rows have one `xmin`), and each returns only after it; a queued write whose caller
+/// gave up still lands before a later write of the same name. (A current-thread runtime,
+/// so the queue is written only once this task waits.)
+#[tokio::test]
+async fn postgres_writes_made_while_one_is_in_flight_share_one_commit() {
+    let Some(url) = support::postgres_url().await else { return };
+    let scratch = support::Scratch::new(&url, "group").await;
+    let repo = Arc::new(postgres_in(&scratch).await);
+    let (mut holder, held) = postgres_write_in_flight(&repo, &scratch, "blocker").await;
+    let mut writes: Vec<Pending> = (0..32)
+        .map(|k| {
+            let repo = repo.clone();
+            Box::pin(async move { repo.save_position(&format!("g{k}"), 2, Uuid::new_v4(), "T").await }) as Pending
+        })
+        .collect();
+    queue_all(&mut writes).await;
+    let mut given_up: Pending = {
+        let repo = repo.clone();
+        Box::pin(async move { repo.save_position("g0", 5, Uuid::new_v4(), "T").await })
+    };
+    queue_all(std::slice::from_mut(&mut given_up)).await;
+    drop(given_up);
+    for write in writes {
+        write.await.unwrap();
+    }
+    repo.save_position("g0", 9, Uuid::new_v4(), "T").await.unwrap();
+    let table = format!("\"{}\".projection_checkpoints", scratch.schema);
+    let (rows, transactions): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*), count(DISTINCT xmin::text) FROM {table} \
+         WHERE projection_name LIKE 'g%' AND projection_name <> 'g0' AND global_position = 2"
+    )))
+    .fetch_one(scratch.admin())
+    .await
+    .unwrap();
+    assert_eq!((rows, transactions), (31, 1), "31 queued writes in one transaction");
+    let g0: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT global_position FROM {table} WHERE projection_name = 'g0'"
+    )))
+    .fetch_one(scratch.admin())
+    .await
+    .unwrap();
+    assert_eq!(g0, 9, "the given-up write landed before the later one");
+    sqlx::query("COMMIT").execute(&mut holder).await.unwrap();
+    held.await.unwrap();
+    repo.close().await.unwrap();
+    scratch.drop_schema().await;
+}
+
+/// In a shared statement, a write the server refuses (a trigger raises for its name)
+/// fails alone with its own error; every other write returns `Ok` and is stored.
+#[tokio::test]
+async fn a_refused_write_in_a_shared_postgres_commit_fails_alone() {
+    let Some(url) = support::postgres_url().await else { return };
+    let scratch = support::Scratch::new(&url, "refused").await;
+    let repo = Arc::new(postgres_in(&scratch).await);
+    let schema = &scratch.schema;
+    repo.save_position("created", 0, Uuid::new_v4(), "T").await.unwrap();
+    for statement in [
+        format!(
+            "CREATE FUNCTION \"{schema}\".refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+             IF NEW.projection_name LIKE 'aborts%' THEN RAISE EXCEPTION 'aborts are refused'; END IF; \
+             RETURN NEW; END $$"
+        ),
+        format!(
+            "CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON \"{schema}\".projection_checkpoints \
+             FOR EACH ROW EXECUTE FUNCTION \"{schema}\".refuse()"
+        ),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(statement)).execute(scratch.admin()).await.unwrap();
+    }
+    let (mut holder, held) = postgres_write_in_flight(&repo, &scratch, "blocker").await;
+    let names: Vec<String> =
+        (0..24).map(|k| if k % 7 == 3 { format!("aborts{k}") } else { format!("ok{k}") }).collect();
+    let mut writes = saves_of(&repo, &names, 7);
+    queue_all(&mut writes).await;
+    for (name, write) in names.iter().zip(writes) {
+        match (name.starts_with("ok"), write.await) {
+            (true, out) => out.unwrap_or_else(|e| panic!("{name} failed with another write's error: {e}")),
+            (false, out) => {
+                let err = out.expect_err(name);
+                assert!(err.to_string().contains("aborts are refused"), "{name}: {err}");
+            }
+        }
+    }
+    let stored: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT projection_name FROM \"{schema}\".projection_checkpoints WHERE global_position = 7 \
+         ORDER BY projection_name COLLATE \"C\""
+    )))
+    .fetch_all(scratch.admin())
+    .await
+    .unwrap();
+    let mut expected: Vec<String> = names.iter().filter(|n| n.starts_with("ok")).cloned().collect();
+    expected.sort();
+    assert_eq!(stored, expected, "every acknowledged write is there, no refused one");
+    sqlx::query("COMMIT").execute(&mut holder).await.unwrap();
+    held.await.unwrap();
+    repo.close().await.unwrap();
+    scratch.drop_schema().await;
 }

@@ -7,6 +7,7 @@
 
 mod claims;
 mod errors;
+mod group;
 mod pool;
 mod sql;
 mod tls;
@@ -135,6 +136,7 @@ impl PostgresRepository {
                 ready: OnceCell::new(),
                 origin: Origin::here(),
                 lag_shape: AtomicU8::new(LAG_UNKNOWN),
+                group: group::Group::default(),
             }),
         })
     }
@@ -189,7 +191,7 @@ impl PostgresRepository {
 #[async_trait]
 impl CheckpointStore for PostgresRepository {
     async fn write(&self, w: &Write<'_>) -> Result<()> {
-        self.store.write(w).await
+        group::write(&self.store, w).await
     }
 
     async fn read_event_id(&self, name: Name<'_>) -> Result<Option<Uuid>> {

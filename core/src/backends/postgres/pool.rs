@@ -33,6 +33,8 @@ pub(super) struct Store {
     /// Which typed lag query the events table's indexes allow: `LAG_UNKNOWN` until the
     /// first typed lag read looks in the catalog, then `LAG_PROBE` or `LAG_PLAIN`.
     pub lag_shape: std::sync::atomic::AtomicU8,
+    /// Checkpoint writes waiting for the next group commit.
+    pub group: super::group::Group,
 }
 
 pub(super) const LAG_UNKNOWN: u8 = 0;
@@ -188,10 +190,6 @@ impl Store {
     pub(super) async fn write_on(&self, conn: &mut sqlx::PgConnection, w: &Write<'_>) -> Result<()> {
         self.ready().await?;
         write_query(&self.sql, w).execute(conn).await.map(drop).map_err(|e| self.map_err(e))
-    }
-
-    pub(super) async fn write(&self, w: &Write<'_>) -> Result<()> {
-        self.run(write_query(&self.sql, w), Fetch::Nothing).await.map(drop)
     }
 
     pub(super) async fn read_column<T>(&self, name: Name<'_>, sql: &Arc<str>) -> Result<Option<T>>

@@ -25,6 +25,9 @@ pub(super) struct Sql {
     pub upsert_event: Arc<str>,
     pub upsert_position: Arc<str>,
     pub upsert_token: Arc<str>,
+    /// Many writes in one statement (group commit): arrays of names, event ids, types,
+    /// times, counts, positions and tokens, a `NULL` position or token keeping the stored one.
+    pub upsert_many: Arc<str>,
     pub lag_all: Arc<str>,
     /// With a type filter, when the events table has a `(type, timestamp)` index.
     pub lag_typed_probe: Arc<str>,
@@ -64,6 +67,7 @@ impl Sql {
             upsert_event: cp.upsert_event.into(),
             upsert_position: cp.upsert_position.into(),
             upsert_token: cp.upsert_token.into(),
+            upsert_many: upsert_many(&t).into(),
             lag_all,
             lag_typed_probe,
             lag_typed_plain,
@@ -158,6 +162,21 @@ pub(super) const LAG_INDEX_CATALOG: &str = "SELECT to_regclass($1) IS NOT NULL, 
      AND a.attname = $2 AND b.attname = $3)";
 
 /// A checkpoint write's statement with its parameters bound.
+/// The multi-row upsert of the group commit (`Sql::upsert_many`).
+fn upsert_many(t: &str) -> String {
+    format!(
+        "INSERT INTO {t} AS c (projection_name, last_event_id, last_event_type, last_processed_at, \
+         events_processed, created_at, updated_at, global_position, position_token) \
+         SELECT n, i, y, a, k, a, a, p, o FROM unnest($1::text[], $2::uuid[], $3::text[], $4::timestamptz[], \
+         $5::bigint[], $6::bigint[], $7::text[]) AS w(n, i, y, a, k, p, o) \
+         ON CONFLICT (projection_name) DO UPDATE SET last_event_id = EXCLUDED.last_event_id, \
+         last_event_type = EXCLUDED.last_event_type, last_processed_at = EXCLUDED.last_processed_at, \
+         events_processed = c.events_processed + EXCLUDED.events_processed, updated_at = EXCLUDED.updated_at, \
+         global_position = COALESCE(EXCLUDED.global_position, c.global_position), \
+         position_token = COALESCE(EXCLUDED.position_token, c.position_token)"
+    )
+}
+
 pub(super) fn write_query<'q>(s: &Sql, w: &Write<'q>) -> Query<'q, Postgres, PgArguments> {
     let sql = match w.mark {
         Mark::EventOnly => &s.upsert_event,
