@@ -2,8 +2,9 @@
 saves from 8 concurrent tasks through one repository and prints each position once its
 save returned; it is killed at 20 random moments and restarted from the stored positions.
 After each kill another process (this one, which never loads waypost's SQLite) reads the
-store: every name holds its last acknowledged position, or the one after it whose save
-was in flight (committed, not yet acknowledged), never less.
+store: every name holds at least its last acknowledged position, never less, and at most
+two more (a save that returned just before the kill but was not printed yet, and the next
+one, committed while the kill arrived).
 
 A SIGKILL leaves the operating system's page cache alone, so this proves that no write is
 acknowledged before its commit, not what an fsync survives (that is synchronous=FULL's)."""
@@ -60,7 +61,7 @@ def check_rounds(args: list[str], stored: Callable[[], dict[str, int]]) -> None:
             acknowledged[name] = position
         now = stored()
         for name, position in acknowledged.items():
-            assert now.get(name, 0) in (position, position + 1), (
+            assert position <= now.get(name, 0) <= position + 2, (
                 f"seed {seed}, kill {kill}: {name} holds {now.get(name)} after {position} was acknowledged"
             )
     assert len(acknowledged) == 8, acknowledged
