@@ -67,6 +67,9 @@ fn start_draining(store: &Arc<Store>, state: &mut State) {
 /// without group commit), else in the queue's next statement, which a task of its own
 /// sends beside the write in flight.
 pub(super) async fn write(store: &Arc<Store>, w: &Write<'_>) -> Result<()> {
+    // In a forked child the queue may name a drain task of the parent's, which does not
+    // exist here: refuse before queueing (see `crate::origin`).
+    store.origin.check()?;
     let reply = {
         let mut state = store.group.state.lock().unwrap_or_else(PoisonError::into_inner);
         if state.queue.is_empty() && !state.draining && state.direct == 0 {
