@@ -16,7 +16,7 @@ PYTHON = $(VENV)/bin/python
 FUZZ_CASES ?= 3000
 
 PHONY_NOTICES := cargo-about notices notices-check mdbook docs
-.PHONY: $(PHONY_NOTICES) dist dist-check fuzz fuzz-suites demo test browser bench bench-claims bench-python bench-node lint check-features suites examples clean python python-test python-exit-check node node-test
+.PHONY: $(PHONY_NOTICES) dist dist-check fuzz fuzz-suites demo test browser bench bench-smoke bench-claims bench-python bench-node lint check-features suites examples clean python python-test python-exit-check node node-test
 
 demo:
 	$(CARGO) build --quiet -p waypost-cli --bin waypost
@@ -81,7 +81,18 @@ check-features:
 
 suites: python node
 	$(CARGO) test --workspace --all-features
-	$(MAKE) --no-print-directory python-test python-exit-check node-test
+	$(MAKE) --no-print-directory python-test python-exit-check node-test bench-smoke
+
+# Every benchmark once, briefly, on small tables (WAYPOST_BENCH_SMOKE=1): a check that each
+# runs to the end, never a measurement (debug builds; the figures mean nothing).
+bench-smoke:
+	WAYPOST_BENCH_SMOKE=1 $(CARGO) test --quiet -p waypost --bench throughput
+	WAYPOST_BENCH_SMOKE=1 $(PYTHON) bindings-python/bench/compare_eventsource.py > target/bench-smoke-python.txt
+	BENCH_EVENTS=200 $(PYTHON) bindings-python/bench/strategies.py > target/bench-smoke-strategies.txt
+	WAYPOST_BENCH_SMOKE=1 node bindings-node/bench/compare.mjs > target/bench-smoke-node.txt
+	$(CARGO) build --quiet -p waypost-examples --bin claimer
+	CLAIMER=target/debug/claimer BENCH_ITEMS=40 tests/support/bench-claims.sh > target/bench-smoke-claims.txt
+	@echo "bench-smoke: every benchmark ran (its output is in target/bench-smoke-*.txt)"
 
 # The Python package: a virtualenv with the pinned tools, and the extension built into it.
 $(VENV)/.installed: bindings-python/requirements-dev.txt

@@ -11,7 +11,10 @@ import waypost from '../index.js'
 const require = createRequire(import.meta.url)
 const Database = require('better-sqlite3')
 const pg = require('pg')
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 1.5)
+// WAYPOST_BENCH_SMOKE=1 (as `make test` runs it): every figure once, briefly: a check that
+// the bench runs, whose figures mean nothing.
+const SMOKE = !['', '0', undefined].includes(process.env.WAYPOST_BENCH_SMOKE)
+const SECONDS = SMOKE ? 0.02 : Number(process.env.BENCH_SECONDS ?? 1.5)
 
 async function rate(op) {
   for (let i = 0; i < 20; i++) await op(i)
@@ -19,6 +22,18 @@ async function rate(op) {
   const start = performance.now()
   while (performance.now() - start < SECONDS * 1000) await op(n++)
   return n / ((performance.now() - start) / 1000)
+}
+
+// Calls per second from `tasks` callers at once, each saving its own name.
+async function concurrentRate(op, tasks = 8) {
+  for (let t = 0; t < tasks; t++) await op(t, 0)
+  const counts = new Array(tasks).fill(0)
+  const start = performance.now()
+  const end = start + SECONDS * 1000
+  await Promise.all(counts.map(async (_, t) => {
+    while (performance.now() < end) await op(t, counts[t]++)
+  }))
+  return counts.reduce((a, b) => a + b) / ((performance.now() - start) / 1000)
 }
 
 const row = (what, ours, theirs) =>
@@ -34,6 +49,9 @@ async function protocol(repo, raw) {
   row('savePosition', await rate((n) => repo.savePosition('bench', n, id, 'OrderPlaced')), raw && await rate((n) => raw.save(n, id)))
   row('updateCheckpoint', await rate(() => repo.updateCheckpoint('bench', id, 'OrderPlaced')), raw && await rate(() => raw.update(id)))
   row('getPosition', await rate(() => repo.getPosition('bench')), raw && await rate(() => raw.get()))
+  // Group commit: 8 callers' writes share commits.
+  const eight = (t, n) => repo.savePosition(`writer-${t}`, n, id, 'OrderPlaced')
+  row('savePosition, 8 concurrent callers', await concurrentRate(eight), raw && await concurrentRate(raw.saveAs))
 }
 
 header('memory', '')
@@ -54,6 +72,7 @@ await protocol(sqlite, {
   save: (n, id) => s.save.run({ p1: 'raw', p2: id, p3: 'OrderPlaced', p4: new Date().toISOString(), p5: n }),
   update: (id) => s.update.run({ p1: 'raw', p2: id, p3: 'OrderPlaced', p4: new Date().toISOString() }),
   get: () => s.get.get({ p1: 'raw' }),
+  saveAs: (t, n) => s.save.run({ p1: `raw-${t}`, p2: randomUUID(), p3: 'OrderPlaced', p4: new Date().toISOString(), p5: n }),
 })
 await sqlite.close()
 db.close()
@@ -71,13 +90,17 @@ const schema = `wp_bench_${randomUUID().replaceAll('-', '').slice(0, 8)}`
 const repo = await waypost.PostgresCheckpointRepository.connect(url, { schema })
 await repo.savePosition('raw', 0, randomUUID(), 'T')
 await client.query(`SET search_path TO ${schema}`)
+const pool = new pg.Pool({ connectionString: url, max: 10, options: `-c search_path=${schema}` })
 const d = (i) => `$${i}`
 header('PostgreSQL', 'pg/s')
 await protocol(repo, {
   save: (n, id) => client.query({ name: 'save', text: UPSERT_POSITION(d), values: ['raw', id, 'OrderPlaced', new Date(), n] }),
   update: (id) => client.query({ name: 'update', text: UPSERT_EVENT(d), values: ['raw', id, 'OrderPlaced', new Date()] }),
   get: () => client.query({ name: 'get', text: SELECT(d), values: ['raw'] }),
+  // 8 callers on a pool of as many connections as waypost's (10).
+  saveAs: (t, n) => pool.query({ name: 'save', text: UPSERT_POSITION(d), values: [`raw-${t}`, randomUUID(), 'OrderPlaced', new Date(), n] }),
 })
+await pool.end()
 await repo.close()
 await client.query(`DROP SCHEMA ${schema} CASCADE`)
 await client.end()

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -31,9 +33,12 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 import waypost
 
-SECONDS = float(os.environ.get("BENCH_SECONDS", "1.0"))
-EVENTS = 1_000_000
-ROWS = 10_000
+# WAYPOST_BENCH_SMOKE=1 (as `make test` runs it): every figure once, briefly, over small
+# tables: a check that the bench runs, whose figures mean nothing.
+SMOKE = os.environ.get("WAYPOST_BENCH_SMOKE", "0") not in ("", "0")
+SECONDS = 0.02 if SMOKE else float(os.environ.get("BENCH_SECONDS", "1.0"))
+EVENTS = 20_000 if SMOKE else 1_000_000
+ROWS = 1_000 if SMOKE else 10_000
 STORE = "bench"
 
 
@@ -85,7 +90,7 @@ def header(title: str) -> None:
     print(f"{'operation':<66} {'waypost':>12} {'eventsource':>12} {'speed-up':>9}")
 
 
-ROUNDS = 2
+ROUNDS = 1 if SMOKE else 2
 
 
 async def best_of(ours: Callable[[], Awaitable[float]], theirs: Callable[[], Awaitable[float]]) -> tuple[float, float]:
@@ -99,16 +104,15 @@ async def best_of(ours: Callable[[], Awaitable[float]], theirs: Callable[[], Awa
     return max(a), max(b)
 
 
-async def protocol(label: str, ours: Any, theirs: Any) -> None:
-    """save_position, update_checkpoint, get_position, and 8 concurrent tasks."""
+async def protocol(label: str, ours: Any, theirs: Any) -> tuple[float, float]:
+    """save_position, update_checkpoint, get_position, and 8 concurrent tasks; returns
+    waypost's save_position rate from one task and from 8."""
     event_id = uuid.uuid4()
-    row(
-        "save_position",
-        *await best_of(
-            lambda: rate(lambda n: ours.save_position("p", n, event_id, "OrderPlaced")),
-            lambda: rate(lambda n: theirs.save_position("p", Position(STORE, (n,)), event_id, "OrderPlaced")),
-        ),
+    one, theirs_one = await best_of(
+        lambda: rate(lambda n: ours.save_position("p", n, event_id, "OrderPlaced")),
+        lambda: rate(lambda n: theirs.save_position("p", Position(STORE, (n,)), event_id, "OrderPlaced")),
     )
+    row("save_position", one, theirs_one)
     row(
         "update_checkpoint",
         *await best_of(
@@ -130,15 +134,54 @@ async def protocol(label: str, ours: Any, theirs: Any) -> None:
             lambda: rate(lambda n: theirs.get_checkpoint("u")),
         ),
     )
-    row(
-        "save_position, 8 concurrent tasks",
-        *await best_of(
-            lambda: concurrent_rate(lambda t, n: ours.save_position(f"t{t}", n, event_id, "OrderPlaced")),
-            lambda: concurrent_rate(
-                lambda t, n: theirs.save_position(f"t{t}", Position(STORE, (n,)), event_id, "OrderPlaced")
-            ),
+    eight, theirs_eight = await best_of(
+        lambda: concurrent_rate(lambda t, n: ours.save_position(f"t{t}", n, event_id, "OrderPlaced")),
+        lambda: concurrent_rate(
+            lambda t, n: theirs.save_position(f"t{t}", Position(STORE, (n,)), event_id, "OrderPlaced")
         ),
     )
+    row("save_position, 8 concurrent tasks", eight, theirs_eight)
+    # Group commit: 8 writers share commits, so they write more than one writer alone.
+    print(f"{'  (waypost: 8 concurrent tasks against one task)':<66} {eight:>12,.0f} {one:>12,.0f} {eight / one:>8.2f}x")
+    return one, eight
+
+
+UPSERT_PGBENCH = (
+    "INSERT INTO {schema}.wp_checkpoints AS c (projection_name, last_event_id, last_event_type, last_processed_at, "
+    "events_processed, created_at, updated_at, global_position) VALUES ('pgbench-' || :client_id, "
+    "gen_random_uuid(), 'OrderPlaced', now(), 1, now(), now(), :n) ON CONFLICT (projection_name) DO UPDATE SET "
+    "last_event_id = EXCLUDED.last_event_id, last_event_type = EXCLUDED.last_event_type, "
+    "last_processed_at = EXCLUDED.last_processed_at, events_processed = c.events_processed + 1, "
+    "updated_at = EXCLUDED.updated_at, global_position = EXCLUDED.global_position"
+)
+
+
+def pgbench(url: str, schema: str, clients: int) -> float | str:
+    """Transactions per second of pgbench running waypost's UPSERT from `clients`
+    connections, each on its own name; or why it did not run."""
+    if shutil.which("pgbench") is None:
+        return "pgbench is not installed"
+    with tempfile.NamedTemporaryFile("w", suffix=".sql") as script:
+        script.write("\\set n random(1, 1000000000)\n" + UPSERT_PGBENCH.format(schema=schema) + ";\n")
+        script.flush()
+        seconds = str(max(1, round(SECONDS * ROUNDS)))
+        args = ["-n", "-M", "prepared", "-T", seconds, "-c", str(clients), "-j", str(min(2, clients)), "-f", script.name]
+        done = subprocess.run(["pgbench", *args, url], capture_output=True, text=True, check=False)
+    for line in done.stdout.splitlines():
+        if line.startswith("tps = "):
+            return float(line.split()[2])
+    return f"pgbench printed no tps: {done.stderr.strip()}"
+
+
+def against_pgbench(url: str, schema: str, one: float, eight: float) -> None:
+    print(f"{'  writers, against pgbench running the same UPSERT':<66} {'waypost':>12} {'pgbench':>12} {'ratio':>9}")
+    for clients, ours in ((1, one), (8, eight)):
+        theirs = pgbench(url, schema, clients)
+        label = "  save_position, one task" if clients == 1 else "  save_position, 8 concurrent tasks"
+        if isinstance(theirs, str):
+            print(f"{label + ' (pgbench not run)':<66} {ours:>12,.0f} {theirs}")
+        else:
+            row(f"{label} vs pgbench -c {clients}", ours, theirs)
 
 
 LIST_SQL = (
@@ -162,7 +205,7 @@ async def lag(ours: Any, theirs: Any, indexes: str) -> None:
     for label, types in (("no filter", None), ("common, recent", ["OrderShipped"]),
                          ("rare, old", ["RareOld"]), ("absent", ["NeverWritten"])):
         row(
-            f"get_lag_metrics, 1M events, {label}, {indexes}",
+            f"get_lag_metrics, {EVENTS // 1000:,}k events, {label}, {indexes}",
             await latency_ms(lambda: ours.get_lag_metrics("lagging", types), 20),
             await latency_ms(lambda: theirs.get_lag_metrics("lagging", types), 5),
             unit="ms",
@@ -190,7 +233,7 @@ async def memory() -> None:
     await protocol("memory", ours, theirs)
     event_id = uuid.uuid4()
     filled = 0
-    for rows in (1_000, ROWS):
+    for rows in sorted({1_000, ROWS}):
         for i in range(filled, rows):
             await ours.save_position(f"projection-{i:05}", i, event_id, "T")
             await theirs.save_position(f"projection-{i:05}", Position(STORE, (i,)), event_id, "T")
@@ -280,7 +323,8 @@ async def postgres(url: str) -> None:
         )
         theirs = SQLCheckpointRepository(engine, enable_tracing=False)
         header("PostgreSQL (waypost: sqlx; eventsource-py: SQLAlchemy + asyncpg defaults)")
-        await protocol("postgres", ours, theirs)
+        one, eight = await protocol("postgres", ours, theirs)
+        against_pgbench(url, schema, one, eight)
         for table in ("wp_checkpoints", "projection_checkpoints"):
             await admin.execute(
                 f"INSERT INTO {table} (projection_name, last_event_id, last_event_type, last_processed_at, "

@@ -17,10 +17,35 @@ use waypost::{
     SqliteRepository,
 };
 
-const ROUND: Duration = Duration::from_millis(400);
-const ROUNDS: usize = 4;
+/// `WAYPOST_BENCH_SMOKE=1` (as `make test` runs it): every figure once, briefly, over
+/// 20,000 events: a check that the bench runs, whose figures mean nothing.
+static SMOKE: std::sync::LazyLock<bool> =
+    std::sync::LazyLock::new(|| std::env::var_os("WAYPOST_BENCH_SMOKE").is_some_and(|v| v != "0"));
 
-/// Calls `op` repeatedly for `ROUND`, returning (calls, elapsed).
+/// How long one measured round lasts.
+fn round_time() -> Duration {
+    Duration::from_millis(if *SMOKE { 20 } else { 400 })
+}
+
+/// How many measured rounds each figure takes.
+fn rounds() -> usize {
+    if *SMOKE {
+        1
+    } else {
+        4
+    }
+}
+
+/// How many events the lag figures read.
+fn events() -> i64 {
+    if *SMOKE {
+        20_000
+    } else {
+        1_000_000
+    }
+}
+
+/// Calls `op` repeatedly for `round_time()`, returning (calls, elapsed).
 async fn round<F, Fut>(op: &mut F) -> (u64, Duration)
 where
     F: FnMut(u64) -> Fut,
@@ -28,7 +53,7 @@ where
 {
     let start = Instant::now();
     let mut n = 0;
-    while start.elapsed() < ROUND {
+    while start.elapsed() < round_time() {
         op(n).await;
         n += 1;
     }
@@ -47,7 +72,7 @@ where
     round(&mut a).await;
     round(&mut b).await;
     let (mut na, mut ta, mut nb, mut tb) = (0, Duration::ZERO, 0, Duration::ZERO);
-    for _ in 0..ROUNDS {
+    for _ in 0..rounds() {
         let (n, t) = round(&mut a).await;
         na += n;
         ta += t;
@@ -95,7 +120,7 @@ async fn saves_from_tasks(repo: &Arc<dyn CheckpointRepository>, tasks: usize) ->
         set.spawn(async move {
             let (name, id) = (format!("writer-{t}"), Uuid::new_v4());
             let mut n = 0_u64;
-            while start.elapsed() < ROUND {
+            while start.elapsed() < round_time() {
                 repo.save_position(&name, n as i64, id, "OrderPlaced").await.unwrap();
                 n += 1;
             }
@@ -111,11 +136,11 @@ async fn eight_writers_and_one(repo: &Arc<dyn CheckpointRepository>) -> (f64, f6
     saves_from_tasks(repo, 8).await;
     saves_from_tasks(repo, 1).await;
     let (mut eight, mut one) = (0.0, 0.0);
-    for _ in 0..ROUNDS {
+    for _ in 0..rounds() {
         eight += saves_from_tasks(repo, 8).await;
         one += saves_from_tasks(repo, 1).await;
     }
-    (eight / ROUNDS as f64, one / ROUNDS as f64)
+    (eight / rounds() as f64, one / rounds() as f64)
 }
 
 /// Mean latency of `op` over `n` calls after one warm-up, in milliseconds.
@@ -241,14 +266,12 @@ fn event_type(i: i64) -> &'static str {
     }
 }
 
-const EVENTS: i64 = 1_000_000;
-
 fn fill_events(raw: &Connection) {
-    let start = chrono::Utc::now() - chrono::Duration::seconds(EVENTS);
+    let start = chrono::Utc::now() - chrono::Duration::seconds(events());
     raw.execute_batch("BEGIN").unwrap();
     {
         let mut st = raw.prepare("INSERT INTO events (event_id, event_type, timestamp) VALUES (?1, ?2, ?3)").unwrap();
-        for i in 0..EVENTS {
+        for i in 0..events() {
             let at = waypost::time::isoformat(&(start + chrono::Duration::seconds(i)));
             st.execute(rusqlite::params![Uuid::new_v4().to_string(), event_type(i), at]).unwrap();
         }
@@ -265,10 +288,10 @@ async fn report_lag(repo: &dyn CheckpointRepository) {
     for (label, types) in cases {
         let ms = latency(200, || async {
             let m = repo.get_lag_metrics("lagging", types.as_deref()).await.unwrap().unwrap();
-            assert_eq!(m.stream_head, Some(EVENTS));
+            assert_eq!(m.stream_head, Some(events()));
         })
         .await;
-        println!("get_lag_metrics, 1M events, {label:<20}  {ms:>9.3} ms/call");
+        println!("get_lag_metrics, {} events, {label:<20}  {ms:>9.3} ms/call", events());
     }
 }
 
@@ -379,8 +402,9 @@ async fn postgres(url: &str) {
     sqlx::query(AssertSqlSafe(format!(
         "INSERT INTO {schema}.events (event_id, event_type, timestamp) \
          SELECT gen_random_uuid(), CASE WHEN i < 1000 AND i % 10 = 0 THEN 'RareOld' \
-         WHEN i % 3 = 0 THEN 'OrderShipped' ELSE 'OrderPlaced' END, now() - make_interval(secs => {EVENTS} - i) \
-         FROM generate_series(0, {EVENTS} - 1) AS i ORDER BY i"
+         WHEN i % 3 = 0 THEN 'OrderShipped' ELSE 'OrderPlaced' END, now() - make_interval(secs => {events} - i) \
+         FROM generate_series(0, {events} - 1) AS i ORDER BY i",
+        events = events()
     )))
     .execute(&mut raw)
     .await
@@ -404,7 +428,7 @@ fn pgbench(url: &str, upsert: &str, clients: usize) -> Result<f64, String> {
         .replace("$5", ":n");
     std::fs::write(script.path(), format!("\\set n random(1, 1000000000)\n{statement};\n"))
         .map_err(|e| e.to_string())?;
-    let seconds = (ROUND * ROUNDS as u32).as_secs().max(1).to_string();
+    let seconds = (round_time() * rounds() as u32).as_secs().max(1).to_string();
     let out = std::process::Command::new("pgbench")
         .args(["-n", "-M", "prepared", "-T", &seconds, "-c", &clients.to_string(), "-j", &clients.min(2).to_string()])
         .arg("-f")

@@ -2,7 +2,7 @@
 # Claims per second for 1 and 4 `claimer` workers over 2,000 items, on a fresh SQLite
 # file and a fresh PostgreSQL schema (run by `make bench-claims`, inside with-postgres.sh).
 set -euo pipefail
-claimer=target/release/claimer
+claimer=${CLAIMER:-target/release/claimer}
 items=${BENCH_ITEMS:-2000}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
