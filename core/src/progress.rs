@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::checkpoint::LagMetrics;
+use crate::checkpoint::{CheckpointData, LagMetrics};
 use crate::error::Result;
 use crate::repository::CheckpointRepository;
 use crate::time;
@@ -324,13 +324,12 @@ pub async fn progress_of(repo: &dyn CheckpointRepository, name: &str, options: &
 /// # }).unwrap();
 /// ```
 pub async fn progress_all(repo: &dyn CheckpointRepository, options: &ProgressOptions) -> Result<Vec<Progress>> {
-    let mut out = Vec::new();
-    for record in repo.get_all_checkpoints().await? {
-        let metrics = repo.get_lag_metrics(&record.projection_name, None).await?;
-        let now = time::now();
-        out.push(evaluate(&record.projection_name, metrics.as_ref(), record.global_position, None, now, options));
-    }
-    Ok(out)
+    let all = repo.get_all_lag_metrics().await?;
+    let now = time::now();
+    let progress = |(record, metrics): (CheckpointData, LagMetrics)| {
+        evaluate(&record.projection_name, Some(&metrics), record.global_position, None, now, options)
+    };
+    Ok(all.into_iter().map(progress).collect())
 }
 
 /// How healthy a projection (or the set of them) is.

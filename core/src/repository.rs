@@ -243,6 +243,37 @@ pub trait CheckpointRepository: Send + Sync + std::fmt::Debug {
         event_types: Option<&[String]>,
     ) -> Result<Option<LagMetrics>>;
 
+    /// Every checkpoint with its lag over all events, ordered by name in byte order: what
+    /// [`progress_all`](crate::progress::progress_all) and `/metrics` read. The SQL stores
+    /// answer in a fixed number of queries however many checkpoints there are (the
+    /// newest event and the stream head are read once); the default asks
+    /// [`get_lag_metrics`](Self::get_lag_metrics) for each checkpoint.
+    ///
+    /// # Errors
+    /// `NotFound` when there are checkpoints and the events table does not exist;
+    /// `Unavailable`/`Backend` from the store.
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # use waypost::{CheckpointRepository, MemoryRepository};
+    /// let repo = MemoryRepository::new();
+    /// repo.save_position("orders", 5, uuid::Uuid::new_v4(), "OrderPlaced").await?;
+    /// let all = repo.get_all_lag_metrics().await?;
+    /// assert_eq!((all[0].0.global_position, all[0].1.projection_name.as_str()), (Some(5), "orders"));
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
+    async fn get_all_lag_metrics(&self) -> Result<Vec<(CheckpointData, LagMetrics)>> {
+        let mut out = Vec::new();
+        for record in self.get_all_checkpoints().await? {
+            if let Some(metrics) = self.get_lag_metrics(&record.projection_name, None).await? {
+                out.push((record, metrics));
+            }
+        }
+        Ok(out)
+    }
+
     /// Deletes the checkpoint of `projection_name`; a no-op when there is none.
     ///
     /// # Errors
@@ -596,6 +627,21 @@ pub trait CheckpointStore: Send + Sync + std::fmt::Debug {
     /// `NotFound` when the events table does not exist; `Unavailable`/`Backend`.
     async fn read_lag(&self, name: Name<'_>, types: EventTypes<'_>) -> Result<Option<LagMetrics>>;
 
+    /// Every checkpoint with its lag over all events, ordered by name in byte order; by
+    /// default [`list`](Self::list) then [`read_lag`](Self::read_lag) for each.
+    ///
+    /// # Errors
+    /// As `read_lag`.
+    async fn read_lag_all(&self) -> Result<Vec<(CheckpointData, LagMetrics)>> {
+        let mut out = Vec::new();
+        for record in self.list().await? {
+            if let Some(metrics) = self.read_lag(Name::new(&record.projection_name)?, EventTypes::new(None)?).await? {
+                out.push((record, metrics));
+            }
+        }
+        Ok(out)
+    }
+
     /// Deletes the checkpoint of `name`, if any.
     ///
     /// # Errors
@@ -736,6 +782,10 @@ impl<S: CheckpointStore> CheckpointRepository for S {
     ) -> Result<Option<LagMetrics>> {
         let name = Name::new(projection_name)?;
         self.read_lag(name, EventTypes::new(event_types)?).await
+    }
+
+    async fn get_all_lag_metrics(&self) -> Result<Vec<(CheckpointData, LagMetrics)>> {
+        self.read_lag_all().await
     }
 
     async fn reset_checkpoint(&self, projection_name: &str) -> Result<()> {

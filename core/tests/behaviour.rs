@@ -686,3 +686,47 @@ async fn a_refused_write_in_a_shared_postgres_commit_fails_alone() {
     repo.close().await.unwrap();
     scratch.drop_schema().await;
 }
+
+/// `get_all_lag_metrics` (what progress and `/metrics` read, in a fixed number of queries
+/// on the SQL stores) answers exactly what `get_lag_metrics` answers for each checkpoint;
+/// with no checkpoints it needs no events table, with some it names the missing table.
+async fn assert_all_lag_matches_one_by_one(repo: &dyn CheckpointRepository, events_table_missing: bool) {
+    assert_eq!(repo.get_all_lag_metrics().await.unwrap(), Vec::new());
+    if events_table_missing {
+        repo.save_position("a", 1, Uuid::new_v4(), "T").await.unwrap();
+        let err = repo.get_all_lag_metrics().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+        assert_eq!(err.to_string(), repo.get_lag_metrics("a", None).await.unwrap_err().to_string());
+        repo.create_events_table().await.unwrap();
+    }
+    let events: Vec<waypost::NewEvent> = (0..5).map(|k| waypost::NewEvent::now(format!("E{k}"))).collect();
+    repo.append_events(&events).await.unwrap();
+    repo.save_position("b", 2, events[1].event_id, "E1").await.unwrap();
+    repo.save_position("c", 5, events[4].event_id, "E4").await.unwrap();
+    repo.update_checkpoint("d", Uuid::new_v4(), "Other").await.unwrap();
+    let mut one_by_one = Vec::new();
+    for record in repo.get_all_checkpoints().await.unwrap() {
+        let metrics = repo.get_lag_metrics(&record.projection_name, None).await.unwrap().unwrap();
+        one_by_one.push((record, metrics));
+    }
+    assert!(one_by_one.len() >= 3);
+    assert_eq!(repo.get_all_lag_metrics().await.unwrap(), one_by_one);
+    let progress = waypost::progress::progress_all(repo, &Default::default()).await.unwrap();
+    let names: Vec<&str> = progress.iter().map(|p| p.projection_name.as_str()).collect();
+    let expected: Vec<&str> = one_by_one.iter().map(|(r, _)| r.projection_name.as_str()).collect();
+    assert_eq!(names, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_lag_metrics_match_one_by_one_on_every_backend() {
+    assert_all_lag_matches_one_by_one(&MemoryRepository::new(), false).await;
+    let dir = tempfile::tempdir().unwrap();
+    assert_all_lag_matches_one_by_one(&sqlite_in(&dir, "lag.db").await, true).await;
+    if let Some(url) = support::postgres_url().await {
+        let scratch = support::Scratch::new(&url, "lag_all").await;
+        let repo = postgres_in(&scratch).await;
+        assert_all_lag_matches_one_by_one(&repo, true).await;
+        repo.close().await.unwrap();
+        scratch.drop_schema().await;
+    }
+}

@@ -240,16 +240,24 @@ impl CheckpointStore for PostgresRepository {
             Err(e) => return Err(store.missing_events_table(e)),
         };
         let Some(row) = rows.first() else { return Ok(None) };
-        let decode = |row: &PgRow| -> std::result::Result<_, sqlx::Error> {
-            let data = row_to_data(row)?;
-            let latest_id: Option<String> = row.try_get(7)?;
-            let latest_ts: Option<DateTime<Utc>> = row.try_get(8)?;
-            let head: Option<i64> = row.try_get(9)?;
-            Ok((data, latest_id.zip(latest_ts), head))
-        };
-        let (data, latest, head) = decode(row).map_err(|e| store.map_err(e))?;
-        let latest = latest.map(|(event_id, timestamp)| LatestEvent { event_id, timestamp });
+        let (data, latest, head) = decode_lag(row).map_err(|e| store.map_err(e))?;
         Ok(Some(lag::metrics(&data, latest, head)))
+    }
+
+    async fn read_lag_all(&self) -> Result<Vec<(CheckpointData, LagMetrics)>> {
+        let store = &self.store;
+        let rows = match store.run(sqlx::query(AssertSqlSafe(store.sql.lag_list.clone())), Fetch::All).await {
+            Ok(rows) => rows,
+            // As the default: no checkpoints, nothing to read, even without an events table.
+            Err(e) if e.kind() == ErrorKind::NotFound && self.list().await?.is_empty() => return Ok(Vec::new()),
+            Err(e) => return Err(store.missing_events_table(e)),
+        };
+        let metrics = |row: &PgRow| {
+            let (data, latest, head) = decode_lag(row).map_err(|e| store.map_err(e))?;
+            let m = lag::metrics(&data, latest, head);
+            Ok((data, m))
+        };
+        rows.iter().map(metrics).collect()
     }
 
     async fn delete(&self, name: Name<'_>) -> Result<()> {
@@ -376,4 +384,14 @@ impl CheckpointStore for PostgresRepository {
     fn open_claims(self: Arc<Self>, table: Identifier, max_retries: u32) -> Result<Arc<dyn ClaimStore>> {
         Ok(Arc::new(claims::PostgresClaims::new(self.store.clone(), &table, max_retries)))
     }
+}
+
+/// A lag row: the checkpoint's columns, then the newest event's id and time, then the head.
+fn decode_lag(row: &PgRow) -> std::result::Result<(CheckpointData, Option<LatestEvent>, Option<i64>), sqlx::Error> {
+    let data = row_to_data(row)?;
+    let latest_id: Option<String> = row.try_get(7)?;
+    let latest_ts: Option<DateTime<Utc>> = row.try_get(8)?;
+    let head: Option<i64> = row.try_get(9)?;
+    let latest = latest_id.zip(latest_ts).map(|(event_id, timestamp)| LatestEvent { event_id, timestamp });
+    Ok((data, latest, head))
 }

@@ -29,6 +29,8 @@ pub(super) struct Sql {
     /// times, counts, positions and tokens, a `NULL` position or token keeping the stored one.
     pub upsert_many: Arc<str>,
     pub lag_all: Arc<str>,
+    /// Every checkpoint with the newest event and the head (read once), by name.
+    pub lag_list: Arc<str>,
     /// With a type filter, when the events table has a `(type, timestamp)` index.
     pub lag_typed_probe: Arc<str>,
     /// With a type filter, when it has none.
@@ -57,7 +59,8 @@ impl Sql {
             None => None,
         };
         let cp = CheckpointSql::new(Dialect::Postgres, &t);
-        let Lag { all: lag_all, probe: lag_typed_probe, plain: lag_typed_plain } = lag_sql(&t, events.as_ref());
+        let Lag { all: lag_all, list: lag_list, probe: lag_typed_probe, plain: lag_typed_plain } =
+            lag_sql(&t, events.as_ref());
         Ok(Sql {
             get_event_id: cp.get_event_id.into(),
             get_position: cp.get_position.into(),
@@ -69,6 +72,7 @@ impl Sql {
             upsert_token: cp.upsert_token.into(),
             upsert_many: upsert_many(&t).into(),
             lag_all,
+            lag_list,
             lag_typed_probe,
             lag_typed_plain,
             qualified: t,
@@ -84,6 +88,7 @@ impl Sql {
 
 struct Lag {
     all: Arc<str>,
+    list: Arc<str>,
     probe: Arc<str>,
     plain: Arc<str>,
 }
@@ -105,11 +110,10 @@ const RECENT_WINDOW: u32 = 256;
 ///   generic plan (170 ms). It runs unprepared, so each call is planned for its types.
 fn lag_sql(t: &str, events: Option<&Events>) -> Lag {
     let Some(ev) = events else {
-        let plain: Arc<str> = format!(
-            "SELECT {COLUMNS}, NULL::text, NULL::timestamptz, NULL::bigint FROM {t} WHERE projection_name = $1"
-        )
-        .into();
-        return Lag { all: plain.clone(), probe: plain.clone(), plain };
+        let columns = format!("SELECT {COLUMNS}, NULL::text, NULL::timestamptz, NULL::bigint FROM {t}");
+        let plain: Arc<str> = format!("{columns} WHERE projection_name = $1").into();
+        let list = format!("{columns} ORDER BY projection_name COLLATE \"C\"").into();
+        return Lag { all: plain.clone(), list, probe: plain.clone(), plain };
     };
     let n = &ev.names;
     let (e, id, ty, ts) = (&ev.qualified, n.event_id.quoted(), n.event_type.quoted(), n.timestamp.quoted());
@@ -117,14 +121,17 @@ fn lag_sql(t: &str, events: Option<&Events>) -> Lag {
         Some(pos) => format!("(SELECT max({}) FROM {e})", pos.quoted()),
         None => "NULL::bigint".into(),
     };
-    let build = |latest: String| -> Arc<str> {
+    let select = |latest: &str| {
         format!(
             "SELECT {COLUMNS}, l.event_id::text, l.ts::timestamptz, {head}::bigint \
-             FROM {t} c LEFT JOIN LATERAL ({latest}) l ON true WHERE c.projection_name = $1"
+             FROM {t} c LEFT JOIN LATERAL ({latest}) l ON true"
         )
-        .into()
     };
-    let all = build(format!("SELECT {id} AS event_id, {ts} AS ts FROM {e} ORDER BY {ts} DESC LIMIT 1"));
+    let build = |latest: String| -> Arc<str> { format!("{} WHERE c.projection_name = $1", select(&latest)).into() };
+    let newest = format!("SELECT {id} AS event_id, {ts} AS ts FROM {e} ORDER BY {ts} DESC LIMIT 1");
+    // The newest event and the head do not depend on the row: the server reads them once.
+    let list = format!("{} ORDER BY c.projection_name COLLATE \"C\"", select(&newest)).into();
+    let all = build(newest);
     // `type >= $t AND type <= $t ORDER BY type, ts` means `type = $t ORDER BY ts`, but a
     // timestamp-only index cannot deliver that order, so the planner takes the
     // (type, timestamp) index instead of walking the timestamp index past every other
@@ -147,7 +154,7 @@ fn lag_sql(t: &str, events: Option<&Events>) -> Lag {
          (WITH m AS MATERIALIZED (SELECT {id} AS wp_id, {ts} AS wp_ts FROM {e} WHERE {ty} = ANY($2::text[])) \
          SELECT wp_id, wp_ts FROM m ORDER BY wp_ts DESC LIMIT 1)) x LIMIT 1"
     ));
-    Lag { all, probe, plain }
+    Lag { all, list, probe, plain }
 }
 
 /// Whether the events table exists, and whether it has a valid, non-partial B-tree index
@@ -161,7 +168,6 @@ pub(super) const LAG_INDEX_CATALOG: &str = "SELECT to_regclass($1) IS NOT NULL, 
      WHERE i.indrelid = to_regclass($1) AND i.indisvalid AND i.indpred IS NULL AND am.amname = 'btree' \
      AND a.attname = $2 AND b.attname = $3)";
 
-/// A checkpoint write's statement with its parameters bound.
 /// The multi-row upsert of the group commit (`Sql::upsert_many`).
 fn upsert_many(t: &str) -> String {
     format!(
@@ -177,6 +183,7 @@ fn upsert_many(t: &str) -> String {
     )
 }
 
+/// A checkpoint write's statement with its parameters bound.
 pub(super) fn write_query<'q>(s: &Sql, w: &Write<'q>) -> Query<'q, Postgres, PgArguments> {
     let sql = match w.mark {
         Mark::EventOnly => &s.upsert_event,

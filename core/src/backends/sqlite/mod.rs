@@ -28,7 +28,7 @@ use crate::claims::ClaimStore;
 use crate::error::{Error, Result};
 use crate::ident::Identifier;
 use crate::lag::{self, LatestEvent};
-use crate::options::SqliteOptions;
+use crate::options::{EventsNames, SqliteOptions};
 use crate::repository::CheckpointStore;
 use crate::statement::CheckpointStatement;
 use crate::time;
@@ -412,14 +412,43 @@ impl CheckpointStore for SqliteRepository {
                         latest = Some(LatestEvent { event_id, timestamp });
                     }
                 }
-                let head = match &ev.position {
-                    Some(pos) => c
-                        .prepare_cached(&format!("SELECT max({}) FROM {}", pos.quoted(), ev.table.quoted()))
-                        .and_then(|mut st| st.query_row([], |r| r.get::<_, Option<i64>>(0)))
-                        .map_err(map_err)?,
-                    None => None,
+                Ok(Some(lag::metrics(&row, latest, stream_head(c, ev)?)))
+            })
+            .await
+    }
+
+    async fn read_lag_all(&self) -> Result<Vec<(CheckpointData, LagMetrics)>> {
+        self.store
+            .run(move |c, s| {
+                // One read transaction, so the rows, the newest event and the head agree.
+                let tx = c.transaction().map_err(map_err)?;
+                let rows: Vec<CheckpointData> = {
+                    let mut st = tx.prepare_cached(&s.cp.list).map_err(map_err)?;
+                    let rows = st.query_map([], row_to_data).map_err(map_err)?;
+                    rows.collect::<rusqlite::Result<_>>().map_err(map_err)?
                 };
-                Ok(Some(lag::metrics(&row, latest, head)))
+                let (latest, head) = match (&s.events, rows.is_empty()) {
+                    (Some(ev), false) => {
+                        let read = |r: &rusqlite::Row<'_>| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?));
+                        let newest = tx
+                            .prepare_cached(&events_sql(ev).latest)
+                            .and_then(|mut st| st.query_row([], read).optional())
+                            .map_err(|e| missing_events_table(map_err(e), ev))?;
+                        let latest = match newest {
+                            Some((event_id, ts)) => {
+                                Some(LatestEvent { event_id, timestamp: time::parse_timestamp(&ts)? })
+                            }
+                            None => None,
+                        };
+                        (latest, stream_head(&tx, ev)?)
+                    }
+                    _ => (None, None),
+                };
+                let metrics = |row: CheckpointData| {
+                    let m = lag::metrics(&row, latest.clone(), head);
+                    (row, m)
+                };
+                Ok(rows.into_iter().map(metrics).collect())
             })
             .await
     }
@@ -563,5 +592,16 @@ impl CheckpointStore for SqliteRepository {
 
     fn open_claims(self: Arc<Self>, table: Identifier, max_retries: u32) -> Result<Arc<dyn ClaimStore>> {
         Ok(Arc::new(claims::SqliteClaims::new(self.store.clone(), &table, max_retries)))
+    }
+}
+
+/// The largest position in the events table, when it has a position column.
+fn stream_head(c: &Connection, ev: &EventsNames) -> Result<Option<i64>> {
+    match &ev.position {
+        Some(pos) => c
+            .prepare_cached(&format!("SELECT max({}) FROM {}", pos.quoted(), ev.table.quoted()))
+            .and_then(|mut st| st.query_row([], |r| r.get::<_, Option<i64>>(0)))
+            .map_err(map_err),
+        None => Ok(None),
     }
 }
