@@ -1,6 +1,6 @@
 # waypost — `make demo` runs the stop-resume demo on an embedded SQLite file;
 # `make test` runs every check and suite, and builds and installs the artifacts (make
-# dist-check); `make bench` prints the throughput figures.
+# dist-check); `make bench` prints the throughput and scale figures.
 # Every target that runs suites or benches (test, fuzz, bench*) runs them inside
 # tests/support/with-postgres.sh and tests/support/with-mysql.sh, which find or start a
 # PostgreSQL and a MySQL/MariaDB server and export WAYPOST_TEST_POSTGRES_URL and
@@ -87,6 +87,7 @@ suites: python node
 # runs to the end, never a measurement (debug builds; the figures mean nothing).
 bench-smoke:
 	WAYPOST_BENCH_SMOKE=1 $(CARGO) test --quiet -p waypost --bench throughput
+	WAYPOST_BENCH_SMOKE=1 $(CARGO) test --quiet -p waypost-cli --bench scale > target/bench-smoke-scale.txt
 	WAYPOST_BENCH_SMOKE=1 $(PYTHON) bindings-python/bench/compare_eventsource.py > target/bench-smoke-python.txt
 	BENCH_EVENTS=200 $(PYTHON) bindings-python/bench/strategies.py > target/bench-smoke-strategies.txt
 	WAYPOST_BENCH_SMOKE=1 node bindings-node/bench/compare.mjs > target/bench-smoke-node.txt
@@ -171,6 +172,7 @@ examples:
 
 bench:
 	tests/support/with-postgres.sh tests/support/with-mysql.sh $(CARGO) bench -p waypost --bench throughput
+	tests/support/with-postgres.sh $(CARGO) bench -p waypost-cli --bench scale
 
 # Claims per second for 1 and 4 worker processes on SQLite and PostgreSQL.
 bench-claims:
