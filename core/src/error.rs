@@ -238,7 +238,7 @@ impl Error {
 
     /// The same kind and message, for each of several callers failed by one cause (the
     /// source cannot be copied; waypost's messages already name it).
-    #[cfg_attr(not(feature = "_sqlite"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "_sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) fn duplicate(&self) -> Self {
         match self {
             Error::InvalidArgument { message } => Error::InvalidArgument { message: message.clone() },

@@ -1,7 +1,9 @@
 //! Group commit for checkpoint writes: a write that arrives while the store's writes are
 //! busy joins a queue, and the queue is written by one multi-row upsert, one commit for
-//! all of it. Each caller is answered only after that commit; when the statement fails,
-//! each write of it runs again alone, so a write that fails fails with its own error.
+//! all of it. Each caller is answered only after that commit. When the server refuses the
+//! statement (nothing of it was written), each write of it runs again alone, so a write
+//! that fails fails with its own error; when the connection fails (the statement may have
+//! committed), every write of it gets that error, as a write alone would.
 //!
 //! Order: while anything is queued or in flight, every new write queues behind it, and
 //! the queue is written one statement at a time, first come first written. So a write
@@ -17,7 +19,7 @@ use tokio::sync::oneshot;
 use super::pool::{Fetch, Store};
 use super::sql::write_query;
 use crate::checkpoint::{OwnedWrite, Write};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 /// The most writes one statement takes; the rest wait for the next.
 const MAX_GROUP: usize = 512;
@@ -118,9 +120,17 @@ async fn drain(store: Arc<Store>) {
                     let _ = queued.reply.send(Ok(()));
                 }
             }
+            // The connection failed: the statement may have committed before its answer
+            // was lost, so running its writes again could count them twice. Each caller
+            // gets the error, as a write alone would.
+            Err(e) if e.kind() == ErrorKind::Unavailable => {
+                for queued in group {
+                    let _ = queued.reply.send(Err(e.duplicate()));
+                }
+            }
             Err(_) => {
-                // Nothing of the statement was written: each write runs alone and gets
-                // its own answer.
+                // The server refused the statement, so nothing of it was written: each
+                // write runs alone and gets its own answer.
                 let mut all_ok = true;
                 for queued in group {
                     let out =
