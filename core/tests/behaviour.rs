@@ -730,3 +730,37 @@ async fn all_lag_metrics_match_one_by_one_on_every_backend() {
         scratch.drop_schema().await;
     }
 }
+
+/// Writes queued on a runtime that shuts down while they wait are answered (with an error,
+/// their task is gone) and do not hold up a later write on another runtime: the queue's
+/// drain task was dropped with its runtime, and a new one starts.
+#[test]
+fn a_postgres_write_queue_left_by_a_dropped_runtime_does_not_block_later_writes() {
+    let later = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let Some(url) = later.block_on(support::postgres_url()) else { return };
+    let scratch = later.block_on(support::Scratch::new(&url, "dropped"));
+    let first = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let repo = Arc::new(first.block_on(postgres_in(&scratch)));
+    let (holder, queued) = first.block_on(async {
+        let (holder, held) = postgres_write_in_flight(&repo, &scratch, "blocker").await;
+        // Queued behind the held write, and blocked on the same row once its drain runs.
+        let repo2 = repo.clone();
+        let queued = tokio::spawn(async move { repo2.save_position("blocker", 2, Uuid::new_v4(), "T").await });
+        tokio::spawn(held);
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+        (holder, queued)
+    });
+    first.shutdown_background();
+    let outcome = later.block_on(async {
+        drop(holder);
+        tokio::time::timeout(Duration::from_secs(20), repo.save_position("after", 1, Uuid::new_v4(), "T")).await
+    });
+    assert!(outcome.is_ok(), "a write after the runtime went waited for the gone drain task");
+    later.block_on(async move {
+        let _ = queued.await;
+        let _ = repo.close().await;
+        scratch.drop_schema().await;
+    });
+}

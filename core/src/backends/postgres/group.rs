@@ -95,14 +95,35 @@ pub(super) async fn write(store: &Arc<Store>, w: &Write<'_>) -> Result<()> {
     }
 }
 
+/// Clears `draining` if the drain task is dropped before it ends (its runtime shut
+/// down), failing the writes still queued: a later write on another runtime starts a
+/// new drain instead of waiting for one that no longer runs.
+struct Draining {
+    store: Arc<Store>,
+    ended: bool,
+}
+
+impl Drop for Draining {
+    fn drop(&mut self) {
+        if !self.ended {
+            let mut state = self.store.group.state.lock().unwrap_or_else(PoisonError::into_inner);
+            state.draining = false;
+            // Dropping their senders answers their callers with an error.
+            state.queue.clear();
+        }
+    }
+}
+
 /// Writes the queue, one statement at a time, until it is empty.
 async fn drain(store: Arc<Store>) {
+    let mut guard = Draining { store: store.clone(), ended: false };
     loop {
         let (group, one_by_one) = {
             let mut state = store.group.state.lock().unwrap_or_else(PoisonError::into_inner);
             let group = take_distinct(&mut state.queue);
             if group.is_empty() {
                 state.draining = false;
+                guard.ended = true;
                 return;
             }
             (group, state.one_by_one)
