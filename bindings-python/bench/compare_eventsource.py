@@ -205,7 +205,7 @@ async def lag(ours: Any, theirs: Any, indexes: str) -> None:
     for label, types in (("no filter", None), ("common, recent", ["OrderShipped"]),
                          ("rare, old", ["RareOld"]), ("absent", ["NeverWritten"])):
         row(
-            f"get_lag_metrics, {EVENTS // 1000:,}k events, {label}, {indexes}",
+            f"get_lag_metrics, {EVENTS:,} events, {label}, {indexes}",
             await latency_ms(lambda: ours.get_lag_metrics("lagging", types), 20),
             await latency_ms(lambda: theirs.get_lag_metrics("lagging", types), 5),
             unit="ms",
