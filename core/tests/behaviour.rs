@@ -729,6 +729,13 @@ async fn all_lag_metrics_match_one_by_one_on_every_backend() {
         repo.close().await.unwrap();
         scratch.drop_schema().await;
     }
+    if let Some(url) = support::mysql_url().await {
+        let scratch = support::MysqlScratch::new(&url, "lag_all").await;
+        let repo = waypost::MysqlRepository::connect(&scratch.url, waypost::MysqlOptions::default()).await.unwrap();
+        assert_all_lag_matches_one_by_one(&repo, true).await;
+        repo.close().await.unwrap();
+        scratch.drop_database().await;
+    }
 }
 
 /// Writes queued on a runtime that shuts down while they wait are answered (with an error,

@@ -145,6 +145,21 @@ impl MysqlRepository {
     }
 
     /// The newest event of `types` (all when empty), by timestamp.
+    /// The stream head a lag read reports (`None` without a position column).
+    async fn lag_head(&self) -> Result<Option<i64>> {
+        let store = &self.store;
+        let Some(head) = store.sql.events.as_ref().and_then(|ev| ev.head.as_ref()) else { return Ok(None) };
+        let rows = store
+            .run(sqlx::query(AssertSqlSafe(head.as_str())), Fetch::Optional)
+            .await
+            .map_err(|e| store.missing_events_table(e))?;
+        rows.first()
+            .map(|r| r.try_get::<Option<i64>, _>(0))
+            .transpose()
+            .map_err(|e| store.map_err(e))
+            .map(Option::flatten)
+    }
+
     async fn latest(&self, types: EventTypes<'_>) -> Result<Option<LatestEvent>> {
         let store = &self.store;
         let ev = store.sql.events()?;
@@ -204,23 +219,26 @@ impl CheckpointStore for MysqlRepository {
         // when the events table is missing.
         let Some(row) = store.run(q, Fetch::Optional).await?.pop() else { return Ok(None) };
         let data = row_to_data(&row).map_err(|e| store.map_err(e))?;
-        let Some(ev) = &store.sql.events else { return Ok(Some(lag::metrics(&data, None, None))) };
+        if store.sql.events.is_none() {
+            return Ok(Some(lag::metrics(&data, None, None)));
+        }
         let latest = self.latest(types).await?;
-        let head = match &ev.head {
-            Some(head) => {
-                let rows = store
-                    .run(sqlx::query(AssertSqlSafe(head.as_str())), Fetch::Optional)
-                    .await
-                    .map_err(|e| store.missing_events_table(e))?;
-                rows.first()
-                    .map(|r| r.try_get::<Option<i64>, _>(0))
-                    .transpose()
-                    .map_err(|e| store.map_err(e))?
-                    .flatten()
-            }
-            None => None,
+        Ok(Some(lag::metrics(&data, latest, self.lag_head().await?)))
+    }
+
+    async fn read_lag_all(&self) -> Result<Vec<(CheckpointData, LagMetrics)>> {
+        let rows = self.list().await?;
+        // The newest event and the head once for every checkpoint (none to read: no
+        // events table needed, as the default).
+        let (latest, head) = match (&self.store.sql.events, rows.is_empty()) {
+            (Some(_), false) => (self.latest(EventTypes::new(None)?).await?, self.lag_head().await?),
+            _ => (None, None),
         };
-        Ok(Some(lag::metrics(&data, latest, head)))
+        let metrics = |row: CheckpointData| {
+            let m = lag::metrics(&row, latest.clone(), head);
+            (row, m)
+        };
+        Ok(rows.into_iter().map(metrics).collect())
     }
 
     async fn delete(&self, name: Name<'_>) -> Result<()> {
