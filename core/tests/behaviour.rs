@@ -351,23 +351,27 @@ fn many_first_opens_of_one_new_sqlite_file_all_succeed() {
 }
 
 /// Another copy of SQLite in the process (the app's own driver) that closes the file
-/// deletes the WAL under waypost's connections. Simulated here by replacing the WAL
-/// file: the next write fails with `Unavailable` and nothing is acknowledged.
+/// deletes the WAL and its index (`-shm`) under waypost's connections. Simulated here by
+/// replacing both files: the next write fails with `Unavailable` and nothing is
+/// acknowledged. (`tests/node/sqlite-drivers.test.mjs` does it with better-sqlite3.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_refuses_writes_once_its_wal_was_replaced() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("wal.db");
     let repo = waypost::SqliteRepository::open(&path, waypost::SqliteOptions::default()).await.unwrap();
     repo.save_position("p", 1, uuid::Uuid::new_v4(), "E").await.unwrap();
-    let wal = dir.path().join("wal.db-wal");
+    let (wal, shm) = (dir.path().join("wal.db-wal"), dir.path().join("wal.db-shm"));
     std::fs::rename(&wal, dir.path().join("old-wal")).unwrap();
+    std::fs::rename(&shm, dir.path().join("old-shm")).unwrap();
     std::fs::write(&wal, b"").unwrap();
+    std::fs::write(&shm, b"").unwrap();
     let err = repo.save_position("p", 2, uuid::Uuid::new_v4(), "E").await.unwrap_err();
     assert_eq!(err.kind(), waypost::ErrorKind::Unavailable, "{err}");
     assert!(err.to_string().contains("WAL"), "{err}");
     let err = repo.begin().await.map(drop).unwrap_err();
     assert_eq!(err.kind(), waypost::ErrorKind::Unavailable, "{err}");
     std::fs::remove_file(&wal).unwrap();
+    std::fs::remove_file(&shm).unwrap();
     let err = repo.reset_checkpoint("p").await.unwrap_err();
     assert_eq!(err.kind(), waypost::ErrorKind::Unavailable, "{err}");
 }
