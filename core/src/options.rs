@@ -105,6 +105,16 @@ pub struct SqliteOptions {
     /// rusqlite's rate), but it may touch the disk. Turn it off to keep every call off the
     /// calling thread.
     pub inline_reads: bool,
+    /// Run `save_position`, `update_checkpoint` and `save_position_token` on the calling
+    /// thread when the connection is free, nothing is queued for it and no other
+    /// connection holds the write lock (default false). The calling thread then waits for
+    /// the commit's fsync (about 0.1–0.2 ms on an SSD, milliseconds on a disk that syncs
+    /// slowly) instead of two thread wake-ups; a write that would wait for a lock or for
+    /// the connection goes to the SQLite thread as usual and never blocks the caller. For
+    /// a caller whose own thread is the place to wait, as better-sqlite3 waits on Node's
+    /// event loop; on a tokio worker it blocks the worker (with `block_in_place`, tokio
+    /// hands the worker's other tasks away first).
+    pub inline_writes: bool,
 }
 
 impl Default for SqliteOptions {
@@ -117,6 +127,7 @@ impl Default for SqliteOptions {
             synchronous_full: true,
             block_in_place: false,
             inline_reads: true,
+            inline_writes: false,
         }
     }
 }

@@ -4,6 +4,7 @@
 
 mod support;
 
+use rusqlite::OptionalExtension as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -305,6 +306,71 @@ async fn a_blocked_sqlite_call_in_place_leaves_a_one_worker_runtime_free() {
 async fn a_blocked_sqlite_call_leaves_a_current_thread_runtime_free() {
     // block_in_place is not allowed here; the option falls back to the SQLite thread.
     a_blocked_sqlite_call_leaves_the_runtime_free(true).await;
+}
+
+/// Polls `call` once with a waker that does nothing.
+fn poll_once<T>(call: &mut std::pin::Pin<Box<impl std::future::Future<Output = T> + ?Sized>>) -> std::task::Poll<T> {
+    call.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+}
+
+/// `column` of `name`'s row, read through a connection of its own.
+fn stored(path: &std::path::Path, column: &str, name: &str) -> Option<i64> {
+    let raw = rusqlite::Connection::open(path).unwrap();
+    let sql = format!("SELECT {column} FROM projection_checkpoints WHERE projection_name = ?1");
+    raw.query_row(&sql, [name], |r| r.get(0)).optional().unwrap().flatten()
+}
+
+async fn inline_writes_in(dir: &tempfile::TempDir, name: &str) -> (std::path::PathBuf, SqliteRepository) {
+    let path = dir.path().join(name);
+    let inline = SqliteOptions { inline_writes: true, ..SqliteOptions::default() };
+    (path.clone(), SqliteRepository::open(&path, inline).await.unwrap())
+}
+
+/// With `inline_writes`, a write whose connection is free is done, durable, within its
+/// first poll on the caller's thread (another connection reads it at once); without it
+/// the write goes to the SQLite thread, so its first poll is pending.
+#[tokio::test(flavor = "current_thread")]
+async fn an_inline_sqlite_write_is_done_on_the_callers_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, repo) = inline_writes_in(&dir, "inline.db").await;
+    for (position, mut call) in [
+        (7, Box::pin(repo.save_position("p", 7, Uuid::new_v4(), "T"))),
+        (8, Box::pin(repo.save_position("p", 8, Uuid::new_v4(), "T"))),
+    ] {
+        assert!(matches!(poll_once(&mut call), std::task::Poll::Ready(Ok(()))), "written in the first poll");
+        assert_eq!(stored(&path, "global_position", "p"), Some(position));
+    }
+    let mut token = Box::pin(repo.save_position_token("t", "0/16B3748", Uuid::new_v4(), "T"));
+    assert!(matches!(poll_once(&mut token), std::task::Poll::Ready(Ok(()))));
+    let mut update = Box::pin(repo.update_checkpoint("p", Uuid::new_v4(), "T"));
+    assert!(matches!(poll_once(&mut update), std::task::Poll::Ready(Ok(()))));
+    assert_eq!(stored(&path, "events_processed", "p"), Some(3));
+
+    let queued = SqliteRepository::open(dir.path().join("queued.db"), SqliteOptions::default()).await.unwrap();
+    let mut save = Box::pin(queued.save_position("p", 1, Uuid::new_v4(), "T"));
+    assert!(poll_once(&mut save).is_pending(), "by default a write goes to the SQLite thread");
+    save.await.unwrap();
+}
+
+/// An inline write never waits on the caller's thread for another connection's lock:
+/// it goes to the SQLite thread, which waits within the busy timeout (restored after
+/// the inline attempt, which ran with none) and writes once the lock is free.
+#[tokio::test(flavor = "current_thread")]
+async fn an_inline_sqlite_write_that_would_wait_for_a_lock_goes_to_the_sqlite_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, repo) = inline_writes_in(&dir, "locked-inline.db").await;
+    let other = rusqlite::Connection::open(&path).unwrap();
+    for round in 0..3_i64 {
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let mut save = Box::pin(repo.save_position("p", round, Uuid::new_v4(), "T"));
+        assert!(poll_once(&mut save).is_pending(), "round {round}: the write waits off the caller's thread");
+        other.execute_batch("COMMIT").unwrap();
+        save.await.unwrap();
+        assert_eq!(stored(&path, "global_position", "p"), Some(round));
+    }
+    assert_eq!(stored(&path, "events_processed", "p"), Some(3));
+    let settings = repo.settings().await.unwrap();
+    assert_eq!(settings.busy_timeout, Duration::from_secs(5), "the busy timeout is restored");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

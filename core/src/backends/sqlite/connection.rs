@@ -5,6 +5,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
@@ -43,8 +44,43 @@ const MAX_GROUP: usize = 256;
 struct Open {
     conn: Arc<Mutex<Connection>>,
     jobs: mpsc::Sender<Job>,
+    /// Jobs sent to the SQLite thread and not yet finished: a call runs in place only
+    /// when this is zero, so it never overtakes a write queued before it (one whose
+    /// caller gave up waiting still lands first).
+    queued: Arc<AtomicUsize>,
     /// The read-only connection of `SqliteOptions::inline_reads`.
     reader: Option<Arc<Mutex<Connection>>>,
+}
+
+/// What a caller needs to run a call: the connection, the SQLite thread's queue and its
+/// count.
+struct Parts {
+    conn: Arc<Mutex<Connection>>,
+    jobs: mpsc::Sender<Job>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl Parts {
+    /// Sends `job` to the SQLite thread, counted until the thread has finished it.
+    fn send(&self, job: Job) -> Result<()> {
+        self.queued.fetch_add(1, Ordering::SeqCst);
+        self.jobs.send(job).map_err(|_| {
+            self.queued.fetch_sub(1, Ordering::SeqCst);
+            closed()
+        })
+    }
+
+    /// The connection, locked, when it is free and nothing is queued for it.
+    fn free(&self) -> Option<std::sync::MutexGuard<'_, Connection>> {
+        let guard = match self.conn.try_lock() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        };
+        // The thread counts a job finished while it still holds the lock, so a zero
+        // read under the lock means no job is queued or running.
+        (self.queued.load(Ordering::SeqCst) == 0).then_some(guard)
+    }
 }
 
 /// An open SQLite store: its statements and the thread that owns its connection.
@@ -52,6 +88,11 @@ pub(super) struct Store {
     pub path: PathBuf,
     pub sql: Arc<Sql>,
     block_in_place: bool,
+    /// `SqliteOptions::inline_writes`.
+    inline_writes: bool,
+    /// The write connection's busy timeout, restored after an inline write (which runs
+    /// with none, so that it never waits for another connection's lock).
+    busy_timeout: Duration,
     /// `None` once closed.
     open: Mutex<Option<Open>>,
     origin: Origin,
@@ -88,7 +129,10 @@ impl Store {
         type Opened = (Arc<Mutex<Connection>>, Option<Arc<Mutex<Connection>>>);
         let (ready_tx, ready_rx) = oneshot::channel::<Result<Opened>>();
         let (stopped_tx, stopped_rx) = oneshot::channel::<()>();
-        let block_in_place = options.block_in_place;
+        let (block_in_place, inline_writes, busy_timeout) =
+            (options.block_in_place, options.inline_writes, options.busy_timeout);
+        let queued = Arc::new(AtomicUsize::new(0));
+        let thread_queued = queued.clone();
         let (thread_path, thread_sql) = (path.clone(), sql.clone());
         std::thread::Builder::new()
             .name("waypost-sqlite".into())
@@ -118,6 +162,7 @@ impl Store {
                     match job {
                         Job::Call(job) => {
                             let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut guard)));
+                            thread_queued.fetch_sub(1, Ordering::SeqCst);
                         }
                         Job::Write(write) => {
                             // The writes that arrived while the last commit was in flight
@@ -133,7 +178,9 @@ impl Store {
                                     Err(_) => break,
                                 }
                             }
+                            let taken = group.len();
                             commit_group(&mut guard, &thread_sql, group);
+                            thread_queued.fetch_sub(taken, Ordering::SeqCst);
                         }
                     }
                 }
@@ -147,8 +194,9 @@ impl Store {
             // The connection has read the file, so its WAL exists now.
             let _ = sql.wal.set(WalFile::record(&path));
         }
-        let open = Mutex::new(Some(Open { conn, jobs: jobs_tx, reader }));
-        Ok((Store { path, sql, block_in_place, open, origin: Origin::here() }, stopped_rx))
+        let open = Mutex::new(Some(Open { conn, jobs: jobs_tx, queued, reader }));
+        let store = Store { path, sql, block_in_place, inline_writes, busy_timeout, open, origin: Origin::here() };
+        Ok((store, stopped_rx))
     }
 
     /// Refuses in a forked child (see `crate::origin`).
@@ -176,24 +224,20 @@ impl Store {
     }
 
     /// The connection and the SQLite thread's queue; `Unavailable` once closed or forked.
-    fn parts(&self) -> Result<(Arc<Mutex<Connection>>, mpsc::Sender<Job>)> {
+    fn parts(&self) -> Result<Parts> {
         self.origin.check()?;
         let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         let open = open.as_ref().ok_or_else(closed)?;
-        Ok((open.conn.clone(), open.jobs.clone()))
+        Ok(Parts { conn: open.conn.clone(), jobs: open.jobs.clone(), queued: open.queued.clone() })
     }
 
     /// The connection, locked, when `block_in_place` is on, this call may block in place
-    /// and the connection is free.
-    fn in_place<'c>(&self, conn: &'c Mutex<Connection>) -> Option<std::sync::MutexGuard<'c, Connection>> {
+    /// and the connection is free with nothing queued.
+    fn in_place<'c>(&self, parts: &'c Parts) -> Option<std::sync::MutexGuard<'c, Connection>> {
         if !(self.block_in_place && may_block_in_place()) {
             return None;
         }
-        match conn.try_lock() {
-            Ok(guard) => Some(guard),
-            Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
-            Err(TryLockError::WouldBlock) => None,
-        }
+        parts.free()
     }
 
     /// Runs `f` on the connection: in place when the runtime allows blocking and the
@@ -205,8 +249,8 @@ impl Store {
         R: Send + 'static,
         F: FnOnce(&mut Connection, &Sql) -> Result<R> + Send + 'static,
     {
-        let (conn, jobs) = self.parts()?;
-        if let Some(mut guard) = self.in_place(&conn) {
+        let parts = self.parts()?;
+        if let Some(mut guard) = self.in_place(&parts) {
             return tokio::task::block_in_place(|| f(&mut guard, &self.sql));
         }
         let (reply_tx, reply_rx) = oneshot::channel();
@@ -214,7 +258,7 @@ impl Store {
         let job = Job::Call(Box::new(move |conn| {
             let _ = reply_tx.send(f(conn, &sql));
         }));
-        jobs.send(job).map_err(|_| closed())?;
+        parts.send(job)?;
         reply_rx.await.map_err(|_| Error::backend("the sqlite thread failed while running the call", None))?
     }
 
@@ -227,13 +271,37 @@ impl Store {
     where
         F: Fn(&mut Connection, &Sql) -> Result<()> + Send + 'static,
     {
-        let (conn, jobs) = self.parts()?;
-        if let Some(mut guard) = self.in_place(&conn) {
+        let parts = self.parts()?;
+        if let Some(mut guard) = self.in_place(&parts) {
             return tokio::task::block_in_place(|| self.sql.guard(|| f(&mut guard, &self.sql)));
         }
+        if self.inline_writes {
+            if let Some(mut guard) = parts.free() {
+                if let Some(out) = self.write_here(&mut guard, &f) {
+                    return out;
+                }
+            }
+        }
         let (reply, reply_rx) = oneshot::channel();
-        jobs.send(Job::Write(Write { run: Box::new(f), reply })).map_err(|_| closed())?;
+        parts.send(Job::Write(Write { run: Box::new(f), reply }))?;
         reply_rx.await.map_err(|_| Error::backend("the sqlite thread failed while running the write", None))?
+    }
+
+    /// An inline write (`SqliteOptions::inline_writes`) on the calling thread: `None`,
+    /// with nothing written, when another connection holds the write lock (the write
+    /// then goes to the SQLite thread, which waits for it within the busy timeout).
+    fn write_here<F>(&self, conn: &mut Connection, f: &F) -> Option<Result<()>>
+    where
+        F: Fn(&mut Connection, &Sql) -> Result<()>,
+    {
+        conn.busy_timeout(Duration::ZERO).ok()?;
+        let out = self.sql.guard(|| f(conn, &self.sql));
+        let restored = conn.busy_timeout(self.busy_timeout).map_err(map_err);
+        match out {
+            // A busy statement in autocommit mode wrote nothing: SQLite took no lock.
+            Err(e) if is_busy(&e) && conn.is_autocommit() => None,
+            out => Some(out.and(restored)),
+        }
     }
 
     pub(super) async fn read_column<T: rusqlite::types::FromSql + Send + 'static>(
@@ -258,6 +326,14 @@ impl Store {
         let name = name.as_str().to_owned();
         self.run(move |c, s| query_column(c, pick(s), &name)).await
     }
+}
+
+/// Whether `e` is SQLite's "another connection holds the lock".
+fn is_busy(e: &Error) -> bool {
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<rusqlite::Error>())
+        .and_then(rusqlite::Error::sqlite_error_code)
+        .is_some_and(|c| matches!(c, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
 }
 
 pub(super) fn query_column<T: rusqlite::types::FromSql>(
