@@ -4,7 +4,8 @@
 //! runs the call on the JS thread as far as it goes without waiting (`at_hand`), so an
 //! answer at hand (the in-memory store, SQLite's read-only connection) comes back as the
 //! value itself, and anything else as a Promise of it. On SQLite only the `by_key` reads
-//! start there; its other calls start on napi's runtime (`NativeRepository::start_here`).
+//! start there, and the `write`s with `inlineWrites`; its other calls start on napi's
+//! runtime (`NativeRepository::start_here`).
 
 use std::sync::Arc;
 
@@ -25,7 +26,7 @@ macro_rules! protocol {
                 #[napi]
                 pub fn $name<'env>(&self, env: &'env Env, $($arg: $($ty)*),*) -> AtHand<'env, $($out)*> {
                     let future = ($body)(Arc::clone(&self.inner));
-                    match self.start_here || protocol!(@by_key $($key)?) {
+                    match self.start_here || protocol!(@here self $($key)?) {
                         true => at_hand(env, future),
                         false => spawned(env, future),
                     }
@@ -34,8 +35,10 @@ macro_rules! protocol {
         }
     };
     // `by_key`: a read by primary key, answered on the JS thread by every store.
-    (@by_key by_key) => { true };
-    (@by_key) => { false };
+    (@here $repo:ident by_key) => { true };
+    // `write`: a checkpoint write, done on the JS thread with SQLite's `inlineWrites`.
+    (@here $repo:ident write) => { $repo.writes_here };
+    (@here $repo:ident) => { false };
 }
 
 protocol! {
@@ -43,14 +46,14 @@ protocol! {
         |r: Arc<dyn CheckpointRepository>| async move {
             Ok(r.get_checkpoint(&projection_name).await?.map(|u| u.to_string()))
         };
-    update_checkpoint (projection_name: [String], event_id: [String], event_type: [String]) -> [()]
+    update_checkpoint write (projection_name: [String], event_id: [String], event_type: [String]) -> [()]
         |r: Arc<dyn CheckpointRepository>| async move {
             let id = self::event_id(&event_id)?;
             r.update_checkpoint(&projection_name, id, &event_type).await
         };
     get_position by_key (subscription_id: [String]) -> [Option<Int64>]
         |r: Arc<dyn CheckpointRepository>| async move { Ok(int64_of(r.get_position(&subscription_id).await?)) };
-    save_position
+    save_position write
         (subscription_id: [String], position: [JsPosition], event_id: [String], event_type: [String]) -> [()]
         |r: Arc<dyn CheckpointRepository>| async move {
             let (position, id) = (self::position(position)?, self::event_id(&event_id)?);
@@ -58,7 +61,7 @@ protocol! {
         };
     get_position_token by_key (subscription_id: [String]) -> [Option<String>]
         |r: Arc<dyn CheckpointRepository>| async move { r.get_position_token(&subscription_id).await };
-    save_position_token
+    save_position_token write
         (subscription_id: [String], token: [String], event_id: [String], event_type: [String]) -> [()]
         |r: Arc<dyn CheckpointRepository>| async move {
             let id = self::event_id(&event_id)?;

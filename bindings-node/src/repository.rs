@@ -24,11 +24,14 @@ pub struct NativeRepository {
     /// napi's runtime (`block_in_place`), and one started on the JS thread would queue
     /// to the SQLite thread instead (a thread wake-up each way).
     pub(crate) start_here: bool,
+    /// Whether the checkpoint writes start on the JS thread, where SQLite's
+    /// `inlineWrites` does them when the connection is free.
+    pub(crate) writes_here: bool,
 }
 
 impl NativeRepository {
     fn new(inner: Arc<dyn CheckpointRepository>) -> Self {
-        NativeRepository { inner, start_here: true }
+        NativeRepository { inner, start_here: true, writes_here: true }
     }
 }
 
@@ -143,9 +146,11 @@ pub async fn open_sqlite(path: String, options: Option<SqliteOptions>) -> Answer
             // the JS thread: see `at_hand`.)
             block_in_place: true,
             inline_reads: defaults.inline_reads,
+            inline_writes: o.inline_writes.unwrap_or(defaults.inline_writes),
         };
+        let writes_here = options.inline_writes;
         let repo = SqliteRepository::open(path, options).await?;
-        Ok(NativeRepository { start_here: false, ..NativeRepository::new(Arc::new(repo)) })
+        Ok(NativeRepository { start_here: false, writes_here, ..NativeRepository::new(Arc::new(repo)) })
     })
     .await
 }

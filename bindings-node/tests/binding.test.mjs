@@ -159,3 +159,37 @@ test('a SQLite read by primary key settles within the current turn; a write afte
   assert.equal(await within(repo.getAllCheckpoints()), false)
   await repo.close()
 })
+
+test('with inlineWrites a SQLite write is done on the JS thread; one that would wait for a lock is not', async () => {
+  const file = join(dir, 'inline-writes.db')
+  const repo = await SqliteCheckpointRepository.open(file, { inlineWrites: true })
+  const other = await SqliteCheckpointRepository.open(file)
+  for (const position of [5, 6]) {
+    const written = repo.savePosition('p', position, id(), 'T')
+    // Read by another repository before this turn ends: the write is already committed.
+    const seen = other.getPosition('p')
+    await written
+    assert.equal(await seen, position)
+  }
+  const updated = repo.updateCheckpoint('p', id(), 'T')
+  assert.equal((await other.getAllCheckpoints()).find((c) => c.projectionName === 'p').eventsProcessed, 3)
+  await updated
+  const tokened = repo.savePositionToken('t', '0/16B3748', id(), 'T')
+  assert.equal(await other.getPositionToken('t'), '0/16B3748')
+  await tokened
+
+  // Another connection holds the write lock: the write neither blocks this thread nor
+  // fails; it lands once the lock is released.
+  const tx = await other.begin()
+  await tx.savePosition('held', 1, id(), 'T')
+  let settled = false
+  const waiting = repo.savePosition('p', 7, id(), 'T').finally(() => { settled = true })
+  for (let i = 0; i < 5; i++) await Promise.resolve()
+  assert.equal(settled, false)
+  await tx.commit()
+  await waiting
+  assert.equal(await other.getPosition('p'), 7)
+  await assert.rejects(repo.savePosition('p', -1, id(), 'T'), { code: 'InvalidArgument' })
+  await other.close()
+  await repo.close()
+})
