@@ -199,6 +199,10 @@ async def queries(ours: Any, theirs: Any, raw_fetch: Callable[[], Awaitable[Any]
     )
     # The floor under both: the driver alone fetching the same rows, without records.
     print(f"{'  (' + driver + ' alone, same rows)':<66} {await latency_ms(raw_fetch, 10):>10.2f}ms")
+    # What the binding adds: the same call with the core's records, no Python objects.
+    binding, core = await latency_ms(ours.get_all_checkpoints, 10), await latency_ms(ours._core_get_all_checkpoints, 10)
+    print(f"{'  binding vs the core call alone (binding / core, goal <= 1.30)':<66} "
+          f"{binding:>10.2f}ms {core:>10.2f}ms {binding / core:>8.2f}x")
 
 
 async def lag(ours: Any, theirs: Any, indexes: str) -> None:

@@ -302,7 +302,18 @@ impl Repository {
         }
         let repo = self.repo()?;
         let all = self.drive(async move { repo.get_all_checkpoints().await })?.await?;
-        Python::attach(|py| Ok(PyList::new(py, all.into_iter().map(CheckpointData))?.unbind()))
+        Python::attach(|py| {
+            let records = all.into_iter().map(|r| CheckpointData::untracked(py, r)).collect::<PyResult<Vec<_>>>()?;
+            Ok(PyList::new(py, records)?.unbind())
+        })
+    }
+
+    /// The core's own `get_all_checkpoints`, awaited the same way but without building
+    /// Python objects: how many records it read. For the benchmark that measures what
+    /// the binding adds to the core's call (`bench/compare_eventsource.py`).
+    async fn _core_get_all_checkpoints(&self) -> PyResult<usize> {
+        let repo = self.repo()?;
+        Ok(self.drive(async move { repo.get_all_checkpoints().await })?.await?.len())
     }
 
     /// The SQL text and parameters of a checkpoint write, to run with your own driver
