@@ -45,6 +45,7 @@ pub mod diagnostics;
 #[cfg(feature = "embed")]
 pub mod embed;
 mod error;
+pub mod frontier;
 mod ident;
 mod lag;
 pub mod manager;
@@ -81,6 +82,7 @@ pub use claims::{
     DEFAULT_CLAIMS_TABLE, DEFAULT_MAX_RETRIES,
 };
 pub use error::{BoxError, Error, ErrorKind, Result};
+pub use frontier::Frontier;
 pub use ident::{Identifier, MAX_IDENTIFIER_BYTES};
 pub use manager::{ClaimManager, LazyClaimManager, LeaseWatch, ManagerMode, ManagerOptions};
 pub use open::{open, parse_url, Target};
