@@ -103,6 +103,23 @@ async function performTx(repo, state, step, ns) {
   }
 }
 
+// The frontier steps: one current `waypost.Frontier` per case.
+function performFrontier(state, step) {
+  const a = step.args ?? {}
+  switch (step.op) {
+    case 'frontier_new':
+      state.frontier = new waypost.Frontier(a.start)
+      return null
+    case 'frontier_begin': return state.frontier.begin(a.position)
+    case 'frontier_ack': return state.frontier.ack(a.position)
+    case 'frontier_state': {
+      const f = state.frontier
+      return { committed: f.committed, in_flight: f.inFlight, start: f.start }
+    }
+    default: throw new Error(`unknown op ${step.op}`)
+  }
+}
+
 const isTxStep = (op) => ['begin', 'commit', 'rollback'].includes(op) || op.startsWith('tx_')
 
 async function runCase(c, repo, ns = '') {
@@ -113,7 +130,9 @@ async function runCase(c, repo, ns = '') {
     let actual
     try {
       const copies = step.concurrently ?? 1
-      const results = isTxStep(step.op)
+      const results = step.op.startsWith('frontier_')
+        ? [performFrontier(state, step)]
+        : isTxStep(step.op)
         ? [await performTx(repo, state, step, ns)]
         : await Promise.all(Array.from({ length: copies }, () => perform(repo, step)))
       actual = toJson(results.at(-1) ?? null)

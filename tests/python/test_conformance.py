@@ -159,6 +159,18 @@ async def perform_tx(repo: Any, state: dict[str, Any], step: dict[str, Any], nam
     return to_json(await getattr(tx, op.removeprefix("tx_"))(**args))
 
 
+def perform_frontier(state: dict[str, Any], step: dict[str, Any]) -> Any:
+    """The frontier steps: one current ``waypost.Frontier`` per case."""
+    op, args = step["op"], step.get("args", {})
+    if op == "frontier_new":
+        state["frontier"] = waypost.Frontier(args.get("start"))
+        return None
+    frontier = state["frontier"]
+    if op == "frontier_state":
+        return {"committed": frontier.committed, "in_flight": frontier.in_flight, "start": frontier.start}
+    return getattr(frontier, op.removeprefix("frontier_"))(args["position"])
+
+
 async def run_case(case: dict[str, Any], repo: Any, namespace: str = "") -> None:
     started = dt.datetime.now(dt.timezone.utc)
     state: dict[str, Any] = {}
@@ -167,6 +179,8 @@ async def run_case(case: dict[str, Any], repo: Any, namespace: str = "") -> None
         copies = step.get("concurrently", 1)
 
         async def once() -> Any:
+            if step["op"].startswith("frontier_"):
+                return perform_frontier(state, step)
             if step["op"] in ("begin", "commit", "rollback") or step["op"].startswith("tx_"):
                 return await perform_tx(repo, state, step, namespace)
             if copies > 1:

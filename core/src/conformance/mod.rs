@@ -28,6 +28,7 @@ use serde_json::{json, Value};
 
 use crate::checkpoint::{parse_event_id, CheckpointData, LagMetrics, NewEvent};
 use crate::error::{Error, ErrorKind};
+use crate::frontier::Frontier;
 use crate::options::EventsTable;
 use crate::repository::CheckpointRepository;
 use crate::time;
@@ -273,11 +274,14 @@ pub async fn run_case(case: &Case, repo: Arc<dyn CheckpointRepository>) -> Resul
 pub async fn run_case_in(case: &Case, repo: Arc<dyn CheckpointRepository>, namespace: &str) -> Result<(), String> {
     let started = time::now();
     let mut tx: Option<Transaction> = None;
+    let mut frontier: Option<Frontier> = None;
     for (index, step) in case.steps.iter().enumerate() {
         let fail = |what: String| format!("{} step {} ({}): {what}", case.id, index + 1, step["op"]);
         let copies = step.get("concurrently").and_then(Value::as_u64).unwrap_or(1);
         let op = step["op"].as_str().unwrap_or_default();
-        let outcome = if matches!(op, "begin" | "commit" | "rollback") || op.starts_with("tx_") {
+        let outcome = if op.starts_with("frontier_") {
+            perform_frontier(&mut frontier, step)
+        } else if matches!(op, "begin" | "commit" | "rollback") || op.starts_with("tx_") {
             perform_tx(&*repo, &mut tx, step, namespace).await
         } else if copies > 1 {
             let mut set = tokio::task::JoinSet::new();
@@ -350,13 +354,50 @@ fn str_arg<'a>(step: &'a Value, key: &str) -> Result<&'a str, StepError> {
 }
 
 fn position_arg(step: &Value) -> Result<i64, StepError> {
-    let v = arg(step, "position")?;
+    position_of(step, "position")
+}
+
+/// The integer argument `key`, checked by the core's position rule.
+fn position_of(step: &Value, key: &str) -> Result<i64, StepError> {
+    let v = arg(step, key)?;
     let wide = v
         .as_i64()
         .map(i128::from)
         .or_else(|| v.as_u64().map(i128::from))
-        .ok_or_else(|| StepError::Case("position must be an integer".into()))?;
+        .ok_or_else(|| StepError::Case(format!("{key} must be an integer")))?;
     Ok(crate::checkpoint::position_from_i128(wide)?)
+}
+
+/// The frontier steps: `frontier_new` (`start`, may be null), `frontier_begin` and
+/// `frontier_ack` (`position`), `frontier_state` (`{committed, in_flight, start}`). A
+/// runner holds one current frontier per case.
+fn perform_frontier(frontier: &mut Option<Frontier>, step: &Value) -> Result<Value, StepError> {
+    let op = step["op"].as_str().unwrap_or_default();
+    if op == "frontier_new" {
+        let start = match step["args"].get("start") {
+            None | Some(Value::Null) => None,
+            Some(_) => Some(position_of(step, "start")?),
+        };
+        *frontier = Some(Frontier::new(start)?);
+        return Ok(Value::Null);
+    }
+    let current = frontier.as_mut().ok_or_else(|| StepError::Case(format!("{op} before frontier_new")))?;
+    Ok(match op {
+        "frontier_begin" => {
+            current.begin(position_arg(step)?)?;
+            Value::Null
+        }
+        "frontier_ack" => {
+            current.ack(position_arg(step)?)?;
+            Value::Null
+        }
+        "frontier_state" => json!({
+            "committed": current.committed(),
+            "in_flight": current.in_flight(),
+            "start": current.start(),
+        }),
+        other => return Err(StepError::Case(format!("unknown op {other}"))),
+    })
 }
 
 /// The transaction steps: `begin`, `commit`, `rollback`, `tx_execute` and `tx_fetch_all`
