@@ -9,6 +9,7 @@ mod claims;
 mod convert;
 mod diagnostics;
 mod errors;
+mod frontier;
 mod manager;
 mod options;
 mod progress;
@@ -26,6 +27,8 @@ mod _waypost {
     use super::checkpointer::Checkpointer;
     #[pymodule_export]
     use super::claims::Ledger;
+    #[pymodule_export]
+    use super::frontier::Frontier;
     #[pymodule_export]
     use super::manager::Manager;
     #[pymodule_export]

@@ -43,6 +43,7 @@ from ._protocol import CheckpointRepository
 from ._waypost import (
     CheckpointData,
     ClaimLedger,
+    Frontier,
     InMemoryCheckpointRepository,
     LagMetrics,
     MySQLCheckpointRepository,
@@ -62,6 +63,7 @@ __all__ = [
     "Claimed",
     "CheckpointRepository",
     "ConflictError",
+    "Frontier",
     "HealthReport",
     "HealthStatus",
     "HealthVerdict",
