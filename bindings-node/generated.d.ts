@@ -33,6 +33,16 @@ export declare class NativeCheckpointer {
   unsaved(): Promise<number>
 }
 
+/** Where a consumer whose events are handled in parallel may safely checkpoint. */
+export declare class NativeFrontier {
+  constructor(start?: JsPosition | undefined | null)
+  begin(position: JsPosition): void
+  ack(position: JsPosition): void
+  get start(): Int64 | null
+  get committed(): Int64 | null
+  get inFlight(): number
+}
+
 /** The claims ledger itself, for callers that keep each claim (with its epoch). */
 export declare class NativeLedger {
   constructor(store: NativeRepository, options?: LedgerOptions | undefined | null)

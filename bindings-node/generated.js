@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeCheckpointer = nativeBinding.NativeCheckpointer
+module.exports.NativeFrontier = nativeBinding.NativeFrontier
 module.exports.NativeLedger = nativeBinding.NativeLedger
 module.exports.NativeManager = nativeBinding.NativeManager
 module.exports.NativeRepository = nativeBinding.NativeRepository

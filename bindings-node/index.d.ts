@@ -285,6 +285,26 @@ export declare class Checkpointer {
   unsaved(): Promise<number>
 }
 
+/**
+ * Where a consumer whose events are handled in parallel may safely checkpoint:
+ * `begin(position)` as each event's handling starts (in stream order), `ack(position)` as
+ * it ends (in any order); `committed` is the highest acknowledged position below which
+ * every begun position is acknowledged too (`start` until there is one). Positions never
+ * begun (filtered events, gaps) never hold it back. Bad input throws `InvalidArgumentError`.
+ */
+export declare class Frontier {
+  constructor(start?: number | bigint | null)
+  /** Handling of `position` began; positions begin in strictly increasing order, above `start`. */
+  begin(position: number | bigint): void
+  /** Handling of `position` ended; a position never begun, or acknowledged already, throws. */
+  ack(position: number | bigint): void
+  readonly start: number | bigint | null
+  /** The position that is safe to checkpoint. */
+  readonly committed: number | bigint | null
+  /** How many begun positions are not acknowledged yet. */
+  readonly inFlight: number
+}
+
 export interface Claim {
   key: string
   workerId: string

@@ -412,6 +412,20 @@ class Checkpointer {
   unsaved() { return call(() => this[NATIVE].unsaved()) }
 }
 
+// Where a consumer whose events are handled in parallel may safely checkpoint.
+class Frontier {
+  #native
+  constructor(start) {
+    this.#native = now(() => new native.NativeFrontier(start ?? undefined))
+  }
+  begin(position) { return now(() => this.#native.begin(position)) }
+  ack(position) { return now(() => this.#native.ack(position)) }
+  get start() { return this.#native.start ?? null }
+  get committed() { return this.#native.committed ?? null }
+  get inFlight() { return this.#native.inFlight }
+  toString() { return `Frontier(start=${this.start}, committed=${this.committed}, inFlight=${this.inFlight})` }
+}
+
 const CLAIM_RECORD_FIELDS = ['workerId', 'leaseExpiresAt', 'startedAt', 'completedAt', 'errorMessage', 'stats']
 
 class ClaimLedger {
@@ -453,6 +467,7 @@ module.exports.openRepository = openRepository
 module.exports.CheckpointManager = CheckpointManager
 module.exports.ClaimLedger = ClaimLedger
 module.exports.Checkpointer = Checkpointer
+module.exports.Frontier = Frontier
 module.exports.Transaction = Transaction
 module.exports.WaypostError = WaypostError
 module.exports.InvalidArgumentError = InvalidArgumentError

@@ -16,6 +16,7 @@ pub mod claims;
 pub mod convert;
 pub mod diagnostics;
 pub mod errors;
+pub mod frontier;
 pub mod manager;
 pub mod options;
 pub mod protocol;

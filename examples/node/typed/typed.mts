@@ -75,6 +75,15 @@ async function main(): Promise<void> {
   }
   await manager[Symbol.asyncDispose]()
 
+  // Parallel handlers: checkpoint only what every earlier begun event has finished.
+  const frontier = new waypost.Frontier(40) // the stored checkpoint
+  frontier.begin(41)
+  frontier.begin(42)
+  frontier.ack(42)
+  const safe: number | bigint | null = frontier.committed // still the start: 41 is in flight
+  const inFlight: number = frontier.inFlight
+  console.log(safe, inFlight)
+
   try {
     await memory.savePosition('Orders', -1, crypto.randomUUID(), 'OrderPlaced')
   } catch (err) {
