@@ -13,6 +13,12 @@
 //! Batching trades replay for speed: after a crash, up to N − 1 events (or T seconds of
 //! them) are handled again, so the projection must tolerate seeing an event twice.
 //!
+//! Handlers that run in parallel and finish out of order use
+//! [`out_of_order`](Checkpointer::out_of_order): [`begin`](Checkpointer::begin) each
+//! position in stream order, [`ack`](Checkpointer::ack) it when its handler is done. The
+//! checkpointer saves only the [`Frontier`]'s committed position, by its strategy, so no
+//! crash can leave the checkpoint past an event whose handling had not finished.
+//!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! use std::sync::Arc;
@@ -32,6 +38,7 @@
 //! # }).unwrap();
 //! ```
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -40,6 +47,7 @@ use uuid::Uuid;
 
 use crate::checkpoint::{validate_name, validate_position};
 use crate::error::{Error, Result};
+use crate::frontier::Frontier;
 use crate::repository::CheckpointRepository;
 
 /// When a [`Checkpointer`] saves.
@@ -148,6 +156,34 @@ struct Inner {
     strategy: Strategy,
     /// Held across a save, so saves are ordered and never overlap.
     state: tokio::sync::Mutex<State>,
+    /// `Some` for an out-of-order checkpointer: its frontier and the acknowledged events
+    /// it has not passed yet.
+    out_of_order: Option<Mutex<OutOfOrder>>,
+}
+
+/// The frontier of an out-of-order checkpointer, and each acknowledged position not yet
+/// behind it with its event (the checkpoint names the event at the frontier).
+#[derive(Default)]
+struct OutOfOrder {
+    frontier: Frontier,
+    acked: BTreeMap<i64, (Uuid, String)>,
+}
+
+impl OutOfOrder {
+    /// Acknowledges `position`; when the frontier moved, the event it moved to and how
+    /// many acknowledged events it passed.
+    fn ack(&mut self, position: i64, event_id: Uuid, event_type: &str) -> Result<Option<(i64, Uuid, String, u32)>> {
+        let before = self.frontier.committed();
+        self.frontier.ack(position)?;
+        self.acked.insert(position, (event_id, event_type.to_owned()));
+        let committed = self.frontier.committed();
+        let Some(at) = committed.filter(|_| committed != before) else { return Ok(None) };
+        let ahead = self.acked.split_off(&(at + 1));
+        let passed = std::mem::replace(&mut self.acked, ahead);
+        let count = u32::try_from(passed.len()).unwrap_or(u32::MAX);
+        let (id, ty) = passed.get(&at).cloned().expect("the frontier stops at an acknowledged position");
+        Ok(Some((at, id, ty, count)))
+    }
 }
 
 #[derive(Default)]
@@ -191,6 +227,46 @@ impl Checkpointer {
     /// # }).unwrap();
     /// ```
     pub fn new(repo: Arc<dyn CheckpointRepository>, name: &str, strategy: Strategy) -> Result<Checkpointer> {
+        Self::build(repo, name, strategy, None)
+    }
+
+    /// A checkpointer for handlers that finish out of order: [`begin`](Self::begin) each
+    /// position in stream order, [`ack`](Self::ack) it when its handler is done; it saves
+    /// the frontier (the highest acknowledged position with every begun position below
+    /// it acknowledged) by `strategy`, never a position past an unfinished event.
+    /// Positions never begun (filtered events) never hold it back. `record` is refused.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    ///
+    /// # Examples
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// # use std::sync::Arc;
+    /// use waypost::{CheckpointRepository, Checkpointer, MemoryRepository, Strategy};
+    /// let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+    /// let checkpoints = Checkpointer::out_of_order(repo.clone(), "orders", Strategy::EveryEvent)?;
+    /// let (a, b) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    /// checkpoints.begin(1)?;
+    /// checkpoints.begin(2)?;
+    /// checkpoints.ack(2, b, "OrderPlaced").await?;
+    /// assert_eq!(repo.get_position("orders").await?, None, "1 is still being handled");
+    /// checkpoints.ack(1, a, "OrderPlaced").await?;
+    /// assert_eq!(repo.get_position("orders").await?, Some(2));
+    /// assert_eq!(repo.get_checkpoint("orders").await?, Some(b), "the event at the frontier");
+    /// # Ok::<(), waypost::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn out_of_order(repo: Arc<dyn CheckpointRepository>, name: &str, strategy: Strategy) -> Result<Checkpointer> {
+        Self::build(repo, name, strategy, Some(Mutex::new(OutOfOrder::default())))
+    }
+
+    fn build(
+        repo: Arc<dyn CheckpointRepository>,
+        name: &str,
+        strategy: Strategy,
+        out_of_order: Option<Mutex<OutOfOrder>>,
+    ) -> Result<Checkpointer> {
         validate_name("projection name", name)?;
         strategy.validate()?;
         let inner = Arc::new(Inner {
@@ -198,8 +274,61 @@ impl Checkpointer {
             name: name.to_owned(),
             strategy,
             state: tokio::sync::Mutex::new(State { last_save: Some(Instant::now()), ..State::default() }),
+            out_of_order,
         });
         Ok(Checkpointer { inner, tick: Mutex::new(None) })
+    }
+
+    /// The frontier of an out-of-order checkpointer; `InvalidArgument` otherwise.
+    fn frontier(&self) -> Result<std::sync::MutexGuard<'_, OutOfOrder>> {
+        let Some(out_of_order) = &self.inner.out_of_order else {
+            return Err(Error::invalid(
+                "begin() and ack() are for an out-of-order checkpointer; this one takes record()",
+            ));
+        };
+        Ok(out_of_order.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Out of order: records that handling of `position` began. Positions are begun in
+    /// strictly increasing order.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a position not above the last one begun, a negative one, or
+    /// a checkpointer made by [`new`](Self::new); nothing is recorded.
+    pub fn begin(&self, position: i64) -> Result<()> {
+        self.frontier()?.frontier.begin(position)
+    }
+
+    /// Out of order: records that the handler of the event at `position` is done, and
+    /// saves if the frontier moved and the strategy says so.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a position never begun or acknowledged already, a bad event
+    /// type, a closed checkpointer or one made by [`new`](Self::new) (nothing recorded);
+    /// the error of a failed background save or of the save this call made (the
+    /// acknowledgement stays recorded and is saved by a later call).
+    pub async fn ack(&self, position: i64, event_id: Uuid, event_type: &str) -> Result<()> {
+        validate_name("event type", event_type)?;
+        drop(self.frontier()?);
+        self.start_tick();
+        let mut state = self.inner.state.lock().await;
+        if state.closed {
+            return Err(Error::invalid("the checkpointer is closed"));
+        }
+        if let Some((at, id, ty, passed)) = self.frontier()?.ack(position, event_id, event_type)? {
+            state.pending = Some((at, id, ty));
+            state.unsaved = state.unsaved.saturating_add(passed);
+        }
+        if let Some(e) = state.error.take() {
+            return Err(e);
+        }
+        self.save_if_due(&mut state).await
+    }
+
+    /// Out of order: how many begun positions are not acknowledged yet (0 for a
+    /// checkpointer made by [`new`](Self::new)).
+    pub fn in_flight(&self) -> usize {
+        self.frontier().map_or(0, |f| f.frontier.in_flight())
     }
 
     /// Records that the event at `position` was handled; saves if the strategy says so.
@@ -224,6 +353,9 @@ impl Checkpointer {
     pub async fn record(&self, position: i64, event_id: Uuid, event_type: &str) -> Result<()> {
         validate_position(position)?;
         validate_name("event type", event_type)?;
+        if self.inner.out_of_order.is_some() {
+            return Err(Error::invalid("an out-of-order checkpointer takes begin() and ack(), not record()"));
+        }
         self.start_tick();
         let mut state = self.inner.state.lock().await;
         if state.closed {
@@ -234,11 +366,16 @@ impl Checkpointer {
         }
         state.pending = Some((position, event_id, event_type.to_owned()));
         state.unsaved = state.unsaved.saturating_add(1);
+        self.save_if_due(&mut state).await
+    }
+
+    /// Saves the pending position if the strategy says so.
+    async fn save_if_due(&self, state: &mut State) -> Result<()> {
         let by_count = self.inner.strategy.count().is_some_and(|n| state.unsaved >= n);
         let by_time =
             self.inner.strategy.interval().is_some_and(|t| state.last_save.is_none_or(|at| at.elapsed() >= t));
         if by_count || by_time {
-            self.inner.save(&mut state).await?;
+            self.inner.save(state).await?;
         }
         Ok(())
     }

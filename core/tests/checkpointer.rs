@@ -50,10 +50,90 @@ async fn every_three(repo: Arc<dyn CheckpointRepository>) {
     assert_eq!(err.kind(), ErrorKind::InvalidArgument, "closed: {err}");
 }
 
+/// Out of order, every(2): the checkpoint follows the frontier, never a position past
+/// an unfinished event, names the event at the frontier, and counts every acknowledged
+/// event once; close saves the rest.
+async fn out_of_order_every_two(repo: Arc<dyn CheckpointRepository>) {
+    let c = Checkpointer::out_of_order(repo.clone(), "ooo", Strategy::Every(2)).unwrap();
+    let ids: Vec<Uuid> = (0..=7).map(|_| Uuid::new_v4()).collect();
+    for p in [1, 2, 3, 5, 6, 7] {
+        c.begin(p).unwrap(); // 4 is filtered out: never begun
+    }
+    for (ack, stored) in [(3, None), (1, None), (2, Some(3)), (7, Some(3)), (5, Some(3)), (6, Some(7))] {
+        c.ack(ack, ids[ack as usize], "T").await.unwrap();
+        assert_eq!(repo.get_position("ooo").await.unwrap(), stored, "after acknowledging {ack}");
+    }
+    assert_eq!(repo.get_checkpoint("ooo").await.unwrap(), Some(ids[7]), "the event at the frontier");
+    assert_eq!((processed(&repo, "ooo").await, c.saves().await, c.in_flight()), (6, 2, 0));
+    c.begin(9).unwrap();
+    c.begin(10).unwrap();
+    c.ack(10, ids[0], "T").await.unwrap();
+    c.close().await.unwrap();
+    assert_eq!(repo.get_position("ooo").await.unwrap(), Some(7), "close saves the frontier, not 10");
+    assert_eq!(c.in_flight(), 1);
+}
+
+/// 64 handlers acknowledge in whatever order they finish, on another task each: after
+/// every acknowledgement the stored checkpoint is below every event still being handled,
+/// and at the end it is the last event, each counted once.
+async fn parallel_handlers(repo: Arc<dyn CheckpointRepository>) {
+    let c = Arc::new(Checkpointer::out_of_order(repo.clone(), "parallel", Strategy::EveryEvent).unwrap());
+    let done = Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
+    let mut set = tokio::task::JoinSet::new();
+    for p in 1..=64_i64 {
+        c.begin(p).unwrap();
+        let (c, repo, done) = (c.clone(), repo.clone(), done.clone());
+        set.spawn(async move {
+            for _ in 0..(p * 7919 % 5) {
+                tokio::task::yield_now().await;
+            }
+            // Finished before it is acknowledged: the checkpoint may not pass a position
+            // that is not in `done` yet.
+            done.lock().unwrap().insert(p);
+            c.ack(p, Uuid::new_v4(), "T").await.unwrap();
+            let stored = repo.get_position("parallel").await.unwrap().unwrap_or(0);
+            let first_unfinished = (1..=64).find(|q| !done.lock().unwrap().contains(q)).unwrap_or(65);
+            assert!(stored < first_unfinished, "stored {stored} passed {first_unfinished}, still being handled");
+        });
+    }
+    while let Some(joined) = set.join_next().await {
+        joined.unwrap();
+    }
+    assert_eq!(repo.get_position("parallel").await.unwrap(), Some(64));
+    assert_eq!(processed(&repo, "parallel").await, 64);
+}
+
+/// An out-of-order checkpointer refuses `record`, an in-order one `begin` and `ack`;
+/// bad positions are refused and change nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_order_calls_are_checked() {
+    let repo: Arc<dyn CheckpointRepository> = Arc::new(MemoryRepository::new());
+    let ordered = Checkpointer::new(repo.clone(), "a", Strategy::EveryEvent).unwrap();
+    assert_eq!(ordered.begin(1).unwrap_err().kind(), ErrorKind::InvalidArgument);
+    assert_eq!(ordered.ack(1, Uuid::new_v4(), "T").await.unwrap_err().kind(), ErrorKind::InvalidArgument);
+    let c = Checkpointer::out_of_order(repo.clone(), "b", Strategy::EveryEvent).unwrap();
+    assert_eq!(c.record(1, Uuid::new_v4(), "T").await.unwrap_err().kind(), ErrorKind::InvalidArgument);
+    c.begin(5).unwrap();
+    for bad in [5, 4, -1] {
+        assert_eq!(c.begin(bad).unwrap_err().kind(), ErrorKind::InvalidArgument);
+    }
+    assert_eq!(c.ack(6, Uuid::new_v4(), "T").await.unwrap_err().kind(), ErrorKind::InvalidArgument);
+    assert_eq!(c.ack(5, Uuid::new_v4(), "").await.unwrap_err().kind(), ErrorKind::InvalidArgument);
+    assert_eq!((c.in_flight(), repo.get_position("b").await.unwrap()), (1, None));
+    c.ack(5, Uuid::new_v4(), "T").await.unwrap();
+    assert_eq!(c.ack(5, Uuid::new_v4(), "T").await.unwrap_err().kind(), ErrorKind::InvalidArgument);
+    assert_eq!((processed(&repo, "b").await, repo.get_position("b").await.unwrap()), (1, Some(5)));
+    c.close().await.unwrap();
+    c.begin(6).unwrap();
+    assert_eq!(c.ack(6, Uuid::new_v4(), "T").await.unwrap_err().kind(), ErrorKind::InvalidArgument, "closed");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_batches() {
     covering(Arc::new(MemoryRepository::new())).await;
     every_three(Arc::new(MemoryRepository::new())).await;
+    out_of_order_every_two(Arc::new(MemoryRepository::new())).await;
+    parallel_handlers(Arc::new(MemoryRepository::new())).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -63,6 +143,8 @@ async fn sqlite_batches() {
         Arc::new(SqliteRepository::open(dir.path().join("b.db"), SqliteOptions::default()).await.unwrap());
     covering(repo.clone()).await;
     every_three(repo.clone()).await;
+    out_of_order_every_two(repo.clone()).await;
+    parallel_handlers(repo.clone()).await;
     repo.close().await.unwrap();
 }
 
@@ -74,6 +156,8 @@ async fn postgres_batches() {
     let repo: Arc<dyn CheckpointRepository> = Arc::new(PostgresRepository::connect(&url, options).await.unwrap());
     covering(repo.clone()).await;
     every_three(repo.clone()).await;
+    out_of_order_every_two(repo.clone()).await;
+    parallel_handlers(repo.clone()).await;
     repo.close().await.unwrap();
     scratch.drop_schema().await;
 }
