@@ -58,17 +58,40 @@ fn strategy(every: Option<i64>, interval: Option<f64>) -> PyResult<Strategy> {
 #[pymethods]
 impl Checkpointer {
     #[new]
-    #[pyo3(signature = (store, projection_name, *, every = None, interval = None))]
+    #[pyo3(signature = (store, projection_name, *, every = None, interval = None, out_of_order = false))]
     fn new(
         store: &Bound<'_, Repository>,
         projection_name: &str,
         every: Option<i64>,
         interval: Option<f64>,
+        out_of_order: bool,
     ) -> PyResult<Self> {
         let repo: Arc<dyn CheckpointRepository> = store.get().repo()?;
         let strategy = strategy(every, interval)?;
-        let inner = waypost::Checkpointer::new(repo, projection_name, strategy).map_err(to_py_err)?;
+        let inner = match out_of_order {
+            true => waypost::Checkpointer::out_of_order(repo, projection_name, strategy),
+            false => waypost::Checkpointer::new(repo, projection_name, strategy),
+        }
+        .map_err(to_py_err)?;
         Ok(Checkpointer { inner: Some(Arc::new(inner)) })
+    }
+
+    /// Out of order: handling of ``position`` began (positions in strictly increasing order).
+    fn begin(&self, position: Position) -> PyResult<()> {
+        self.get()?.begin(position.0).map_err(to_py_err)
+    }
+
+    /// Out of order: the handler of the event at ``position`` is done; saves the frontier
+    /// if it moved and the strategy says so.
+    async fn ack(&self, position: Position, event_id: EventId, event_type: String) -> PyResult<()> {
+        let c = self.get()?;
+        drive(Duration::ZERO, async move { c.ack(position.0, event_id.0, &event_type).await })?.await
+    }
+
+    /// Out of order: how many begun positions are not acknowledged yet.
+    #[getter]
+    fn in_flight(&self) -> PyResult<usize> {
+        Ok(self.get()?.in_flight())
     }
 
     /// Records that the event at ``position`` was handled; saves if the strategy says so.

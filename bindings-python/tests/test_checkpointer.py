@@ -34,6 +34,43 @@ async def test_every_three(store: Any) -> None:
         await c.record(8, uuid.uuid4(), "T")
 
 
+async def test_parallel_handlers_out_of_order(store: Any) -> None:
+    c = waypost.Checkpointer(store, "parallel", every=2, out_of_order=True)
+    done: set[int] = set()
+
+    async def handle(position: int) -> None:
+        await asyncio.sleep(0)  # the handlers finish in the order they were started
+        done.add(position)
+        await c.ack(position, uuid.uuid4(), "T")
+        stored = await store.get_position("parallel") or 0
+        first_unfinished = min(set(range(1, 41)) - done, default=41)
+        assert stored < first_unfinished, f"stored {stored} passed {first_unfinished}, still being handled"
+
+    tasks = []
+    for position in range(1, 41):
+        c.begin(position)
+    for position in sorted(range(1, 41), key=lambda p: p * 7919 % 41):  # a fixed shuffle
+        tasks.append(asyncio.ensure_future(handle(position)))
+    await asyncio.gather(*tasks)
+    assert (await store.get_position("parallel"), c.in_flight) == (40, 0)
+    assert await processed(store, "parallel") == 40
+    with pytest.raises(waypost.InvalidArgumentError):
+        c.begin(40)
+    with pytest.raises(waypost.InvalidArgumentError):
+        await c.ack(7, uuid.uuid4(), "T")
+    with pytest.raises(waypost.InvalidArgumentError):
+        await c.record(41, uuid.uuid4(), "T")
+    c.begin(42)
+    c.begin(43)
+    await c.ack(43, uuid.uuid4(), "T")
+    await c.close()
+    assert (await store.get_position("parallel"), c.in_flight) == (40, 1), "42 never finished"
+    ordered = waypost.Checkpointer(store, "ordered")
+    with pytest.raises(waypost.InvalidArgumentError):
+        ordered.begin(1)
+    await ordered.close()
+
+
 async def test_every_event_is_the_default() -> None:
     repo = waypost.InMemoryCheckpointRepository()
     async with waypost.Checkpointer(repo, "each") as c:

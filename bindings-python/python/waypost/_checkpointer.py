@@ -23,6 +23,13 @@ class Checkpointer(ClosesOnExit, _Checkpointer):
     when the task awaiting it is cancelled (or Ctrl+C arrives): the save runs on and
     ``close`` waits up to ``DRAIN_SECONDS`` for it before letting the cancellation through.
 
+    ``out_of_order=True`` is for handlers that run in parallel and finish in any order:
+    ``begin(position)`` each event in stream order, ``await ack(position, event_id,
+    event_type)`` when its handler is done. Only the frontier is saved (the highest
+    acknowledged position below which every begun one is acknowledged, see
+    ``waypost.Frontier``), so a crash never leaves the checkpoint past an unfinished event;
+    ``in_flight`` counts begun events not acknowledged yet. ``record`` is refused there.
+
     >>> import asyncio, uuid, waypost
     >>> async def main():
     ...     repo = waypost.InMemoryCheckpointRepository()
