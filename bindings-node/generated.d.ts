@@ -22,6 +22,9 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 /** The core's `Checkpointer`: saves one projection's position by a strategy. */
 export declare class NativeCheckpointer {
   constructor(store: NativeRepository, projectionName: string, options?: CheckpointerOptions | undefined | null)
+  begin(position: JsPosition): void
+  ack(position: JsPosition, eventId: string, eventType: string): Promise<Answer<undefined>>
+  get inFlight(): number
   record(position: JsPosition, eventId: string, eventType: string): Promise<Answer<undefined>>
   flush(): Promise<Answer<undefined>>
   /**
@@ -147,6 +150,12 @@ export interface CheckpointerOptions {
   every?: number
   /** Save when this many milliseconds have passed since the last save. */
   intervalMs?: number
+  /**
+   * For handlers that finish in any order: `begin(position)` each event in stream
+   * order, `ack(position, eventId, eventType)` when its handler is done; only the
+   * frontier is saved, never a position past an unfinished event. Default `false`.
+   */
+  outOfOrder?: boolean
 }
 
 /** A checkpoint write as SQL text and parameters (node-postgres' `{ text, values }`). */

@@ -266,6 +266,12 @@ export interface CheckpointerOptions {
   every?: number
   /** Save when this many milliseconds have passed since the last save (also with no new event). */
   intervalMs?: number
+  /**
+   * For handlers that finish in any order: `begin(position)` each event in stream order,
+   * `ack(position, eventId, eventType)` when its handler is done; only the frontier (see
+   * `Frontier`) is saved, never a position past an unfinished event; `record` is refused.
+   */
+  outOfOrder?: boolean
 }
 
 /**
@@ -277,6 +283,12 @@ export declare class Checkpointer {
   constructor(store: CheckpointRepository, projectionName: string, options?: CheckpointerOptions)
   /** Records that the event at `position` was handled; saves if the strategy says so. */
   record(position: number | bigint, eventId: string, eventType: string): Promise<void>
+  /** `outOfOrder`: handling of `position` began (positions in strictly increasing order). */
+  begin(position: number | bigint): void
+  /** `outOfOrder`: the handler of `position` is done; saves the frontier when it moved and the strategy says so. */
+  ack(position: number | bigint, eventId: string, eventType: string): Promise<void>
+  /** `outOfOrder`: begun positions not acknowledged yet. */
+  readonly inFlight: number
   flush(): Promise<void>
   close(): Promise<void>
   /** `close()` (which saves the last recorded position), for `await using`. */

@@ -405,6 +405,9 @@ class Checkpointer {
     this[NATIVE] = now(() => new native.NativeCheckpointer(store[NATIVE], projectionName, options(opts)))
   }
   record(position, eventId, eventType) { return call(() => this[NATIVE].record(position, eventId, eventType)) }
+  begin(position) { return now(() => this[NATIVE].begin(position)) }
+  ack(position, eventId, eventType) { return call(() => this[NATIVE].ack(position, eventId, eventType)) }
+  get inFlight() { return this[NATIVE].inFlight }
   flush() { return call(() => this[NATIVE].flush()) }
   close() { return call(() => this[NATIVE].close()) }
   [ASYNC_DISPOSE]() { return this.close() }

@@ -16,11 +16,15 @@ pub struct CheckpointerOptions {
     pub every: Option<f64>,
     /// Save when this many milliseconds have passed since the last save.
     pub interval_ms: Option<f64>,
+    /// For handlers that finish in any order: `begin(position)` each event in stream
+    /// order, `ack(position, eventId, eventType)` when its handler is done; only the
+    /// frontier is saved, never a position past an unfinished event. Default `false`.
+    pub out_of_order: Option<bool>,
 }
 
 /// The strategy the options name: the core's rule, over JS numbers.
-fn strategy(options: Option<CheckpointerOptions>) -> Outcome<waypost::Strategy> {
-    let (every, interval) = options.map_or((None, None), |o| (o.every, o.interval_ms));
+fn strategy(options: &Option<CheckpointerOptions>) -> Outcome<waypost::Strategy> {
+    let (every, interval) = options.as_ref().map_or((None, None), |o| (o.every, o.interval_ms));
     let every = every
         .map(|n| {
             if n.fract() != 0.0 || !(1.0..=f64::from(u32::MAX)).contains(&n) {
@@ -47,9 +51,29 @@ impl NativeCheckpointer {
         projection_name: String,
         options: Option<CheckpointerOptions>,
     ) -> Result<NativeCheckpointer, Thrown> {
-        let strategy = strategy(options).map_err(thrown)?;
-        let inner = waypost::Checkpointer::new(store.inner.clone(), &projection_name, strategy).map_err(thrown)?;
+        let strategy = strategy(&options).map_err(thrown)?;
+        let repo = store.inner.clone();
+        let inner = match options.and_then(|o| o.out_of_order).unwrap_or(false) {
+            true => waypost::Checkpointer::out_of_order(repo, &projection_name, strategy),
+            false => waypost::Checkpointer::new(repo, &projection_name, strategy),
+        }
+        .map_err(thrown)?;
         Ok(NativeCheckpointer { inner: Arc::new(inner) })
+    }
+
+    #[napi]
+    pub fn begin(&self, position: JsPosition) -> Result<(), Thrown> {
+        self.inner.begin(self::position(position).map_err(thrown)?).map_err(thrown)
+    }
+
+    #[napi]
+    pub async fn ack(&self, position: JsPosition, event_id: String, event_type: String) -> Answer<()> {
+        answer(async { self.inner.ack(self::position(position)?, self::event_id(&event_id)?, &event_type).await }).await
+    }
+
+    #[napi(getter)]
+    pub fn in_flight(&self) -> u32 {
+        u32::try_from(self.inner.in_flight()).unwrap_or(u32::MAX)
     }
 
     #[napi]

@@ -27,6 +27,35 @@ for (const [backend, opener] of Object.entries(stores)) {
     await assert.rejects(c.record(8, randomUUID(), 'T'), waypost.InvalidArgumentError)
     await repo.close()
   })
+
+  test(`out of order on ${backend}: parallel handlers never move the checkpoint past an unfinished event`, { skip: opener.skip }, async () => {
+    const repo = await opener.open()
+    const c = new waypost.Checkpointer(repo, 'parallel', { every: 2, outOfOrder: true })
+    const done = new Set()
+    for (let p = 1; p <= 40; p++) c.begin(p)
+    // A fixed shuffle: the handlers finish in this order.
+    const order = Array.from({ length: 40 }, (_, i) => i + 1).sort((a, b) => (a * 7919) % 41 - (b * 7919) % 41)
+    await Promise.all(order.map(async (p, i) => {
+      for (let k = 0; k < i; k++) await Promise.resolve()
+      done.add(p)
+      await c.ack(p, randomUUID(), 'T')
+      const stored = (await repo.getPosition('parallel')) ?? 0
+      let firstUnfinished = 1
+      while (done.has(firstUnfinished)) firstUnfinished++
+      assert.ok(stored < firstUnfinished, `stored ${stored} passed ${firstUnfinished}, still being handled`)
+    }))
+    assert.deepEqual([await repo.getPosition('parallel'), c.inFlight, await processed(repo, 'parallel')], [40, 0, 40])
+    assert.throws(() => c.begin(40), waypost.InvalidArgumentError)
+    await assert.rejects(c.ack(7, randomUUID(), 'T'), waypost.InvalidArgumentError)
+    await assert.rejects(c.record(41, randomUUID(), 'T'), waypost.InvalidArgumentError)
+    c.begin(42)
+    c.begin(43)
+    await c.ack(43, randomUUID(), 'T')
+    await c.close()
+    assert.deepEqual([await repo.getPosition('parallel'), c.inFlight], [40, 1])
+    assert.throws(() => new waypost.Checkpointer(repo, 'ordered').begin(1), waypost.InvalidArgumentError)
+    await repo.close()
+  })
 }
 
 test('every event by default; a long interval saves only on close', async () => {
