@@ -14,12 +14,11 @@ from __future__ import annotations
 import os
 import random
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped]
+from killing import run_then_kill
 
 WRITER = Path(__file__).with_name("group_writer.py")
 KILLS = 20
@@ -36,19 +35,7 @@ def kill_after_acks(args: list[str], acks: int) -> dict[str, int]:
             assert int(position) > last.get(name, 0), f"{name} acknowledged {position} twice or backwards"
             last[name] = int(position)
 
-    with subprocess.Popen(
-        [sys.executable, str(WRITER), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    ) as child:
-        assert child.stdout is not None and child.stderr is not None
-        for _ in range(acks):
-            line = child.stdout.readline()
-            if not line:
-                child.wait()
-                raise AssertionError(f"the writer stopped: {child.stderr.read().decode()}")
-            take(line)
-        child.kill()
-        for line in child.stdout:
-            take(line)
+    run_then_kill(WRITER, args, acks, take)
     return last
 
 
